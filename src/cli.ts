@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// The writeguard command. Exit codes: 0 ok, 2 bad config or usage, 1 runtime failure.
+import { Command, CommanderError } from 'commander';
+import closeWithGrace from 'close-with-grace';
+import { configJsonSchema } from './config/json-schema.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { createLogger } from './observe/logger.js';
+import { buildServer } from './server.js';
+
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
+
+/** How long in-flight requests get after SIGTERM: the longest upstream attempt, plus a margin. */
+function drainDeadlineMs(config: Config): number {
+  return Math.max(...config.upstreams.map((u) => u.timeoutMs)) + 5_000;
+}
+
+async function start(options: { config?: string; upstream?: string; pretty?: boolean }): Promise<void> {
+  const config = loadConfig({ file: options.config, upstream: options.upstream, env: process.env });
+  const log = createLogger({ level: config.logLevel, pretty: options.pretty === true });
+  const writeguard = buildServer(config, log);
+  const urls = await writeguard.listen();
+  log.info({ listen: urls.proxies, admin: urls.admin, upstreams: config.upstreams.map((u) => ({ name: u.name, target: u.target })) }, 'writeguard listening');
+
+  closeWithGrace({ delay: drainDeadlineMs(config) }, async ({ signal, err }) => {
+    if (err !== undefined) log.error({ err: { message: err.message, stack: err.stack } }, 'fatal error, shutting down');
+    log.info({ signal }, 'draining');
+    await writeguard.close();
+    log.info('stopped');
+  });
+}
+
+function checkConfig(file: string): void {
+  loadConfig({ file, env: {} });
+  process.stdout.write(`${file}: ok\n`);
+}
+
+export function program(): Command {
+  const cli = new Command('writeguard')
+    .description('A sidecar proxy that makes an agent\'s writes happen at most once.')
+    .exitOverride()
+    .showHelpAfterError();
+  cli
+    .command('start', { isDefault: true })
+    .description('run the proxy (the default command)')
+    .option('-c, --config <file>', 'YAML config file (or WRITEGUARD_CONFIG)')
+    .option('-u, --upstream <url>', 'one upstream, no config file: memory store, default settings')
+    .option('--pretty', 'human-readable logs instead of JSON lines')
+    .action(start);
+  cli
+    .command('check-config')
+    .description('validate a config file; every problem is listed by path')
+    .argument('<file>')
+    .action(checkConfig);
+  cli
+    .command('schema')
+    .description('print the JSON Schema (draft-07) of the config file')
+    .action(() => void process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`));
+  return cli;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await program().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+    } else if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exitCode = EXIT_USAGE;
+    } else {
+      process.stderr.write(`writeguard: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = EXIT_RUNTIME;
+    }
+  }
+}
+
+await main(process.argv);

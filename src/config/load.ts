@@ -1,0 +1,87 @@
+// Turns a YAML file, `--upstream`, and environment overrides into one validated config.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+/** A config that cannot run: every problem, by path. The CLI exits 2 on it. */
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface LoadOptions {
+  file?: string | undefined;
+  upstream?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+type Raw = Record<string, unknown>;
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? {};
+  const file = options.file ?? env.WRITEGUARD_CONFIG;
+  if (file !== undefined && options.upstream !== undefined) {
+    throw new ConfigError(['use a config file or --upstream, not both']);
+  }
+  const raw = file !== undefined ? readYaml(file) : { upstreams: options.upstream === undefined ? [] : [{ name: 'default', target: options.upstream }] };
+  return parseConfig(applyEnv(raw, env));
+}
+
+export function parseConfig(raw: unknown): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(result.error.issues.map(formatIssue));
+  return result.data;
+}
+
+function readYaml(file: string): Raw {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError([`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError([`${file}: must be a YAML mapping`]);
+  return doc as Raw;
+}
+
+/** Deployment overrides; they win over the file. */
+function applyEnv(raw: Raw, env: NodeJS.ProcessEnv): Raw {
+  const out: Raw = { ...raw };
+  const section = (name: string): Raw => {
+    const current = out[name];
+    const copy = current !== null && typeof current === 'object' ? { ...(current as Raw) } : {};
+    out[name] = copy;
+    return copy;
+  };
+  const num = (v: string): number | string => (/^\d+$/.test(v) ? Number(v) : v);
+  if (env.WRITEGUARD_HOST) section('listen').host = env.WRITEGUARD_HOST;
+  if (env.WRITEGUARD_PORT) section('listen').port = num(env.WRITEGUARD_PORT);
+  if (env.WRITEGUARD_ADMIN_PORT) section('admin').port = num(env.WRITEGUARD_ADMIN_PORT);
+  if (env.WRITEGUARD_ADMIN_TOKEN) section('admin').token = env.WRITEGUARD_ADMIN_TOKEN;
+  if (env.REDIS_URL) Object.assign(section('store'), { kind: 'redis', url: env.REDIS_URL });
+  if (env.WRITEGUARD_NAMESPACE) out.namespace = env.WRITEGUARD_NAMESPACE;
+  if (env.WRITEGUARD_AGENT_ID) section('identity').agentId = env.WRITEGUARD_AGENT_ID;
+  if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL;
+  return out;
+}
+
+/** `upstreams[0].target: must be an http(s) URL` */
+function formatIssue(issue: z.core.$ZodIssue): string {
+  let path = '';
+  for (const part of issue.path) {
+    path += typeof part === 'number' ? `[${part}]` : path === '' ? String(part) : `.${String(part)}`;
+  }
+  return `${path === '' ? '(root)' : path}: ${issue.message}`;
+}

@@ -1,0 +1,26 @@
+// The process logger: JSON lines for machines, pino-pretty for people.
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+export interface LoggerOptions {
+  level: string;
+  pretty?: boolean;
+  /** Where lines go; stdout by default. Tests pass a stream to read them back. */
+  destination?: DestinationStream;
+}
+
+// Defence in depth: no code path logs these, and if one ever does they are censored.
+const REDACT = [
+  'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-agent-key"]',
+  'req.headers.cookie', 'req.headers["proxy-authorization"]', 'res.headers["set-cookie"]',
+];
+
+export function createLogger(options: LoggerOptions): Logger {
+  const base = { level: options.level, base: { service: 'writeguard' }, redact: REDACT };
+  if (options.destination !== undefined) return pino(base, options.destination);
+  if (options.pretty === true) {
+    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+  }
+  return pino(base);
+}

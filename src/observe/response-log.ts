@@ -1,0 +1,74 @@
+// Exactly one "response" line per request, written when the answer is settled — even if the agent left.
+import type { ServerResponse } from 'node:http';
+import type { Logger } from './logger.js';
+
+export type Outcome = 'forwarded' | 'replayed' | 'rejected' | 'released' | 'unknown';
+export type KeySource = 'client' | 'body' | 'derived' | 'uuid' | 'none';
+
+export class Exchange {
+  readonly id: string;
+  readonly method: string;
+  readonly path: string;
+  private readonly startedAt = performance.now();
+  upstream: string | null = null;
+  /** The upstream's request id; writeguard's own id stands in when there is none. */
+  upstreamRequestId: string | null = null;
+  upstreamCode: string | null = null;
+  /** Set when writeguard answered in the upstream's place (its own error). */
+  ownCode: string | null = null;
+  outcome: Outcome = 'forwarded';
+  keySource: KeySource | null = null;
+  idempotencyKeyHash: string | null = null;
+  attempts = 0;
+  /** The status the agent was (or would have been) answered with, when the socket is gone. */
+  status: number | null = null;
+  private holds = 0;
+  private closed = false;
+  private logged = false;
+
+  constructor(id: string, method: string, rawUrl: string, private readonly res: ServerResponse, private readonly log: Logger) {
+    this.id = id;
+    this.method = method;
+    const q = rawUrl.indexOf('?');
+    this.path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+    res.once('close', () => {
+      this.closed = true;
+      this.flush();
+    });
+  }
+
+  /** Keeps the line open while work the agent may not wait for (a write upstream) runs. */
+  hold(): void {
+    this.holds++;
+  }
+
+  release(): void {
+    this.holds--;
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.logged || !this.closed || this.holds > 0) return;
+    this.logged = true;
+    const replaced = this.ownCode !== null;
+    this.log.info(
+      {
+        request_id: replaced ? this.id : (this.upstreamRequestId ?? this.id),
+        code: this.ownCode ?? this.upstreamCode,
+        status: this.status ?? this.res.statusCode,
+        method: this.method,
+        upstream: this.upstream,
+        path: this.path,
+        outcome: this.outcome,
+        key_source: this.keySource,
+        idempotency_key: this.idempotencyKeyHash,
+        attempts: this.attempts,
+        upstream_code: replaced ? this.upstreamCode : undefined,
+        upstream_request_id: replaced ? this.upstreamRequestId : undefined,
+        client_gone: this.res.writableFinished ? undefined : true,
+        duration_ms: Math.round((performance.now() - this.startedAt) * 100) / 100,
+      },
+      'response',
+    );
+  }
+}

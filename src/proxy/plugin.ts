@@ -1,0 +1,185 @@
+// One fastify app per listener: preflight, routing by prefix, streamed reads, buffered writes, problems.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import httpProxy from '@fastify/http-proxy';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { Config, UpstreamConfig } from '../config/schema.js';
+import { PROBLEM_CONTENT_TYPE, WriteguardError, toProblem } from '../errors.js';
+import type { Logger } from '../observe/logger.js';
+import { Exchange } from '../observe/response-log.js';
+import { readBody } from './body.js';
+import { upstreamRequestHeaders, agentResponseHeaders, type HeaderMap } from './headers.js';
+import { preflight } from './preflight.js';
+import { onReadError, onReadResponse } from './read.js';
+import { hasDotSegment, isAllowed, stripPrefix, upstreamPath, type Listener } from './route.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    exchange: Exchange;
+  }
+}
+
+/** Everything a write handler needs; the body is already buffered and bounded. */
+export interface WriteContext {
+  request: FastifyRequest;
+  reply: FastifyReply;
+  exchange: Exchange;
+  upstream: UpstreamConfig;
+  dispatcher: Dispatcher;
+  origin: string;
+  /** Path and query as the upstream receives them. */
+  path: string;
+  /** Path and query as the API documents them (prefix stripped), for route rules. */
+  apiPath: string;
+  headers: HeaderMap;
+  body: Buffer;
+}
+
+export type WriteHandler = (ctx: WriteContext) => Promise<void>;
+
+export interface ProxyDeps {
+  config: Config;
+  log: Logger;
+  dispatchers: ReadonlyMap<string, Dispatcher>;
+  lifecycle: { draining: boolean };
+  handleWrite: WriteHandler;
+}
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: WriteguardError): FastifyReply {
+  const exchange = request.exchange;
+  exchange.ownCode = err.code;
+  if (exchange.outcome === 'forwarded') exchange.outcome = err.code === 'outcome_unknown' ? 'unknown' : 'rejected';
+  exchange.status = err.status;
+  if (reply.raw.destroyed) return reply;
+  return reply
+    .code(err.status)
+    .headers(err.headers)
+    .header('content-type', PROBLEM_CONTENT_TYPE)
+    .header('x-request-id', exchange.id)
+    .send(JSON.stringify(toProblem(err, exchange.id)));
+}
+
+/** fastify's own 4xx errors (bad URL, bad content type…) keep their meaning; anything else is a bug. */
+function asWriteguardError(err: Error & { statusCode?: number; code?: string }, log: Logger): WriteguardError {
+  if (err instanceof WriteguardError) return err;
+  if (err.statusCode === 413) return new WriteguardError('body_too_large', err.message);
+  if (err.statusCode === 431) return new WriteguardError('headers_too_large', err.message);
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new WriteguardError('bad_request', err.message);
+  if (err.code === 'ECONNRESET' || err.message === 'aborted') return new WriteguardError('bad_request', 'the client aborted the request');
+  log.error({ err: { message: err.message, code: err.code, stack: err.stack } }, 'internal error');
+  return new WriteguardError('internal_error', 'writeguard failed to handle this request');
+}
+
+function createHttpServer(config: Config) {
+  const { limits } = config;
+  return (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+    const server = createServer({ maxHeaderSize: limits.maxHeaderBytes, requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs }, handler);
+    // One more than allowed, so an over-long header block is seen (and refused) rather than truncated.
+    server.maxHeadersCount = limits.maxHeaderCount + 1;
+    server.maxConnections = limits.maxConnections;
+    return server;
+  };
+}
+
+/** Parse errors never reach a route: answer them as problems too, and log their line. */
+function clientErrorHandler(log: Logger) {
+  return (err: Error & { code?: string }, socket: Socket): void => {
+    if (!socket.writable) return void socket.destroy();
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const error = tooLarge
+      ? new WriteguardError('headers_too_large', 'the request headers are too large')
+      : new WriteguardError('bad_request', `the request could not be parsed (${err.code ?? 'error'})`);
+    const id = randomUUID();
+    const body = JSON.stringify(toProblem(error, id));
+    socket.end(
+      `HTTP/1.1 ${error.status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Request-Id: ${id}\r\n\r\n${body}`,
+    );
+    log.info({ request_id: id, code: error.code, status: error.status, method: null, upstream: null, path: null, outcome: 'rejected', attempts: 0 }, 'response');
+  };
+}
+
+export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInstance {
+  const { config, log, lifecycle } = deps;
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    serverFactory: createHttpServer(config),
+    forceCloseConnections: 'idle',
+    clientErrorHandler: clientErrorHandler(log),
+  });
+  app.decorateRequest('exchange', null as unknown as Exchange);
+
+  app.addHook('onRequest', async (request, reply) => {
+    request.exchange = new Exchange(request.id, request.method, request.raw.url ?? '', reply.raw, log);
+    if (lifecycle.draining) throw new WriteguardError('draining', 'writeguard is shutting down; retry on another instance', { headers: { connection: 'close' } });
+    const refused = preflight(request.raw, config.limits);
+    if (refused !== null) throw refused;
+  });
+  app.setErrorHandler((err, request, reply) => sendProblem(request, reply, asWriteguardError(err as Error, log)));
+  app.setNotFoundHandler((request) => {
+    throw new WriteguardError('no_route', `no upstream is configured for ${request.exchange.path}`);
+  });
+
+  for (const { prefix, upstream } of listener.routes) registerUpstream(app, prefix, upstream, deps);
+  return app;
+}
+
+function registerUpstream(app: FastifyInstance, prefix: string, upstream: UpstreamConfig, deps: ProxyDeps): void {
+  const target = new URL(upstream.target);
+  const dispatcher = deps.dispatchers.get(upstream.name)!;
+  const writeMethods = new Set<string>(upstream.idempotency.methods);
+  const paths = (request: FastifyRequest): { apiPath: string; path: string } => {
+    const raw = request.raw.url!;
+    if (!raw.startsWith(prefix) || hasDotSegment(raw)) throw new WriteguardError('bad_request', 'the request path is not a plain path under this route');
+    const apiPath = stripPrefix(raw, prefix);
+    return { apiPath, path: upstreamPath(target.pathname, apiPath) };
+  };
+
+  app.register(httpProxy, {
+    upstream: upstream.target,
+    // fastify's root prefix is ''; with '/' http-proxy would drop the slash between target path and rest.
+    prefix: prefix === '/' ? '' : prefix,
+    undici: dispatcher as never,
+    retryMethods: [],
+    disableRequestLogging: true,
+    replyOptions: {
+      timeout: upstream.timeoutMs,
+      rewriteRequestHeaders: (_req: unknown, headers: HeaderMap) => upstreamRequestHeaders(headers, target.host) as Record<string, string>,
+      rewriteHeaders: (headers: HeaderMap) => agentResponseHeaders(headers as HeaderMap) as Record<string, string>,
+      onResponse: onReadResponse(upstream) as never,
+      onError: onReadError as never,
+    },
+    preHandler: async (request: FastifyRequest) => {
+      request.exchange.upstream = upstream.name;
+      const { apiPath } = paths(request);
+      if (!isAllowed(upstream.allow, request.method, apiPath)) {
+        throw new WriteguardError('route_not_allowed', `${request.method} ${request.exchange.path} is not in this upstream's allow-list`);
+      }
+    },
+    handler: async (request: FastifyRequest, reply: FastifyReply, _dest: string, options: unknown) => {
+      const { apiPath, path } = paths(request);
+      request.exchange.attempts = 1;
+      if (!writeMethods.has(request.method)) return reply.from(path, options as never);
+      const body = await readBody(request.body as Readable | undefined, request.headers['content-length'], upstream.idempotency.maxBodyBytes);
+      // The line waits for the write's own end: the agent may leave while the upstream still works.
+      request.exchange.hold();
+      try {
+        await deps.handleWrite({
+          request, reply, exchange: request.exchange, upstream, dispatcher, origin: target.origin, path, apiPath,
+          headers: upstreamRequestHeaders(request.headers, target.host), body,
+        });
+      } catch (err) {
+        sendProblem(request, reply, asWriteguardError(err as Error, deps.log));
+      } finally {
+        request.exchange.release();
+      }
+      return reply;
+    },
+  } as never);
+}

@@ -1,0 +1,55 @@
+// Which upstream answers a path, and what path it receives. Pure.
+import type { Config, UpstreamConfig } from '../config/schema.js';
+
+export interface Listener {
+  host: string;
+  port: number;
+  /** Upstreams reached through this listener, by prefix ("/" for an upstream with a port of its own). */
+  routes: Array<{ prefix: string; upstream: UpstreamConfig }>;
+}
+
+/** The main listener (prefixed upstreams) first, then one per upstream with `listen`. */
+export function listeners(config: Config): Listener[] {
+  const main: Listener = { host: config.listen.host, port: config.listen.port, routes: [] };
+  const own: Listener[] = [];
+  for (const upstream of config.upstreams) {
+    if (upstream.listen === undefined) main.routes.push({ prefix: upstream.prefix ?? '/', upstream });
+    else own.push({ host: upstream.listen.host, port: upstream.listen.port, routes: [{ prefix: '/', upstream }] });
+  }
+  return main.routes.length > 0 ? [main, ...own] : own;
+}
+
+/** The part of the raw request target after the prefix, query string kept as sent: "/pay/v1/x?a=1" → "/v1/x?a=1". */
+export function stripPrefix(rawUrl: string, prefix: string): string {
+  if (prefix === '/') return rawUrl;
+  const rest = rawUrl.slice(prefix.length);
+  return rest === '' || rest.startsWith('?') ? `/${rest}` : rest;
+}
+
+/** The path sent upstream: the target URL's own path, then the stripped request path. */
+export function upstreamPath(targetPath: string, apiPath: string): string {
+  const base = targetPath.endsWith('/') ? targetPath.slice(0, -1) : targetPath;
+  return base + apiPath;
+}
+
+/** "/../" or "/./" (also percent-encoded) could climb out of the target's base path. */
+export function hasDotSegment(rawUrl: string): boolean {
+  const q = rawUrl.indexOf('?');
+  const path = (q === -1 ? rawUrl : rawUrl.slice(0, q)).replace(/%2e/gi, '.').replace(/%2f|%5c|\\/gi, '/');
+  return /(^|\/)\.{1,2}(\/|$)/.test(path);
+}
+
+/** "POST /v1/payments", "GET /v1/*" (a trailing * matches any rest), "* /v1/*" (any method). */
+export function matchesRoute(pattern: string, method: string, path: string): boolean {
+  const space = pattern.indexOf(' ');
+  const patternMethod = pattern.slice(0, space);
+  const patternPath = pattern.slice(space + 1);
+  if (patternMethod !== '*' && patternMethod !== method) return false;
+  const q = path.indexOf('?');
+  const bare = q === -1 ? path : path.slice(0, q);
+  return patternPath.endsWith('*') ? bare.startsWith(patternPath.slice(0, -1)) : bare === patternPath;
+}
+
+export function isAllowed(allow: readonly string[] | null, method: string, path: string): boolean {
+  return allow === null || allow.some((pattern) => matchesRoute(pattern, method, path));
+}

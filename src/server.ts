@@ -1,0 +1,62 @@
+// Assembles writeguard from a config: proxy apps (one per listener), the admin app, upstream pools.
+import type { FastifyInstance } from 'fastify';
+import { Pool, type Dispatcher } from 'undici';
+import { buildAdminApp } from './admin/plugin.js';
+import type { Config, UpstreamConfig } from './config/schema.js';
+import type { Logger } from './observe/logger.js';
+import { forwardWrite } from './proxy/forward-write.js';
+import { buildProxyApp } from './proxy/plugin.js';
+import { listeners } from './proxy/route.js';
+
+export interface BoundApp {
+  app: FastifyInstance;
+  host: string;
+  port: number;
+}
+
+export interface Writeguard {
+  proxies: BoundApp[];
+  admin: BoundApp;
+  /** Starts every listener; returns the bound URLs (port 0 in the config picks a free one). */
+  listen(): Promise<{ proxies: string[]; admin: string }>;
+  /** Stops taking requests: readiness turns 503, new requests get 503 draining. */
+  drain(): void;
+  /** Waits for in-flight requests, then closes listeners and upstream pools. */
+  close(): Promise<void>;
+}
+
+function upstreamPool(upstream: UpstreamConfig): Dispatcher {
+  const { origin } = new URL(upstream.target);
+  return new Pool(origin, {
+    connections: 128,
+    keepAliveTimeout: 4_000,
+    // Certificates are verified; a private CA is trusted only when configured.
+    connect: { rejectUnauthorized: upstream.tls.rejectUnauthorized, ...(upstream.tls.ca === null ? {} : { ca: upstream.tls.ca }) },
+  });
+}
+
+export function buildServer(config: Config, log: Logger): Writeguard {
+  const lifecycle = { draining: false };
+  const dispatchers = new Map(config.upstreams.map((u) => [u.name, upstreamPool(u)] as const));
+  const deps = { config, log, dispatchers, lifecycle, handleWrite: forwardWrite };
+  const proxies = listeners(config).map((l) => ({ app: buildProxyApp(l, deps), host: l.host, port: l.port }));
+  const admin = { app: buildAdminApp({ log, lifecycle }), host: config.admin.host, port: config.admin.port };
+
+  return {
+    proxies,
+    admin,
+    async listen() {
+      const urls = await Promise.all(proxies.map((p) => p.app.listen({ host: p.host, port: p.port })));
+      return { proxies: urls, admin: await admin.app.listen({ host: admin.host, port: admin.port }) };
+    },
+    drain() {
+      lifecycle.draining = true;
+    },
+    async close() {
+      lifecycle.draining = true;
+      await Promise.all(proxies.map((p) => p.app.close()));
+      await admin.app.close();
+      await Promise.all([...dispatchers.values()].map((d) => d.close()));
+    },
+  };
+}
