@@ -25,12 +25,25 @@ const adminSchema = z.strictObject({
   token: z.string().min(16).nullable().default(null),
 });
 
+const redisUrl = z.string().regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' });
+const hostPort = z.strictObject({ host: z.string().min(1), port });
+
 const storeSchema = z.strictObject({
   kind: z.enum(['memory', 'redis']).default('memory'),
-  url: z.string().regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
-  keyPrefix: z.string().default('wg:'),
+  /** Standalone Redis (also the credentials and TLS for cluster/sentinel nodes). */
+  url: redisUrl.default('redis://127.0.0.1:6379'),
+  /** Redis Cluster seed nodes; when set, `url` only supplies credentials. */
+  cluster: z.array(hostPort).min(1).nullable().default(null),
+  /** Redis Sentinel: the master's name and the sentinels to ask. */
+  sentinel: z.strictObject({ name: z.string().min(1), nodes: z.array(hostPort).min(1) }).nullable().default(null),
+  keyPrefix: z.string().regex(/^[A-Za-z0-9:_-]{0,32}$/, { error: 'must be up to 32 of A-Z, a-z, 0-9, :, _ or -' }).default('wg:'),
   /** Milliseconds a store command may take before the write fails closed. */
   commandTimeoutMs: z.number().int().positive().default(1000),
+  /** Create the sentinel on a store holding no writeguard keys (development); else `writeguard store init`. */
+  initOnEmpty: z.boolean().default(true),
+  /** Replicas that must acknowledge begin and finish (Redis WAIT); 0 = don't wait. */
+  waitReplicas: z.number().int().min(0).default(0),
+  waitTimeoutMs: z.number().int().positive().default(100),
 });
 
 const identitySchema = z.strictObject({

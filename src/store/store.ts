@@ -1,0 +1,138 @@
+// The idempotency store: records and the five fenced steps every implementation must make atomic.
+import type { KeySource } from '../observe/response-log.js';
+
+export type RecordState = 'in_flight' | 'completed' | 'outcome_unknown';
+/** `tombstone` is not stored: it is a completed record whose response has expired (see decide.ts). */
+export type VisibleState = RecordState | 'tombstone';
+/** claimed: nothing sent yet (free to take over when the lease expires); sent: bytes may have left. */
+export type Phase = 'claimed' | 'sent';
+
+/** Where a record lives: every key of one agent shares the `{namespace:agent}` hash tag. */
+export interface RecordKey {
+  /** `namespace:agent` */
+  scope: string;
+  upstream: string;
+  /** sha256 of the key's kind and text; the key itself is never stored in clear. */
+  keyHash: string;
+}
+
+export interface StoredResponse {
+  status: number;
+  /** Allow-listed headers only (never Set-Cookie). */
+  headers: Record<string, string | string[]>;
+  /** base64 of the exact body bytes. */
+  body: string;
+}
+
+/** What an operator sees; never a credential, a raw key or a body. */
+export interface RecordMeta {
+  method: string;
+  path: string;
+  keySource: KeySource;
+}
+
+export interface IdemRecord {
+  state: RecordState;
+  phase: Phase;
+  fingerprint: string;
+  /** The key sent upstream; fixed when the record is created. */
+  upstreamKey: string;
+  owner: string;
+  epoch: number;
+  /** ms since the epoch, on the store's clock. */
+  leaseUntil: number;
+  attempts: number;
+  createdAt: number;
+  updatedAt: number;
+  /** Completed records: until when the response is replayed (then a tombstone until the record expires). */
+  responseUntil: number;
+  /** The upstream's final status and request id, once known. */
+  status: number | null;
+  requestId: string | null;
+  /** null while in flight, and when the response was too large to keep (`response_not_replayable`). */
+  response: StoredResponse | null;
+  /** Why the outcome is unknown (timeout, reset, 503…). */
+  reason: string | null;
+  meta: RecordMeta;
+}
+
+export interface BeginInput {
+  key: RecordKey;
+  fingerprint: string;
+  /** Used only if this begin creates the record. */
+  upstreamKey: string;
+  /** A fresh random token per request: a resent begin carrying it is recognised as ours. */
+  owner: string;
+  leaseMs: number;
+  /** `join`: an existing record is this operation. `fresh`: any existing record is a possible duplicate. */
+  mode: 'join' | 'fresh';
+  /** The upstream dedupes on the key itself, so an unknown outcome may be re-sent with the same key. */
+  reclaimUnknown: boolean;
+  meta: RecordMeta;
+}
+
+export type BeginOutcome =
+  /** The caller owns the record (new, taken over after an unsent claim expired, reclaimed, or its own resend). */
+  | 'acquired'
+  | 'replay'
+  | 'mismatch'
+  | 'in_use'
+  | 'unknown'
+  | 'expired'
+  | 'duplicate';
+
+export interface BeginResult {
+  outcome: BeginOutcome;
+  record: IdemRecord;
+}
+
+/** The fence every later step carries: a stale owner or an older epoch is refused. */
+export interface Fence {
+  key: RecordKey;
+  owner: string;
+  epoch: number;
+}
+
+export type FinishOutcome =
+  | { kind: 'complete'; status: number; requestId: string | null; response: StoredResponse | null; ttlSec: number; tombstoneSec: number }
+  /** The answer proves the write did not run: the key is free again. */
+  | { kind: 'release' }
+  | { kind: 'unknown'; status: number | null; requestId: string | null; reason: string };
+
+export type ResolveOutcome =
+  | { kind: 'executed'; response: StoredResponse; ttlSec: number; tombstoneSec: number }
+  | { kind: 'not_executed' };
+
+/** `stale`: the fence no longer holds (another owner or epoch, or a state the step cannot apply to). */
+export type StepResult = 'ok' | 'stale';
+
+export interface DeadLetter {
+  key: RecordKey;
+  record: IdemRecord;
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'redis';
+  begin(input: BeginInput): Promise<BeginResult>;
+  /** Before the first byte of an attempt: phase `sent`, attempts+1, lease extended. Refused once the lease has lapsed. */
+  markSent(fence: Fence, leaseMs: number): Promise<StepResult>;
+  renew(fence: Fence, leaseMs: number): Promise<StepResult>;
+  finish(fence: Fence, outcome: FinishOutcome): Promise<StepResult>;
+  /** An operator's answer for an `outcome_unknown` record; `epoch` guards against a change since it was read. */
+  resolve(key: RecordKey, epoch: number, outcome: ResolveOutcome): Promise<StepResult>;
+  get(key: RecordKey): Promise<IdemRecord | null>;
+  /** The `outcome_unknown` records, oldest first. */
+  deadLetters(limit: number): Promise<DeadLetter[]>;
+  /** Whether writes may proceed (reachable, and for Redis initialised with the sentinel this instance saw). */
+  ready(): boolean;
+  close(): Promise<void>;
+}
+
+/** The store cannot answer (down, slow, or its sentinel changed): writes fail closed. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'store_unavailable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
