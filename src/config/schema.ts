@@ -46,16 +46,81 @@ const storeSchema = z.strictObject({
   waitTimeoutMs: z.number().int().positive().default(100),
 });
 
+/** No braces: the agent id sits inside the Redis Cluster hash tag. */
+export const AGENT_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+
 const identitySchema = z.strictObject({
   /** The sidecar's agent: a stable scope for keys, unlike rotating credentials. */
-  agentId: z.string().min(1).max(128).default('default'),
+  agentId: z.string().regex(AGENT_ID, { error: 'must be 1-128 of A-Z, a-z, 0-9, . _ : @ -' }).default('default'),
   /** For one writeguard shared by many agents: the header naming the agent. */
   agentIdHeader: headerName.nullable().default(null),
 });
 
-const idempotencySchema = z.strictObject({
-  methods: z.array(method).default(['POST', 'PUT', 'PATCH', 'DELETE']),
-  maxBodyBytes: z.number().int().positive().default(1_048_576),
+/** `header`, or `body:referenceId` / `body:meta.idempotency_key` for a key carried in a JSON body field. */
+const keySource = z.string().regex(/^(header|body:[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*)$/, { error: 'must be "header" or "body:<field>"' });
+
+// The fields without defaults serve per-route overrides; the upstream-level section adds the defaults.
+const idempotencyFields = {
+  methods: z.array(method),
+  header: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'must be an HTTP header name' }),
+  keyFrom: z.array(keySource).min(1),
+  /** derive: a key from the request itself; uuid: a random key; reject: 400; allow: forward unprotected. */
+  missing: z.enum(['derive', 'uuid', 'reject', 'allow']),
+  deriveWindowSec: z.number().int().positive(),
+  fingerprint: z.enum(['bytes', 'canonical-json']),
+  fingerprintHeaders: z.array(headerName),
+  forwardKey: z.boolean(),
+  /** true only if the upstream itself dedupes on the key: unknown outcomes may then be re-sent with it. */
+  upstreamHonorsKey: z.boolean(),
+  /** Answers that prove the write did not run: the key is released. */
+  notExecutedStatuses: z.array(z.number().int().min(400).max(599)),
+  ttlSec: z.number().positive(),
+  tombstoneSec: z.number().min(0),
+  onConcurrent: z.enum(['reject', 'wait']),
+  /** With onConcurrent: wait, the longest a duplicate is held before 409. */
+  waitMs: z.number().int().positive(),
+  maxBodyBytes: z.number().int().positive(),
+  maxStoredResponseBytes: z.number().int().min(0),
+  /** Response headers kept for replay, besides the request id headers. */
+  replayHeaders: z.array(headerName),
+  /** How long a claim holds without renewal; null = timeoutMs + 5 s. Must exceed timeoutMs. */
+  leaseMs: z.number().int().positive().nullable(),
+};
+
+type Fields = typeof idempotencyFields;
+const IDEMPOTENCY_DEFAULTS: { [K in keyof Fields]: z.input<Fields[K]> } = {
+  methods: ['POST', 'PUT', 'PATCH', 'DELETE'],
+  header: 'Idempotency-Key',
+  keyFrom: ['header'],
+  missing: 'derive',
+  deriveWindowSec: 600,
+  fingerprint: 'bytes',
+  fingerprintHeaders: ['stripe-account'],
+  forwardKey: true,
+  upstreamHonorsKey: false,
+  notExecutedStatuses: [429],
+  ttlSec: 86_400,
+  tombstoneSec: 604_800,
+  onConcurrent: 'reject',
+  waitMs: 10_000,
+  maxBodyBytes: 1_048_576,
+  maxStoredResponseBytes: 1_048_576,
+  replayHeaders: ['content-type', 'content-language', 'location', 'etag', 'last-modified', 'link', 'cache-control'],
+  leaseMs: null,
+};
+
+const idempotencySchema = z.strictObject(
+  Object.fromEntries(Object.entries(idempotencyFields).map(([k, field]) => [k, (field as z.ZodType).default(IDEMPOTENCY_DEFAULTS[k as keyof Fields] as never)])) as {
+    [K in keyof Fields]: z.ZodDefault<Fields[K]>;
+  },
+);
+
+const routeSchema = z.strictObject({
+  /** "POST /v1/payments" or "POST /v1/transfers/*", against the path as the API documents it. */
+  match: routePattern,
+  /** passthrough: a POST that reads (a quote, a completion): streamed, no key, no record. */
+  mode: z.enum(['protect', 'passthrough']).default('protect'),
+  idempotency: z.strictObject(idempotencyFields).partial().default({}),
 });
 
 const tlsSchema = z.strictObject({
@@ -80,10 +145,20 @@ const upstreamSchema = z
     /** Optional allow-list; anything else gets 403 route_not_allowed. */
     allow: z.array(routePattern).nullable().default(null),
     idempotency: idempotencySchema.prefault({}),
+    /** Per-route overrides; the first match wins. */
+    routes: z.array(routeSchema).default([]),
   })
   .check((ctx) => {
-    if (ctx.value.prefix !== undefined && ctx.value.listen !== undefined) {
-      ctx.issues.push({ code: 'custom', message: 'use either prefix or listen, not both', input: ctx.value, path: ['listen'] });
+    const u = ctx.value;
+    if (u.prefix !== undefined && u.listen !== undefined) {
+      ctx.issues.push({ code: 'custom', message: 'use either prefix or listen, not both', input: u, path: ['listen'], continue: true });
+    }
+    // A lease shorter than an attempt would let another instance take over a write still in flight.
+    const leases = [{ path: ['idempotency', 'leaseMs'], leaseMs: u.idempotency.leaseMs }, ...u.routes.map((r, i) => ({ path: ['routes', i, 'idempotency', 'leaseMs'], leaseMs: r.idempotency.leaseMs }))];
+    for (const { path, leaseMs } of leases) {
+      if (leaseMs !== undefined && leaseMs !== null && leaseMs <= u.timeoutMs) {
+        ctx.issues.push({ code: 'custom', message: `must exceed timeoutMs (${u.timeoutMs})`, input: leaseMs, path, continue: true });
+      }
     }
   });
 
@@ -138,3 +213,5 @@ export const configSchema = z
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type UpstreamConfig = Config['upstreams'][number];
+export type IdempotencyConfig = UpstreamConfig['idempotency'];
+export type RouteConfig = UpstreamConfig['routes'][number];

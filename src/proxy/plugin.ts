@@ -6,7 +6,7 @@ import httpProxy from '@fastify/http-proxy';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Config, UpstreamConfig } from '../config/schema.js';
+import type { Config, IdempotencyConfig, UpstreamConfig } from '../config/schema.js';
 import { PROBLEM_CONTENT_TYPE, WriteguardError, toProblem } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { Exchange } from '../observe/response-log.js';
@@ -14,7 +14,7 @@ import { readBody } from './body.js';
 import { upstreamRequestHeaders, agentResponseHeaders, type HeaderMap } from './headers.js';
 import { preflight } from './preflight.js';
 import { onReadError, onReadResponse } from './read.js';
-import { hasDotSegment, isAllowed, stripPrefix, upstreamPath, type Listener } from './route.js';
+import { hasDotSegment, isAllowed, routePolicy, stripPrefix, upstreamPath, type Listener } from './route.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -36,6 +36,8 @@ export interface WriteContext {
   apiPath: string;
   headers: HeaderMap;
   body: Buffer;
+  /** The upstream's idempotency settings with the matching route's overrides. */
+  idempotency: IdempotencyConfig;
 }
 
 export type WriteHandler = (ctx: WriteContext) => Promise<void>;
@@ -54,8 +56,12 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: W
   if (exchange.outcome === 'forwarded') exchange.outcome = err.code === 'outcome_unknown' ? 'unknown' : 'rejected';
   exchange.status = err.status;
   if (reply.raw.destroyed) return reply;
+  // SDKs retry on their own unless told not to; only these two are worth an SDK retry.
+  const sdkRetry = err.code === 'idempotency_key_in_use' || err.code === 'store_unavailable';
   return reply
     .code(err.status)
+    .header('x-should-retry', String(sdkRetry))
+    .header('stripe-should-retry', String(sdkRetry))
     .headers(err.headers)
     .header('content-type', PROBLEM_CONTENT_TYPE)
     .header('x-request-id', exchange.id)
@@ -114,6 +120,8 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
     clientErrorHandler: clientErrorHandler(log),
   });
   app.decorateRequest('exchange', null as unknown as Exchange);
+  // Bodies stay raw streams (http-proxy's catch-all parser); fastify's text parser would turn them into strings.
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', async (request, reply) => {
     request.exchange = new Exchange(request.id, request.method, request.raw.url ?? '', reply.raw, log);
@@ -133,7 +141,6 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
 function registerUpstream(app: FastifyInstance, prefix: string, upstream: UpstreamConfig, deps: ProxyDeps): void {
   const target = new URL(upstream.target);
   const dispatcher = deps.dispatchers.get(upstream.name)!;
-  const writeMethods = new Set<string>(upstream.idempotency.methods);
   const paths = (request: FastifyRequest): { apiPath: string; path: string } => {
     const raw = request.raw.url!;
     if (!raw.startsWith(prefix) || hasDotSegment(raw)) throw new WriteguardError('bad_request', 'the request path is not a plain path under this route');
@@ -164,15 +171,19 @@ function registerUpstream(app: FastifyInstance, prefix: string, upstream: Upstre
     },
     handler: async (request: FastifyRequest, reply: FastifyReply, _dest: string, options: unknown) => {
       const { apiPath, path } = paths(request);
-      request.exchange.attempts = 1;
-      if (!writeMethods.has(request.method)) return reply.from(path, options as never);
-      const body = await readBody(request.body as Readable | undefined, request.headers['content-length'], upstream.idempotency.maxBodyBytes);
+      const policy = routePolicy(upstream, request.method, apiPath);
+      // Reads, and POSTs that read (a quote, a completion: `passthrough`), stream: no key, no record.
+      if (policy.mode === 'passthrough' || !(policy.idempotency.methods as readonly string[]).includes(request.method)) {
+        request.exchange.attempts = 1;
+        return reply.from(path, options as never);
+      }
+      const body = await readBody(request.body as Readable | undefined, request.headers['content-length'], policy.idempotency.maxBodyBytes);
       // The line waits for the write's own end: the agent may leave while the upstream still works.
       request.exchange.hold();
       try {
         await deps.handleWrite({
           request, reply, exchange: request.exchange, upstream, dispatcher, origin: target.origin, path, apiPath,
-          headers: upstreamRequestHeaders(request.headers, target.host), body,
+          headers: upstreamRequestHeaders(request.headers, target.host), body, idempotency: policy.idempotency,
         });
       } catch (err) {
         sendProblem(request, reply, asWriteguardError(err as Error, deps.log));

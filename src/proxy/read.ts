@@ -1,4 +1,5 @@
 // Streamed reads (and passthrough writes) through @fastify/reply-from, answers inspected only when small.
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UpstreamConfig } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
@@ -15,11 +16,27 @@ interface UpstreamResponse {
   stream: NodeJS.ReadableStream;
 }
 
+/** Errors always (their code matters), successes only when no header carries the request id. */
 function worthInspecting(res: UpstreamResponse, upstream: UpstreamConfig): boolean {
   if (res.statusCode < 400 && requestIdFromHeaders(res.headers, upstream) !== null) return false;
   const type = firstHeader(res.headers['content-type']);
-  const length = Number(firstHeader(res.headers['content-length']));
-  return type !== undefined && /[/+]json\b/i.test(type) && length > 0 && length <= INSPECT_MAX_BYTES;
+  if (type === undefined || !/[/+]json\b/i.test(type)) return false;
+  const length = firstHeader(res.headers['content-length']);
+  return length === undefined ? res.statusCode >= 400 : Number(length) > 0 && Number(length) <= INSPECT_MAX_BYTES;
+}
+
+/** Reads up to the inspection limit; `rest` is null when the whole body fit. */
+async function readHead(stream: NodeJS.ReadableStream): Promise<{ head: Buffer; rest: AsyncIterator<Buffer> | null }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const it = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  for (;;) {
+    const next = await it.next();
+    if (next.done === true) return { head: Buffer.concat(chunks, size), rest: null };
+    chunks.push(next.value);
+    size += next.value.length;
+    if (size > INSPECT_MAX_BYTES) return { head: Buffer.concat(chunks, size), rest: it };
+  }
 }
 
 export function onReadResponse(upstream: UpstreamConfig) {
@@ -31,13 +48,19 @@ export function onReadResponse(upstream: UpstreamConfig) {
       exchange.upstreamRequestId = requestIdFromHeaders(res.headers, upstream);
       return reply.send(res.stream);
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of res.stream) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks);
-    const found = extractAnswer(res.statusCode, res.headers, body, upstream);
+    const { head, rest } = await readHead(res.stream);
+    if (rest !== null) {
+      // Too large to inspect: send what was read, then the rest, unchanged.
+      exchange.upstreamRequestId = requestIdFromHeaders(res.headers, upstream);
+      return reply.send(Readable.from((async function* () {
+        yield head;
+        for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
+      })()));
+    }
+    const found = extractAnswer(res.statusCode, res.headers, head, upstream);
     exchange.upstreamRequestId = found.requestId;
     exchange.upstreamCode = found.code;
-    return reply.send(body);
+    return reply.send(head);
   };
 }
 

@@ -1,5 +1,5 @@
 // Which upstream answers a path, and what path it receives. Pure.
-import type { Config, UpstreamConfig } from '../config/schema.js';
+import type { Config, IdempotencyConfig, UpstreamConfig } from '../config/schema.js';
 
 export interface Listener {
   host: string;
@@ -52,4 +52,16 @@ export function matchesRoute(pattern: string, method: string, path: string): boo
 
 export function isAllowed(allow: readonly string[] | null, method: string, path: string): boolean {
   return allow === null || allow.some((pattern) => matchesRoute(pattern, method, path));
+}
+
+export interface RoutePolicy {
+  mode: 'protect' | 'passthrough';
+  idempotency: IdempotencyConfig;
+}
+
+/** The upstream's idempotency settings with the first matching route's overrides on top. */
+export function routePolicy(upstream: UpstreamConfig, method: string, apiPath: string): RoutePolicy {
+  const rule = upstream.routes.find((r) => matchesRoute(r.match, method, apiPath));
+  if (rule === undefined) return { mode: 'protect', idempotency: upstream.idempotency };
+  return { mode: rule.mode, idempotency: { ...upstream.idempotency, ...rule.idempotency } as IdempotencyConfig };
 }
