@@ -22,9 +22,17 @@ export function visibleState(record: IdemRecord, now: number): VisibleState {
   return record.state === 'completed' && now >= record.responseUntil ? 'tombstone' : record.state;
 }
 
+/**
+ * Bytes of this operation may have left: the phase says so, or an earlier epoch sent before the
+ * record was reclaimed (a reclaim restarts the phase at `claimed`, but `attempts` remembers).
+ */
+export function mayHaveSent(record: IdemRecord): boolean {
+  return record.phase === 'sent' || record.attempts > 0;
+}
+
 /** An in-flight record whose writer sent and then vanished is as unknown as a marked one. */
 export function isUnknown(record: IdemRecord, now: number): boolean {
-  return record.state === 'outcome_unknown' || (record.state === 'in_flight' && record.phase === 'sent' && now >= record.leaseUntil);
+  return record.state === 'outcome_unknown' || (record.state === 'in_flight' && mayHaveSent(record) && now >= record.leaseUntil);
 }
 
 function put(record: IdemRecord): Change {
@@ -59,7 +67,8 @@ export function decideBegin(current: IdemRecord | null, input: BeginInput, now: 
       return report(now < current.responseUntil ? 'replay' : 'expired');
     case 'in_flight':
       if (now < current.leaseUntil) return report('in_use');
-      if (current.phase === 'claimed') return claim(current, input, now);
+      // Only a claim that never sent is free to take over (§3.7 "phase claimed (never sent)").
+      if (!mayHaveSent(current)) return claim(current, input, now);
       if (input.reclaimUnknown) return claim(current, input, now);
       {
         // The writer sent and vanished: nobody can know whether the write ran.

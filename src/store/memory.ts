@@ -93,6 +93,10 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async whenReady(): Promise<boolean> {
+    return true;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
   }

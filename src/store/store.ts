@@ -125,6 +125,8 @@ export interface Store {
   deadLetters(limit: number): Promise<DeadLetter[]>;
   /** Whether writes may proceed (reachable, and for Redis initialised with the sentinel this instance saw). */
   ready(): boolean;
+  /** Resolves true once ready (at once if it is), false after `timeoutMs`. */
+  whenReady(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,605 @@
+// The Redis store, shared by a fleet: each step of decide.ts is one Lua script (scripts.ts) run
+// in one round trip on the server's clock. Standalone, Sentinel or Cluster through ioredis.
+//
+// Failing closed (DESIGN §3.11–12):
+// - ioredis never queues a command while disconnected (enableOfflineQueue: false), never resends
+//   one whose connection dropped (maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false:
+//   a resend would reach a restarted Redis before the sentinel check below), and every call is
+//   bounded by commandTimeoutMs plus a small margin. Any failure is a StoreUnavailableError whose
+//   message names the step and a fixed cause (never a key, an argument or a body).
+// - The sentinel: an instance remembers the value it saw (sentinel.ts has the rules). It is not
+//   ready from the moment a connection closes until a check after reconnecting has passed, and it
+//   checks again every second. Steps refuse to run while not ready.
+import { randomUUID } from 'node:crypto';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../observe/logger.js';
+import { BEGIN, FINISH, GET, MARK_SENT, RENEW, RESOLVE, UNCLAIM } from './scripts.js';
+import { judgeSentinel, NOT_READY_HINT, sentinelAckKey, sentinelKey, type NotReadyReason, type SentinelFacts } from './sentinel.js';
+import {
+  StoreUnavailableError,
+  type BeginInput, type BeginOutcome, type BeginResult, type DeadLetter, type Fence, type FinishOutcome, type IdemRecord,
+  type Phase, type RecordKey, type RecordState, type ResolveOutcome, type StepResult, type Store, type StoredResponse,
+} from './store.js';
+
+export type StoreConfig = Config['store'];
+type Client = Redis | Cluster;
+
+/** Added to commandTimeoutMs for the hard deadline of one call (ioredis' own timer fires first). */
+const DEADLINE_MARGIN_MS = 100;
+const CHECK_INTERVAL_MS = 1000;
+const RECONNECT_MAX_DELAY_MS = 2000;
+const SCAN_COUNT = 1000;
+/** Bounds every SCAN walk (per node); a store still unscanned after that counts as not empty. */
+const SCAN_MAX_ITERATIONS = 1000;
+const CONNECT_WAIT_MS = 5000;
+
+type ScriptName = 'wgBegin' | 'wgMarkSent' | 'wgRenew' | 'wgFinish' | 'wgResolve' | 'wgUnclaim' | 'wgGet';
+type ScriptRunner = Record<ScriptName, (...args: string[]) => Promise<unknown>>;
+
+const SCRIPTS: Record<ScriptName, { lua: string; keys: number }> = {
+  wgBegin: { lua: BEGIN, keys: 3 },
+  wgMarkSent: { lua: MARK_SENT, keys: 3 },
+  wgRenew: { lua: RENEW, keys: 3 },
+  wgFinish: { lua: FINISH, keys: 3 },
+  wgResolve: { lua: RESOLVE, keys: 3 },
+  wgUnclaim: { lua: UNCLAIM, keys: 3 },
+  wgGet: { lua: GET, keys: 2 },
+};
+
+function reconnectDelayMs(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 8), RECONNECT_MAX_DELAY_MS);
+}
+
+function connectionOptions(config: StoreConfig): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    enableReadyCheck: true,
+    commandTimeout: config.commandTimeoutMs,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: Math.max(config.commandTimeoutMs, 1000),
+    retryStrategy: reconnectDelayMs,
+    // Connected by the caller once its listeners are attached.
+    lazyConnect: true,
+  };
+}
+
+/** Credentials, database and TLS from `url` (for cluster and sentinel nodes, which take no URL). */
+function urlOptions(url: string): RedisOptions {
+  const parsed = new URL(url);
+  const options: RedisOptions = {};
+  if (parsed.username !== '') options.username = decodeURIComponent(parsed.username);
+  if (parsed.password !== '') options.password = decodeURIComponent(parsed.password);
+  const db = parsed.pathname.replace(/^\//, '');
+  if (/^\d+$/.test(db)) options.db = Number(db);
+  if (parsed.protocol === 'rediss:') options.tls = {};
+  return options;
+}
+
+/** A client for the configured topology, not yet connected (call `connect()`); it reconnects forever. */
+export function createRedisClient(config: StoreConfig): Client {
+  const base = connectionOptions(config);
+  if (config.cluster !== null) {
+    const { db: _db, ...fromUrl } = urlOptions(config.url);
+    const options: ClusterOptions = {
+      redisOptions: { ...base, ...fromUrl },
+      enableOfflineQueue: false,
+      enableReadyCheck: true,
+      scaleReads: 'master',
+      clusterRetryStrategy: reconnectDelayMs,
+      // Replies that prove a command did not run (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) are retried;
+      // a command whose connection closed is not (it may have run): that fails closed.
+      retryDelayOnClusterDown: 100,
+      retryDelayOnTryAgain: 100,
+      retryDelayOnFailover: 0,
+      maxRedirections: 8,
+      lazyConnect: true,
+    };
+    return new Cluster(config.cluster.map((n) => ({ host: n.host, port: n.port })), options);
+  }
+  if (config.sentinel !== null) {
+    return new Redis({
+      ...base,
+      ...urlOptions(config.url),
+      sentinels: config.sentinel.nodes.map((n) => ({ host: n.host, port: n.port })),
+      name: config.sentinel.name,
+      sentinelRetryStrategy: reconnectDelayMs,
+    });
+  }
+  return new Redis(config.url, base);
+}
+
+/** A fixed description of a failure: never the error's own text, which may carry command arguments. */
+function describeFailure(err: unknown): string {
+  if (err instanceof StoreUnavailableError) return err.message;
+  const message = err instanceof Error ? err.message : '';
+  const name = err instanceof Error ? err.name : '';
+  if (/timed out/i.test(message) || name === 'DeadlineError') return 'timed out';
+  if (name === 'MaxRetriesPerRequestError') return 'connection lost';
+  if (/Stream isn't writeable|Connection is closed|isn't ready|enableOfflineQueue|ECONNREFUSED|ECONNRESET|EPIPE/i.test(message)) return 'not connected';
+  const code = /^([A-Z]{3,12})\b/.exec(message)?.[1];
+  if (code === 'CLUSTERDOWN') return 'cluster down';
+  if (code !== undefined) return `redis error ${code}`;
+  return 'unexpected reply';
+}
+
+function unavailable(op: string, err: unknown): StoreUnavailableError {
+  if (err instanceof StoreUnavailableError) return err;
+  return new StoreUnavailableError(`redis store ${op} failed: ${describeFailure(err)}`);
+}
+
+class DeadlineError extends Error {
+  override readonly name = 'DeadlineError';
+}
+
+/** Settles with the promise, or rejects after `ms`; the loser's rejection is swallowed. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  promise.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const expiry = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError('deadline passed')), ms);
+  });
+  return Promise.race([promise, expiry]).finally(() => clearTimeout(timer));
+}
+
+function waitForClient(client: Client, ms: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return withDeadline(new Promise<void>((resolve) => client.once('ready', () => resolve())), ms);
+}
+
+/** Every master to scan: the cluster's, or the one connection. */
+function masters(client: Client): Redis[] {
+  return client instanceof Cluster ? client.nodes('master') : [client];
+}
+
+async function scanOnce(node: Redis, pattern: string, type: string | null, visit: (keys: string[]) => boolean): Promise<void> {
+  let cursor = '0';
+  for (let i = 0; i < SCAN_MAX_ITERATIONS; i++) {
+    const [next, keys] = type === null
+      ? await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT)
+      : await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT, 'TYPE', type);
+    if (!visit(keys)) return;
+    cursor = next;
+    if (cursor === '0') return;
+  }
+  throw new StoreUnavailableError('redis store scan did not finish within its bound');
+}
+
+function nullable(value: string | null): string {
+  return value === null ? '' : `=${value}`;
+}
+
+function wholeMs(ms: number): string {
+  return String(Math.max(0, Math.round(ms)));
+}
+
+const STATES: readonly RecordState[] = ['in_flight', 'completed', 'outcome_unknown'];
+const PHASES: readonly Phase[] = ['claimed', 'sent'];
+const BEGIN_OUTCOMES: readonly BeginOutcome[] = ['acquired', 'replay', 'mismatch', 'in_use', 'unknown', 'expired', 'duplicate'];
+
+class CorruptRecordError extends Error {
+  override readonly name = 'CorruptRecordError';
+}
+
+function parseRecord(flat: unknown, resp: unknown): IdemRecord {
+  if (!Array.isArray(flat)) throw new CorruptRecordError('record');
+  const fields = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(String(flat[i]), String(flat[i + 1]));
+  const text = (name: string): string => {
+    const value = fields.get(name);
+    if (value === undefined) throw new CorruptRecordError(name);
+    return value;
+  };
+  const num = (name: string): number => {
+    const value = Number(text(name));
+    if (!Number.isFinite(value)) throw new CorruptRecordError(name);
+    return value;
+  };
+  const state = text('state') as RecordState;
+  const phase = text('phase') as Phase;
+  if (!STATES.includes(state) || !PHASES.includes(phase)) throw new CorruptRecordError('state');
+  const status = fields.get('status');
+  return {
+    state,
+    phase,
+    fingerprint: text('fp'),
+    upstreamKey: text('ukey'),
+    owner: text('owner'),
+    epoch: num('epoch'),
+    leaseUntil: num('lease'),
+    attempts: num('attempts'),
+    createdAt: num('created'),
+    updatedAt: num('updated'),
+    responseUntil: num('respUntil'),
+    status: status === undefined ? null : Number(status),
+    requestId: fields.get('reqId') ?? null,
+    response: typeof resp === 'string' ? (JSON.parse(resp) as StoredResponse) : null,
+    reason: fields.get('reason') ?? null,
+    meta: JSON.parse(text('meta')) as IdemRecord['meta'],
+  };
+}
+
+function stepResult(reply: unknown): StepResult {
+  if (reply === 'ok' || reply === 'stale') return reply;
+  throw new CorruptRecordError('step reply');
+}
+
+interface KeySet {
+  record: string;
+  resp: string;
+  dlq: string;
+  member: string;
+}
+
+export interface RedisStoreOptions {
+  log?: Logger;
+  /** How often the sentinel is checked while connected (tests shorten it). */
+  checkIntervalMs?: number;
+}
+
+export class RedisStore implements Store {
+  readonly kind = 'redis';
+  private readonly client: Client;
+  private readonly scripts: ScriptRunner;
+  private readonly log: Logger | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private remembered: string | null = null;
+  private isReady = false;
+  private reason: string | null = 'connecting';
+  /** Bumped whenever a connection closes: a check begun before that is void. */
+  private generation = 0;
+  private checking = false;
+  private recheck = false;
+  private closed = false;
+  private waiters = new Set<(ready: boolean) => void>();
+
+  constructor(private readonly config: StoreConfig, options: RedisStoreOptions = {}) {
+    this.log = options.log;
+    this.client = createRedisClient(config);
+    for (const [name, script] of Object.entries(SCRIPTS)) this.client.defineCommand(name, { lua: script.lua, numberOfKeys: script.keys });
+    this.scripts = this.client as unknown as ScriptRunner;
+    this.watch(this.client);
+    if (this.client instanceof Cluster) this.client.on('+node', (node: Redis) => this.watch(node));
+    this.timer = setInterval(() => this.requestCheck(), options.checkIntervalMs ?? CHECK_INTERVAL_MS).unref();
+    // A failed first connection keeps retrying; its rejection is reported by the 'error' listener.
+    this.client.connect().catch(() => undefined);
+  }
+
+  private watch(emitter: Client): void {
+    emitter.on('ready', () => this.requestCheck());
+    for (const event of ['close', 'end', 'reconnecting']) emitter.on(event, () => this.connectionLost());
+    emitter.on('error', (err: unknown) => this.log?.debug({ store: 'redis', cause: describeFailure(err) }, 'redis connection error'));
+  }
+
+  private connectionLost(): void {
+    this.generation++;
+    this.setReady(false, 'disconnected');
+  }
+
+  /**
+   * Logs what an operator must see once: readiness lost or regained, and each sentinel verdict.
+   * While Redis is down the connectivity reason flaps with every reconnect attempt: that is debug.
+   */
+  private setReady(ready: boolean, reason: string | null): void {
+    if (this.closed) return;
+    const wasReady = this.isReady;
+    const previous = this.reason;
+    this.isReady = ready;
+    this.reason = reason;
+    if (ready) {
+      if (!wasReady) {
+        this.log?.info({ store: 'redis' }, 'store ready');
+        for (const wake of this.waiters) wake(true);
+        this.waiters.clear();
+      }
+      return;
+    }
+    if (reason === previous && !wasReady) return;
+    const sentinelVerdict = Object.values(NOT_READY_HINT).includes(reason ?? '');
+    if (wasReady || sentinelVerdict) this.log?.warn({ store: 'redis', reason }, 'store not ready: writes fail closed');
+    else this.log?.debug({ store: 'redis', reason }, 'store still not ready');
+  }
+
+  // ---- the sentinel check -------------------------------------------------------------------
+
+  /** Runs a check now, or right after the one running (whose answer a reconnect may have voided). */
+  private requestCheck(): void {
+    if (this.closed) return;
+    if (this.checking) {
+      this.recheck = true;
+      return;
+    }
+    this.checking = true;
+    void this.check().finally(() => {
+      this.checking = false;
+      if (this.recheck) {
+        this.recheck = false;
+        this.requestCheck();
+      }
+    });
+  }
+
+  private async check(): Promise<void> {
+    const generation = this.generation;
+    try {
+      const verdict = await withDeadline(this.judge(), 4 * (this.config.commandTimeoutMs + DEADLINE_MARGIN_MS) + 1000);
+      if (generation !== this.generation || this.closed) return;
+      if (verdict.kind === 'ready') {
+        if (this.remembered !== null && this.remembered !== verdict.adopt) {
+          this.log?.warn({ store: 'redis' }, 'store sentinel changed and was acknowledged: adopting it');
+        }
+        this.remembered = verdict.adopt;
+        this.setReady(true, null);
+      } else {
+        this.setReady(false, NOT_READY_HINT[verdict.reason]);
+      }
+    } catch (err) {
+      if (generation === this.generation) this.setReady(false, `unreachable (${describeFailure(err)})`);
+    }
+  }
+
+  private async judge(): Promise<{ kind: 'ready'; adopt: string } | { kind: 'not_ready'; reason: NotReadyReason }> {
+    const key = sentinelKey(this.config.keyPrefix);
+    const facts: SentinelFacts = { remembered: this.remembered, value: await this.client.get(key), initOnEmpty: this.config.initOnEmpty };
+    for (let step = 0; step < 4; step++) {
+      const verdict = judgeSentinel(facts);
+      switch (verdict.kind) {
+        case 'ready':
+        case 'not_ready':
+          return verdict;
+        case 'need':
+          if (verdict.fact === 'ack') facts.ack = await this.client.get(sentinelAckKey(this.config.keyPrefix));
+          else facts.empty = await this.storeIsEmpty();
+          break;
+        case 'init':
+          if ((await this.client.set(key, randomUUID(), 'NX')) === 'OK') this.log?.info({ store: 'redis' }, 'empty store initialised with a new sentinel');
+          facts.value = await this.client.get(key);
+          break;
+      }
+    }
+    return { kind: 'not_ready', reason: 'store_not_initialised' };
+  }
+
+  /** No key at all under the prefix, on any master. */
+  private async storeIsEmpty(): Promise<boolean> {
+    let found = false;
+    for (const node of masters(this.client)) {
+      await scanOnce(node, `${this.config.keyPrefix}*`, null, (keys) => {
+        found = keys.length > 0;
+        return !found;
+      });
+      if (found) return false;
+    }
+    return true;
+  }
+
+  // ---- steps --------------------------------------------------------------------------------
+
+  private keys(key: RecordKey): KeySet {
+    const tag = `${this.config.keyPrefix}{${key.scope}}`;
+    const record = `${tag}:${key.upstream}:${key.keyHash}`;
+    return { record, resp: `${record}:resp`, dlq: `${tag}:dlq`, member: `${key.upstream}:${key.keyHash}` };
+  }
+
+  /** Bounds a call and turns every failure into StoreUnavailableError. */
+  private async call<T>(op: string, work: () => Promise<T>, extraMs = 0): Promise<T> {
+    try {
+      return await withDeadline(work(), this.config.commandTimeoutMs + DEADLINE_MARGIN_MS + extraMs);
+    } catch (err) {
+      throw unavailable(op, err);
+    }
+  }
+
+  /** A step that writes: refused while the store is not ready. */
+  private step<T>(op: string, work: () => Promise<T>, extraMs = 0): Promise<T> {
+    if (!this.isReady) return Promise.reject(new StoreUnavailableError(`redis store not ready: ${this.reason ?? 'unknown'}`));
+    return this.call(op, work, extraMs);
+  }
+
+  private runScript(name: ScriptName, keys: KeySet, args: string[]): Promise<unknown> {
+    return this.scripts[name](keys.record, keys.resp, keys.dlq, keys.member, ...args);
+  }
+
+  /** The script, then WAIT on the same connection (one round trip); acks -1 when WAIT itself failed. */
+  private async runScriptAndWait(name: ScriptName, keys: KeySet, args: string[]): Promise<{ reply: unknown; acks: number }> {
+    const pipeline = this.client.pipeline();
+    (pipeline as unknown as ScriptRunner)[name](keys.record, keys.resp, keys.dlq, keys.member, ...args);
+    pipeline.wait(this.config.waitReplicas, this.config.waitTimeoutMs);
+    const results = await pipeline.exec();
+    const [first, second] = results ?? [];
+    if (first === undefined || second === undefined) throw new Error('Connection is closed.');
+    if (first[0] !== null) throw first[0];
+    return { reply: first[1], acks: second[0] === null ? Number(second[1]) : -1 };
+  }
+
+  private async writeStep(name: ScriptName, keys: KeySet, args: string[]): Promise<{ reply: unknown; replicated: boolean }> {
+    if (this.config.waitReplicas === 0) return { reply: await this.runScript(name, keys, args), replicated: true };
+    const { reply, acks } = await this.runScriptAndWait(name, keys, args);
+    return { reply, replicated: acks >= this.config.waitReplicas };
+  }
+
+  async begin(input: BeginInput): Promise<BeginResult> {
+    const keys = this.keys(input.key);
+    const args = [
+      input.fingerprint, input.upstreamKey, input.owner, wholeMs(input.leaseMs), input.mode, input.reclaimUnknown ? '1' : '0', JSON.stringify(input.meta),
+    ];
+    const { result, replicated } = await this.step('begin', async () => {
+      const { reply, replicated } = await this.writeStep('wgBegin', keys, args);
+      if (!Array.isArray(reply) || !BEGIN_OUTCOMES.includes(reply[0] as BeginOutcome)) throw new CorruptRecordError('begin reply');
+      return { result: { outcome: reply[0] as BeginOutcome, record: parseRecord(reply[1], reply[2]) }, replicated };
+    }, this.config.waitTimeoutMs);
+    if (!replicated && result.outcome === 'acquired') {
+      // Replicas did not confirm the claim: a failover could forget it. Give it back and refuse.
+      try {
+        await this.call('begin', () => this.runScript('wgUnclaim', keys, [result.record.owner, String(result.record.epoch)]));
+      } catch (err) {
+        this.log?.warn({ store: 'redis', cause: describeFailure(err) }, 'could not release an unreplicated claim; its lease will lapse');
+      }
+      throw new StoreUnavailableError(`redis store begin failed: fewer than ${this.config.waitReplicas} replicas acknowledged`);
+    }
+    return result;
+  }
+
+  async markSent(fence: Fence, leaseMs: number): Promise<StepResult> {
+    const keys = this.keys(fence.key);
+    return this.step('markSent', async () => stepResult(await this.runScript('wgMarkSent', keys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])));
+  }
+
+  async renew(fence: Fence, leaseMs: number): Promise<StepResult> {
+    const keys = this.keys(fence.key);
+    return this.step('renew', async () => stepResult(await this.runScript('wgRenew', keys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])));
+  }
+
+  async finish(fence: Fence, outcome: FinishOutcome): Promise<StepResult> {
+    const keys = this.keys(fence.key);
+    const args = [fence.owner, String(fence.epoch), outcome.kind];
+    if (outcome.kind === 'complete') {
+      args.push(
+        String(outcome.status), nullable(outcome.requestId), nullable(outcome.response === null ? null : JSON.stringify(outcome.response)),
+        wholeMs(outcome.ttlSec * 1000), wholeMs(outcome.tombstoneSec * 1000),
+      );
+    } else if (outcome.kind === 'unknown') {
+      args.push(nullable(outcome.status === null ? null : String(outcome.status)), nullable(outcome.requestId), outcome.reason);
+    }
+    const { result, replicated } = await this.step('finish', async () => {
+      const { reply, replicated } = await this.writeStep('wgFinish', keys, args);
+      return { result: stepResult(reply), replicated };
+    }, this.config.waitTimeoutMs);
+    if (!replicated && result === 'ok') {
+      throw new StoreUnavailableError(`redis store finish failed: fewer than ${this.config.waitReplicas} replicas acknowledged`);
+    }
+    return result;
+  }
+
+  async resolve(key: RecordKey, epoch: number, outcome: ResolveOutcome): Promise<StepResult> {
+    const keys = this.keys(key);
+    const args = [String(epoch), outcome.kind];
+    if (outcome.kind === 'executed') {
+      args.push(String(outcome.response.status), JSON.stringify(outcome.response), wholeMs(outcome.ttlSec * 1000), wholeMs(outcome.tombstoneSec * 1000));
+    }
+    return this.step('resolve', async () => stepResult(await this.runScript('wgResolve', keys, args)));
+  }
+
+  async get(key: RecordKey): Promise<IdemRecord | null> {
+    const keys = this.keys(key);
+    return this.call('get', async () => {
+      const reply = await this.scripts.wgGet(keys.record, keys.resp);
+      if (reply === null) return null;
+      if (!Array.isArray(reply)) throw new CorruptRecordError('get reply');
+      return parseRecord(reply[0], reply[1]);
+    });
+  }
+
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    if (limit <= 0) return [];
+    const prefix = this.config.keyPrefix;
+    const suffix = '}:dlq';
+    const budgetMs = Math.max(5000, 10 * this.config.commandTimeoutMs);
+    return this.call('deadLetters', async () => {
+      const dlqKeys = new Set<string>();
+      for (const node of masters(this.client)) {
+        await scanOnce(node, `${prefix}*:dlq`, 'zset', (keys) => {
+          for (const k of keys) if (k.startsWith(`${prefix}{`) && k.endsWith(suffix)) dlqKeys.add(k);
+          return true;
+        });
+      }
+      const candidates: { key: RecordKey; score: number }[] = [];
+      for (const dlqKey of dlqKeys) {
+        const scope = dlqKey.slice(prefix.length + 1, dlqKey.length - suffix.length);
+        const flat = await this.client.zrange(dlqKey, 0, limit - 1, 'WITHSCORES');
+        for (let i = 0; i + 1 < flat.length; i += 2) {
+          const member = flat[i]!;
+          const colon = member.indexOf(':');
+          if (colon <= 0) continue;
+          candidates.push({ key: { scope, upstream: member.slice(0, colon), keyHash: member.slice(colon + 1) }, score: Number(flat[i + 1]) });
+        }
+      }
+      candidates.sort((a, b) => a.score - b.score);
+      const letters: DeadLetter[] = [];
+      for (const { key } of candidates.slice(0, limit)) {
+        const keys = this.keys(key);
+        const reply = await this.scripts.wgGet(keys.record, keys.resp);
+        if (!Array.isArray(reply)) continue;
+        const record = parseRecord(reply[0], reply[1]);
+        if (record.state === 'outcome_unknown') letters.push({ key, record });
+      }
+      return letters.sort((a, b) => a.record.updatedAt - b.record.updatedAt);
+    }, budgetMs);
+  }
+
+  ready(): boolean {
+    return this.isReady && !this.closed;
+  }
+
+  /** Why writes are refused, or null when ready. */
+  notReadyReason(): string | null {
+    return this.ready() ? null : this.closed ? 'closed' : this.reason;
+  }
+
+  /** Resolves true once ready (at once if it is), false after `timeoutMs`. */
+  whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.ready()) return Promise.resolve(true);
+    if (this.closed) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const wake = (ready: boolean): void => {
+        clearTimeout(timer);
+        resolve(ready);
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(wake);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.add(wake);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.isReady = false;
+    clearInterval(this.timer);
+    for (const wake of this.waiters) wake(false);
+    this.waiters.clear();
+    this.client.disconnect();
+  }
+}
+
+export function createRedisStore(config: StoreConfig, log?: Logger, options: Omit<RedisStoreOptions, 'log'> = {}): RedisStore {
+  return new RedisStore(config, { ...options, log });
+}
+
+// ---- operator commands (writeguard store init|ack) -------------------------------------------
+
+async function withClient<T>(config: StoreConfig, op: string, work: (client: Client) => Promise<T>): Promise<T> {
+  const client = createRedisClient(config);
+  client.on('error', () => undefined);
+  client.connect().catch(() => undefined);
+  try {
+    await waitForClient(client, Math.max(CONNECT_WAIT_MS, config.commandTimeoutMs));
+    return await withDeadline(work(client), 3 * (config.commandTimeoutMs + DEADLINE_MARGIN_MS));
+  } catch (err) {
+    throw unavailable(op, err);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Creates the sentinel unless there is one. */
+export function initStore(config: StoreConfig): Promise<{ existed: boolean }> {
+  return withClient(config, 'init', async (client) => {
+    const created = await client.set(sentinelKey(config.keyPrefix), randomUUID(), 'NX');
+    return { existed: created !== 'OK' };
+  });
+}
+
+/** Accepts the store as it is now: a new sentinel that every running instance adopts. */
+export function ackStore(config: StoreConfig): Promise<{ value: string }> {
+  return withClient(config, 'ack', async (client) => {
+    const value = randomUUID();
+    // The ack first: an instance that sees the new sentinel finds it acknowledged.
+    await client.set(sentinelAckKey(config.keyPrefix), value);
+    await client.set(sentinelKey(config.keyPrefix), value);
+    return { value };
+  });
+}

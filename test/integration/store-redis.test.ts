@@ -1,0 +1,23 @@
+// The store contract against the Redis store, on a real redis-server started for this file.
+import { after, before } from 'node:test';
+import { createRedisStore } from '../../src/store/redis.js';
+import { redisStoreConfig, startRedis, type RedisServer } from '../helpers/redis.js';
+import { storeContract } from '../helpers/store-contract.js';
+
+let redis: RedisServer | undefined;
+let n = 0;
+
+before(async () => {
+  redis = await startRedis();
+});
+
+after(async () => {
+  await redis?.stop();
+});
+
+storeContract('redis', async () => {
+  // A prefix per test: each starts on an empty store of its own (and initialises its sentinel).
+  const store = createRedisStore(redisStoreConfig(redis!.url, { keyPrefix: `c${++n}:` }));
+  if (!(await store.whenReady(5000))) throw new Error(`store not ready: ${store.notReadyReason()}`);
+  return { store, cleanup: () => store.close() };
+});
