@@ -3,13 +3,16 @@
 import { Command, CommanderError } from 'commander';
 import closeWithGrace from 'close-with-grace';
 import { configJsonSchema } from './config/json-schema.js';
-import { ConfigError, loadConfig } from './config/load.js';
+import { ConfigError, loadConfig, loadStoreConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './observe/logger.js';
 import { buildServer } from './server.js';
+import { ackStore, initStore } from './store/redis.js';
+import { StoreUnavailableError } from './store/store.js';
 
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
+const STORE_WAIT_MS = 5_000;
 
 /** How long in-flight requests get after SIGTERM: the longest upstream attempt, plus a margin. */
 function drainDeadlineMs(config: Config): number {
@@ -20,6 +23,8 @@ async function start(options: { config?: string; upstream?: string; pretty?: boo
   const config = loadConfig({ file: options.config, upstream: options.upstream, env: process.env });
   const log = createLogger({ level: config.logLevel, pretty: options.pretty === true });
   const writeguard = buildServer(config, log);
+  // Reads flow either way; writes fail closed until the store is ready, so give it a moment first.
+  if (!(await writeguard.store.whenReady(STORE_WAIT_MS))) log.warn('store not ready yet: writes are refused (503 store_unavailable) until it is');
   const urls = await writeguard.listen();
   log.info({ listen: urls.proxies, admin: urls.admin, upstreams: config.upstreams.map((u) => ({ name: u.name, target: u.target })) }, 'writeguard listening');
 
@@ -34,6 +39,19 @@ async function start(options: { config?: string; upstream?: string; pretty?: boo
 function checkConfig(file: string): void {
   loadConfig({ file, env: {} });
   process.stdout.write(`${file}: ok\n`);
+}
+
+/** Operator commands talk to the store directly; only a shared (Redis) store has anything to manage. */
+async function storeCommand(action: 'init' | 'ack', options: { config?: string }): Promise<void> {
+  const store = loadStoreConfig({ file: options.config, env: process.env });
+  if (store.kind !== 'redis') throw new ConfigError(['store: these commands need the Redis store (store.kind: redis, or REDIS_URL)']);
+  if (action === 'init') {
+    const { existed } = await initStore(store);
+    process.stdout.write(existed ? 'store already initialised; nothing changed\n' : 'store initialised\n');
+  } else {
+    await ackStore(store);
+    process.stdout.write('store acknowledged: every writeguard sharing it accepts writes again\n');
+  }
 }
 
 export function program(): Command {
@@ -53,6 +71,17 @@ export function program(): Command {
     .description('validate a config file; every problem is listed by path')
     .argument('<file>')
     .action(checkConfig);
+  const store = cli.command('store').description('manage the shared Redis store');
+  store
+    .command('init')
+    .description('mark an empty store as initialised (the sentinel every instance checks)')
+    .option('-c, --config <file>', 'YAML config file (or WRITEGUARD_CONFIG / REDIS_URL)')
+    .action((options: { config?: string }) => storeCommand('init', options));
+  store
+    .command('ack')
+    .description('accept a store that lost its data (restart without persistence, failover): writes resume')
+    .option('-c, --config <file>', 'YAML config file (or WRITEGUARD_CONFIG / REDIS_URL)')
+    .action((options: { config?: string }) => storeCommand('ack', options));
   cli
     .command('schema')
     .description('print the JSON Schema (draft-07) of the config file')
@@ -69,6 +98,9 @@ async function main(argv: string[]): Promise<void> {
     } else if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
       process.exitCode = EXIT_USAGE;
+    } else if (err instanceof StoreUnavailableError) {
+      process.stderr.write(`writeguard: ${err.message}\n`);
+      process.exitCode = EXIT_RUNTIME;
     } else {
       process.stderr.write(`writeguard: ${(err as Error).stack ?? String(err)}\n`);
       process.exitCode = EXIT_RUNTIME;

@@ -4,9 +4,11 @@ import { Pool, type Dispatcher } from 'undici';
 import { buildAdminApp } from './admin/plugin.js';
 import type { Config, UpstreamConfig } from './config/schema.js';
 import type { Logger } from './observe/logger.js';
-import { forwardWrite } from './proxy/forward-write.js';
+import { createGuard } from './idempotency/guard.js';
 import { buildProxyApp } from './proxy/plugin.js';
 import { listeners } from './proxy/route.js';
+import { createStore } from './store/create.js';
+import type { Store } from './store/store.js';
 
 export interface BoundApp {
   app: FastifyInstance;
@@ -17,6 +19,7 @@ export interface BoundApp {
 export interface Writeguard {
   proxies: BoundApp[];
   admin: BoundApp;
+  store: Store;
   /** Starts every listener; returns the bound URLs (port 0 in the config picks a free one). */
   listen(): Promise<{ proxies: string[]; admin: string }>;
   /** Stops taking requests: readiness turns 503, new requests get 503 draining. */
@@ -35,16 +38,23 @@ function upstreamPool(upstream: UpstreamConfig): Dispatcher {
   });
 }
 
-export function buildServer(config: Config, log: Logger): Writeguard {
+export interface ServerOptions {
+  /** A store to use instead of the one the config names (tests share one between instances). */
+  store?: Store;
+}
+
+export function buildServer(config: Config, log: Logger, options: ServerOptions = {}): Writeguard {
   const lifecycle = { draining: false };
+  const store = options.store ?? createStore(config.store, log);
   const dispatchers = new Map(config.upstreams.map((u) => [u.name, upstreamPool(u)] as const));
-  const deps = { config, log, dispatchers, lifecycle, handleWrite: forwardWrite };
+  const deps = { config, log, dispatchers, lifecycle, handleWrite: createGuard({ config, store, log }) };
   const proxies = listeners(config).map((l) => ({ app: buildProxyApp(l, deps), host: l.host, port: l.port }));
-  const admin = { app: buildAdminApp({ log, lifecycle }), host: config.admin.host, port: config.admin.port };
+  const admin = { app: buildAdminApp({ log, lifecycle, store }), host: config.admin.host, port: config.admin.port };
 
   return {
     proxies,
     admin,
+    store,
     async listen() {
       const urls = await Promise.all(proxies.map((p) => p.app.listen({ host: p.host, port: p.port })));
       return { proxies: urls, admin: await admin.app.listen({ host: admin.host, port: admin.port }) };
@@ -57,6 +67,7 @@ export function buildServer(config: Config, log: Logger): Writeguard {
       await Promise.all(proxies.map((p) => p.app.close()));
       await admin.app.close();
       await Promise.all([...dispatchers.values()].map((d) => d.close()));
+      if (options.store === undefined) await store.close();
     },
   };
 }

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, storeSchema, type Config } from './schema.js';
 
 /** A config that cannot run: every problem, by path. The CLI exits 2 on it. */
 export class ConfigError extends Error {
@@ -31,6 +31,16 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   const raw = file !== undefined ? readYaml(file) : { upstreams: options.upstream === undefined ? [] : [{ name: 'default', target: options.upstream }] };
   return parseConfig(applyEnv(raw, env));
+}
+
+/** The store section alone, for operator commands: from a config file, or REDIS_URL with no file. */
+export function loadStoreConfig(options: LoadOptions = {}): Config['store'] {
+  const env = options.env ?? {};
+  const file = options.file ?? env.WRITEGUARD_CONFIG;
+  if (file !== undefined) return loadConfig({ file, env }).store;
+  const store = storeSchema.safeParse(applyEnv({}, env).store ?? {});
+  if (!store.success) throw new ConfigError(store.error.issues.map((i) => formatIssue({ ...i, path: ['store', ...i.path] })));
+  return store.data;
 }
 
 export function parseConfig(raw: unknown): Config {

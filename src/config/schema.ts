@@ -28,7 +28,7 @@ const adminSchema = z.strictObject({
 const redisUrl = z.string().regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' });
 const hostPort = z.strictObject({ host: z.string().min(1), port });
 
-const storeSchema = z.strictObject({
+export const storeSchema = z.strictObject({
   kind: z.enum(['memory', 'redis']).default('memory'),
   /** Standalone Redis (also the credentials and TLS for cluster/sentinel nodes). */
   url: redisUrl.default('redis://127.0.0.1:6379'),
@@ -188,8 +188,11 @@ export const configSchema = z
   })
   .check((ctx) => {
     const cfg = ctx.value;
+    if (cfg.store.waitReplicas > 0 && cfg.store.waitTimeoutMs >= cfg.store.commandTimeoutMs) {
+      ctx.issues.push({ code: 'custom', message: 'must be below store.commandTimeoutMs (WAIT runs inside one command)', input: cfg, path: ['store', 'waitTimeoutMs'], continue: true });
+    }
     if (cfg.limits.headersTimeoutMs > cfg.limits.requestTimeoutMs) {
-      ctx.issues.push({ code: 'custom', message: 'must not exceed limits.requestTimeoutMs', input: cfg, path: ['limits', 'headersTimeoutMs'] });
+      ctx.issues.push({ code: 'custom', message: 'must not exceed limits.requestTimeoutMs', input: cfg, path: ['limits', 'headersTimeoutMs'], continue: true });
     }
     const names = new Set<string>();
     const prefixes = new Set<string>();

@@ -1,0 +1,67 @@
+// What makes two requests "the same request": method, target, chosen headers and the body. Pure.
+import { createHash } from 'node:crypto';
+import { isLosslessNumber, parse } from 'lossless-json';
+
+export type FingerprintMode = 'bytes' | 'canonical-json';
+
+const MAX_DEPTH = 64;
+
+/** Nesting depth outside strings, counted without parsing (a 10,000-deep body must not recurse). */
+function depthWithin(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return false;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return true;
+}
+
+function serialize(value: unknown): string {
+  if (isLosslessNumber(value)) return value.value;
+  if (Array.isArray(value)) return `[${value.map(serialize).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${serialize((value as Record<string, unknown>)[k])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Sorted keys, numbers exactly as written (no rounding through doubles: 18-decimal amounts stay
+ * distinct). Null when the body is not plain JSON (then the bytes are fingerprinted instead).
+ */
+export function canonicalJson(body: Buffer): string | null {
+  const text = body.toString('utf8');
+  if (!depthWithin(text, MAX_DEPTH)) return null;
+  try {
+    return serialize(parse(text)); // lossless-json refuses duplicate members
+  } catch {
+    return null;
+  }
+}
+
+export interface FingerprintInput {
+  method: string;
+  /** Path and query as the API documents them. */
+  apiPath: string;
+  /** `name: value` of each fingerprint header present, lower-case names. */
+  headers: ReadonlyArray<readonly [string, string]>;
+  body: Buffer;
+  mode: FingerprintMode;
+}
+
+export function fingerprint(input: FingerprintInput): string {
+  const hash = createHash('sha256').update(`${input.method}\n${input.apiPath}\n`);
+  for (const [name, value] of input.headers) hash.update(`${name}:${value}\n`);
+  const canonical = input.mode === 'canonical-json' ? canonicalJson(input.body) : null;
+  if (canonical === null) hash.update('b\n').update(input.body);
+  else hash.update('j\n').update(canonical);
+  return hash.digest('base64url');
+}

@@ -1,0 +1,275 @@
+// The protected write: key → fingerprint → begin → (markSent → attempt → finish) or an answer from the record.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Config, IdempotencyConfig } from '../config/schema.js';
+import { WriteguardError } from '../errors.js';
+import { extractAnswer, parseJsonBody } from '../observe/extract.js';
+import type { Logger } from '../observe/logger.js';
+import type { KeySource } from '../observe/response-log.js';
+import { sendAnswer, type Answer } from '../proxy/answer.js';
+import { failureError, forwardWrite } from '../proxy/forward-write.js';
+import type { HeaderMap } from '../proxy/headers.js';
+import type { WriteContext, WriteHandler } from '../proxy/plugin.js';
+import { sendWrite, type AttemptResult } from '../proxy/write.js';
+import { classifyWriteStatus } from '../retry/classify.js';
+import { sleep } from '../retry/loop.js';
+import type { BeginResult, Fence, FinishOutcome, IdemRecord, RecordKey, Store, StoredResponse } from '../store/store.js';
+import { fingerprint } from './fingerprint.js';
+import { findKey, keyHash } from './key.js';
+import { agentOf, generatedUpstreamKey, scopeOf } from './scope.js';
+
+export interface GuardDeps {
+  config: Config;
+  store: Store;
+  log: Logger;
+  /** Keys the HMAC of generated upstream keys; random per process is enough (the record keeps the result). */
+  secret?: Buffer;
+}
+
+interface Operation {
+  key: string;
+  source: KeySource;
+  /** join: an existing record is this operation; fresh: an existing record is a possible duplicate. */
+  mode: 'join' | 'fresh';
+}
+
+const LEASE_MARGIN_MS = 5_000;
+const WAIT_POLL_MS = 100;
+
+export function createGuard(deps: GuardDeps): WriteHandler {
+  const { config, store, log } = deps;
+  const secret = deps.secret ?? randomBytes(32);
+
+  /** Any store failure fails the write closed: nothing is sent that was not claimed. */
+  async function storeStep<T>(step: () => Promise<T>, key?: string): Promise<T> {
+    if (!store.ready()) throw storeUnavailable(key);
+    try {
+      return await step();
+    } catch (err) {
+      log.warn({ err: { message: (err as Error).message } }, 'store step failed');
+      throw storeUnavailable(key, err);
+    }
+  }
+
+  function storeUnavailable(key: string | undefined, cause?: unknown): WriteguardError {
+    return new WriteguardError('store_unavailable', 'the idempotency store is unavailable; the write was not sent', { idempotencyKey: key, cause });
+  }
+
+  return async function guardedWrite(ctx: WriteContext): Promise<void> {
+    const { request, reply, exchange, idempotency: idem } = ctx;
+    const headers = request.raw.headersDistinct;
+    const agent = agentOf(config.identity, config.identity.agentIdHeader === null ? undefined : headers[config.identity.agentIdHeader]);
+    const fingerprintHeaders = idem.fingerprintHeaders.flatMap((name) => {
+      const values = headers[name];
+      return values === undefined ? [] : [[name, values.join(',')] as const];
+    });
+    const fp = fingerprint({ method: request.method, apiPath: ctx.apiPath, headers: fingerprintHeaders, body: ctx.body, mode: idem.fingerprint });
+
+    let json: unknown = null;
+    const found = findKey({
+      headerValues: headers[idem.header.toLowerCase()],
+      headerName: idem.header,
+      keyFrom: idem.keyFrom,
+      json: () => (json ??= parseJsonBody({ 'content-type': 'application/json' }, ctx.body) ?? undefined),
+    });
+    const op = found !== null ? ({ key: found.key, source: found.source, mode: 'join' } satisfies Operation) : missingKey(ctx, fp);
+    if (op === null) {
+      exchange.keySource = 'none';
+      return forwardWrite(ctx);
+    }
+
+    const scope = scopeOf(config.namespace, agent);
+    const hash = keyHash(op.key);
+    const recordKey: RecordKey = { scope, upstream: ctx.upstream.name, keyHash: hash };
+    exchange.keySource = op.source;
+    exchange.idempotencyKeyHash = hash.slice(0, 32);
+    reply.header(idem.header, op.key);
+
+    const leaseMs = idem.leaseMs ?? ctx.upstream.timeoutMs + LEASE_MARGIN_MS;
+    const owner = randomUUID();
+    const now = Date.now();
+    const upstreamKey = op.source === 'client' || op.source === 'body' ? op.key : generatedUpstreamKey(secret, scope, op.key, now);
+    const begin = (): Promise<BeginResult> =>
+      storeStep(
+        () => store.begin({
+          key: recordKey, fingerprint: fp, upstreamKey, owner, leaseMs, mode: op.mode, reclaimUnknown: idem.upstreamHonorsKey,
+          meta: { method: request.method, path: exchange.path, keySource: op.source },
+        }),
+        op.key,
+      );
+
+    let begun = await begin();
+    if (begun.outcome === 'in_use' && idem.onConcurrent === 'wait') {
+      // Hold the duplicate until the original settles, then answer as a retry would be answered.
+      const deadline = Date.now() + idem.waitMs;
+      while (begun.outcome === 'in_use' && Date.now() + WAIT_POLL_MS < deadline && !reply.raw.destroyed) {
+        await sleep(WAIT_POLL_MS);
+        begun = await begin();
+      }
+    }
+    if (begun.outcome === 'acquired') return attempt(ctx, idem, { key: recordKey, owner, epoch: begun.record.epoch }, begun.record, op, leaseMs);
+    answerFromRecord(ctx, begun, op);
+  };
+
+  /** No key on the request: make one, refuse, or let it through unprotected, as configured. */
+  function missingKey(ctx: WriteContext, fp: string): Operation | null {
+    const { idempotency: idem, request } = ctx;
+    switch (idem.missing) {
+      case 'reject':
+        throw new WriteguardError('idempotency_key_missing', `this write needs an ${idem.header} header${idem.keyFrom.length > 1 ? ` or one of ${idem.keyFrom.join(', ')}` : ''}`);
+      case 'allow':
+        return null;
+      case 'uuid':
+        return { key: `wgu_${randomUUID()}`, source: 'uuid', mode: 'join' };
+      case 'derive': {
+        const derived = `wgd_${createHash('sha256').update(fp).digest('base64url').slice(0, 32)}`;
+        const intent = request.headers['idempotency-intent'];
+        if (intent === 'new') return { key: `${derived}.${randomUUID()}`, source: 'derived', mode: 'join' };
+        const sdkRetry = Number(request.headers['x-stainless-retry-count'] ?? 0) >= 1;
+        return { key: derived, source: 'derived', mode: sdkRetry || intent === 'retry' ? 'join' : 'fresh' };
+      }
+    }
+  }
+
+  function answerFromRecord(ctx: WriteContext, begun: BeginResult, op: Operation): void {
+    const { record } = begun;
+    const key = op.key;
+    switch (begun.outcome) {
+      case 'replay':
+        return replay(ctx, record, key);
+      case 'mismatch':
+        throw new WriteguardError('idempotency_key_reuse_mismatch', 'this key was used with a different request (method, path, body or account); use a new key for a new request', { idempotencyKey: key });
+      case 'in_use':
+        throw new WriteguardError('idempotency_key_in_use', 'a request with this key is still in progress; retry shortly to get its result', {
+          idempotencyKey: key,
+          headers: { 'retry-after': '1', 'retry-after-ms': '500' },
+        });
+      case 'unknown':
+        throw new WriteguardError('outcome_unknown', `an earlier attempt with this key may have run (${record.reason ?? 'no answer'}); it must be reconciled before it can be retried`, { idempotencyKey: key });
+      case 'expired':
+        throw new WriteguardError('idempotency_key_expired', 'this key was used and its stored result has expired; the write is not run again', { idempotencyKey: key });
+      case 'duplicate':
+        throw new WriteguardError(
+          'possible_duplicate',
+          `an identical ${record.meta.method} ${record.meta.path} was made at ${new Date(record.createdAt).toISOString()} (key ${key}); ` +
+            'send Idempotency-Intent: retry to get its result, or Idempotency-Intent: new to make another',
+          { idempotencyKey: key },
+        );
+      case 'acquired':
+        throw new Error('unreachable: acquired records are attempted');
+    }
+  }
+
+  function replay(ctx: WriteContext, record: IdemRecord, key: string): void {
+    ctx.exchange.outcome = 'replayed';
+    if (record.response === null) {
+      ctx.exchange.upstreamRequestId = record.requestId;
+      throw new WriteguardError('response_not_replayable', `the original answer (status ${record.status ?? 'unknown'}) was too large to store; the write is not run again`, { idempotencyKey: key });
+    }
+    ctx.reply.header('idempotent-replayed', 'true').header('x-idempotency-replayed', 'true');
+    sendAnswer(ctx.reply, ctx.exchange, ctx.upstream, fromStored(record.response));
+    if (record.requestId !== null) ctx.exchange.upstreamRequestId = record.requestId;
+  }
+
+  async function attempt(ctx: WriteContext, idem: IdempotencyConfig, fence: Fence, record: IdemRecord, op: Operation, leaseMs: number): Promise<void> {
+    const headers: HeaderMap = { ...ctx.headers };
+    const headerName = idem.header.toLowerCase();
+    delete headers[headerName];
+    if (idem.forwardKey) headers[headerName] = record.upstreamKey;
+
+    if ((await storeStep(() => store.markSent(fence, leaseMs), op.key)) === 'stale') {
+      // The claim lapsed before a byte left: someone else may hold it now.
+      throw new WriteguardError('idempotency_key_in_use', 'the claim on this key lapsed before sending; retry shortly', { idempotencyKey: op.key, headers: { 'retry-after': '1' } });
+    }
+    ctx.exchange.attempts = 1;
+    const renewal = keepLease(fence, leaseMs);
+    let result: AttemptResult;
+    try {
+      result = await sendWrite(ctx.dispatcher, { origin: ctx.origin, path: ctx.path, method: ctx.request.method, headers, body: ctx.body, timeoutMs: ctx.upstream.timeoutMs });
+    } finally {
+      renewal.stop();
+    }
+    await settle(ctx, idem, fence, result, op);
+  }
+
+  /** Renews the lease every third of its length while the attempt runs; a refused renewal stops it. */
+  function keepLease(fence: Fence, leaseMs: number): { stop(): void } {
+    const timer = setInterval(() => {
+      store.renew(fence, leaseMs).then(
+        (r) => {
+          if (r === 'stale') {
+            log.warn({ upstream: fence.key.upstream }, 'lease renewal refused: another owner holds the record');
+            clearInterval(timer);
+          }
+        },
+        () => {}, // store down: the lease may lapse; finish reports what happened
+      );
+    }, Math.max(50, Math.floor(leaseMs / 3)));
+    return { stop: () => clearInterval(timer) };
+  }
+
+  async function settle(ctx: WriteContext, idem: IdempotencyConfig, fence: Fence, result: AttemptResult, op: Operation): Promise<void> {
+    const derived = op.source === 'derived';
+    let outcome: FinishOutcome;
+    let verdict: 'answer' | 'unknown' | 'unreachable';
+    if (result.kind === 'answer') {
+      const found = extractAnswer(result.status, result.headers, result.body, ctx.upstream);
+      const classified = classifyWriteStatus(result.status, idem);
+      if (classified === 'definitive') {
+        outcome = {
+          kind: 'complete', status: result.status, requestId: found.requestId, response: toStored(result, idem, ctx),
+          // A derived key only joins SDK retries within its window; it leaves no tombstone.
+          ttlSec: derived ? idem.deriveWindowSec : idem.ttlSec, tombstoneSec: derived ? 0 : idem.tombstoneSec,
+        };
+        verdict = 'answer';
+      } else if (classified === 'not_executed') {
+        outcome = { kind: 'release' };
+        verdict = 'answer';
+      } else {
+        outcome = { kind: 'unknown', status: result.status, requestId: found.requestId, reason: `status ${result.status}` };
+        ctx.exchange.upstreamCode = found.code;
+        ctx.exchange.upstreamRequestId = found.requestId;
+        verdict = 'unknown';
+      }
+    } else if (result.kind === 'not_sent') {
+      outcome = { kind: 'release' };
+      verdict = 'unreachable';
+    } else {
+      outcome = { kind: 'unknown', status: null, requestId: null, reason: result.reason };
+      verdict = 'unknown';
+    }
+
+    let stored = true;
+    try {
+      const step = await store.finish(fence, outcome);
+      if (step === 'stale') log.warn({ upstream: fence.key.upstream, outcome: outcome.kind }, 'finish refused: a newer attempt owns the record');
+    } catch (err) {
+      // Nothing is reported as stored that isn't: the lease will lapse in phase `sent` → outcome_unknown.
+      stored = false;
+      log.warn({ err: { message: (err as Error).message } }, 'finish failed; the record will become outcome_unknown');
+      ctx.reply.header('writeguard-stored', 'false');
+    }
+    if (outcome.kind === 'unknown') ctx.exchange.outcome = 'unknown';
+    else if (outcome.kind === 'release' && stored) ctx.exchange.outcome = 'released';
+
+    if (verdict === 'answer' && result.kind === 'answer') return sendAnswer(ctx.reply, ctx.exchange, ctx.upstream, result);
+    if (result.kind === 'answer') {
+      throw new WriteguardError('outcome_unknown', `the upstream answered ${result.status}; the write may have run and is held for reconciliation`, { idempotencyKey: op.key });
+    }
+    throw failureError(result, op.key);
+  }
+}
+
+function toStored(answer: Answer, idem: IdempotencyConfig, ctx: WriteContext): StoredResponse | null {
+  if (answer.body.length > idem.maxStoredResponseBytes) return null;
+  const keep = new Set([...idem.replayHeaders, ...ctx.upstream.requestIdHeaders]);
+  const headers: Record<string, string | string[]> = {};
+  for (const name of keep) {
+    const value = answer.headers[name];
+    if (value !== undefined) headers[name] = value;
+  }
+  return { status: answer.status, headers, body: answer.body.toString('base64') };
+}
+
+function fromStored(response: StoredResponse): Answer {
+  return { status: response.status, headers: response.headers, body: Buffer.from(response.body, 'base64') };
+}
