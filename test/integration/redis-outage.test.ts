@@ -10,8 +10,20 @@ import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 import { CLI, startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
 
 let up: CountingUpstream;
+let releaseHeld: (() => void) | null = null;
 before(async () => {
-  up = await startUpstream();
+  up = await startUpstream((req, res) => {
+    const answer = (): void => {
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    };
+    // /v1/held answers only when the test says so: the store can fail while the write is upstream.
+    if (req.url === '/v1/held') releaseHeld = answer;
+    else if (req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"items":[]}');
+    } else answer();
+  });
 });
 after(async () => {
   await up.close();
@@ -27,7 +39,10 @@ async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<
 }
 
 async function withWriteguard(redis: RedisServer, body: (wg: RunningWriteguard) => Promise<void>): Promise<void> {
-  const wg = await startWriteguard({ store: { kind: 'redis', url: redis.url, commandTimeoutMs: 300 }, upstreams: [{ name: 'pay', target: up.url }] });
+  const wg = await startWriteguard({
+    store: { kind: 'redis', url: redis.url, commandTimeoutMs: 300 },
+    upstreams: [{ name: 'pay', target: up.url, timeoutMs: 2000, idempotency: { leaseMs: 2500 } }],
+  });
   try {
     assert.equal(await wg.server.store.whenReady(5000), true);
     await body(wg);
@@ -84,6 +99,31 @@ test('Redis restarted empty (no persistence): writes refused until `writeguard s
       assert.equal(ack.status, 0, ack.stderr);
       assert.equal(await wg.server.store.whenReady(5000), true);
       assert.equal((await post(`${wg.url}/v1/payments`, '{"n":"acked"}', { 'idempotency-key': 'empty-acked' })).status, 201);
+    });
+  } finally {
+    await redis.stop();
+  }
+});
+
+test('the store fails after the write was sent: the agent still gets the answer, marked Writeguard-Stored: false; the retry is outcome_unknown', async () => {
+  const redis = await startRedis({ appendonly: true });
+  try {
+    await withWriteguard(redis, async (wg) => {
+      const pending = post(`${wg.url}/v1/held`, '{"n":1}', { 'idempotency-key': 'stored-false' });
+      assert.ok(await until(async () => releaseHeld !== null, 5000), 'the write reached the upstream');
+      redis.kill('SIGTERM');
+      assert.ok(await until(async () => !wg.server.store.ready(), 5000));
+      releaseHeld!();
+      const answer = await pending;
+      assert.equal(answer.status, 201, 'the upstream\'s answer is the truth and reaches the agent');
+      assert.equal(answer.headers.get('writeguard-stored'), 'false');
+
+      await redis.restart();
+      assert.equal(await wg.server.store.whenReady(10_000), true);
+      // The record stayed in phase `sent`; once its lease lapses nobody can know it completed.
+      await sleep(2600);
+      await expectProblem(await post(`${wg.url}/v1/held`, '{"n":1}', { 'idempotency-key': 'stored-false' }), 502, 'outcome_unknown');
+      assert.equal(up.count('/v1/held'), 1);
     });
   } finally {
     await redis.stop();
