@@ -3,6 +3,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { freePort } from '../helpers/ports.js';
 import { rawRequest, portOf, type RawResponse } from '../helpers/raw-http.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
@@ -45,15 +46,6 @@ async function fetchProblem(url: string, init: RequestInit, status: number, code
 function rawProblem(res: RawResponse | null, status: number, code: string): ProblemBody {
   assert.ok(res !== null, 'the server answered');
   return assertProblem(res, res.body.toString('utf8'), status, code);
-}
-
-/** A port with nothing listening on it. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** node:http request with a streamed (chunked) body. */
@@ -237,7 +229,7 @@ test('a route outside the allow-list is 403 route_not_allowed; the upstream sees
 });
 
 test('an upstream that is down: GET and POST are 502 upstream_unreachable', async (t) => {
-  const port = await closedPort();
+  const port = await freePort();
   const downWg = await startWriteguard({ upstreams: [{ name: 'down', target: `http://127.0.0.1:${port}` }] });
   t.after(() => downWg.close());
   const get = await fetchProblem(`${downWg.url}/v1/x`, {}, 502, 'upstream_unreachable');
