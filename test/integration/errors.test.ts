@@ -1,8 +1,7 @@
 // writeguard's own refusals and failures: exact status, problem code, and what the upstream received.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request as httpRequest, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { freePort } from '../helpers/ports.js';
 import { rawRequest, portOf, type RawResponse } from '../helpers/raw-http.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';

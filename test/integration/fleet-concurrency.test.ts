@@ -15,7 +15,7 @@ const urls: string[] = [];
 
 before(async () => {
   redis = await startRedis();
-  up = await startUpstream((req, res) => {
+  up = await startUpstream((_req, res) => {
     setTimeout(() => {
       res.writeHead(201, { 'content-type': 'application/json', 'request-id': `req_${up.received.length}` });
       res.end(JSON.stringify({ id: `pay_${up.received.length}` }));

@@ -9,7 +9,7 @@ let up: CountingUpstream;
 let wg: RunningWriteguard;
 
 before(async () => {
-  up = await startUpstream((req, res) => {
+  up = await startUpstream((_req, res) => {
     setTimeout(() => {
       res.writeHead(201, { 'content-type': 'application/json', 'request-id': 'req_late' });
       res.end('{"id":"pay_late"}');

@@ -10,7 +10,7 @@ let up: CountingUpstream;
 let wg: RunningWriteguard;
 
 before(async () => {
-  up = await startUpstream((req, res) => {
+  up = await startUpstream((_req, res) => {
     setTimeout(() => {
       res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': 'req_batch' });
       res.end(JSON.stringify({ id: 'batch_1', object: 'batch', endpoint: '/v1/chat/completions', status: 'validating' }));

@@ -77,7 +77,7 @@ test('canonical-json: reordered members replay; 23-digit amounts that differ in 
 
 test('50 concurrent requests with one key: exactly one execution, the rest replay or are told to retry', async () => {
   const k = key();
-  up.respond((req, res) => {
+  up.respond((_req, res) => {
     setTimeout(() => {
       res.writeHead(201, { 'content-type': 'application/json' });
       res.end('{"ok":true}');
@@ -95,7 +95,7 @@ test('50 concurrent requests with one key: exactly one execution, the rest repla
       await expectProblem(r, 409, 'idempotency_key_in_use');
     }
   } finally {
-    up.respond((req, res) => {
+    up.respond((_req, res) => {
       res.writeHead(201, { 'content-type': 'application/json' });
       res.end(`{"id":"pay_${up.received.length}"}`);
     });
