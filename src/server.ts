@@ -5,6 +5,8 @@ import { buildAdminApp } from './admin/plugin.js';
 import type { Config, UpstreamConfig } from './config/schema.js';
 import type { Logger } from './observe/logger.js';
 import { createGuard } from './idempotency/guard.js';
+import { RetryBudget } from './retry/budget.js';
+import { Cooldowns, type RetryKit } from './retry/cooldown.js';
 import { buildProxyApp } from './proxy/plugin.js';
 import { listeners } from './proxy/route.js';
 import { createStore } from './store/create.js';
@@ -47,7 +49,16 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
   const lifecycle = { draining: false };
   const store = options.store ?? createStore(config.store, log);
   const dispatchers = new Map(config.upstreams.map((u) => [u.name, upstreamPool(u)] as const));
-  const deps = { config, log, dispatchers, lifecycle, handleWrite: createGuard({ config, store, log }) };
+  const shutdown = new AbortController();
+  const cooldowns = new Cooldowns();
+  store.onCooldown((scope, upstream, delayMs) => cooldowns.note(scope, upstream, delayMs));
+  const kit: RetryKit = {
+    budgets: new Map(config.upstreams.map((u) => [u.name, new RetryBudget(u.retry.budgetRatio)] as const)),
+    cooldowns,
+    announce: (scope, upstream, delayMs) => store.announceCooldown(scope, upstream, delayMs),
+    signal: shutdown.signal,
+  };
+  const deps = { config, log, dispatchers, lifecycle, kit, handleWrite: createGuard({ config, store, log, kit }) };
   const proxies = listeners(config).map((l) => ({ app: buildProxyApp(l, deps), host: l.host, port: l.port }));
   const admin = { app: buildAdminApp({ log, lifecycle, store }), host: config.admin.host, port: config.admin.port };
 
@@ -64,6 +75,7 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
     },
     async close() {
       lifecycle.draining = true;
+      shutdown.abort(); // waits and backoffs answer now instead of sleeping through the drain
       await Promise.all(proxies.map((p) => p.app.close()));
       await admin.app.close();
       await Promise.all([...dispatchers.values()].map((d) => d.close()));

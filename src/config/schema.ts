@@ -129,6 +129,19 @@ const tlsSchema = z.strictObject({
   ca: z.string().nullable().default(null),
 });
 
+const retrySchema = z.strictObject({
+  /** Attempts in all, the first included. */
+  maxAttempts: z.number().int().min(1).max(10).default(3),
+  /** No new attempt starts after this; keep it below the SDK's own timeout. */
+  maxElapsedMs: z.number().int().min(0).default(20_000),
+  baseDelayMs: z.number().int().min(1).default(250),
+  maxDelayMs: z.number().int().min(1).default(10_000),
+  /** Retries may be at most this share of recent requests (floor: 1 retry/s per instance). */
+  budgetRatio: z.number().min(0).max(1).default(0.2),
+  /** Longest a 429 cools an agent's upstream down, whatever reset it announced. */
+  maxCooldownSec: z.number().int().min(0).default(60),
+});
+
 const upstreamSchema = z
   .strictObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, { error: 'must be lower-case letters, digits, - or _' }),
@@ -145,6 +158,7 @@ const upstreamSchema = z
     /** Optional allow-list; anything else gets 403 route_not_allowed. */
     allow: z.array(routePattern).nullable().default(null),
     idempotency: idempotencySchema.prefault({}),
+    retry: retrySchema.prefault({}),
     /** Per-route overrides; the first match wins. */
     routes: z.array(routeSchema).default([]),
   })
@@ -218,3 +232,4 @@ export type Config = z.output<typeof configSchema>;
 export type UpstreamConfig = Config['upstreams'][number];
 export type IdempotencyConfig = UpstreamConfig['idempotency'];
 export type RouteConfig = UpstreamConfig['routes'][number];
+export type RetryConfig = UpstreamConfig['retry'];

@@ -47,6 +47,27 @@ export function canonicalJson(body: Buffer): string | null {
   }
 }
 
+/**
+ * A multipart body with its boundary replaced by a fixed token: SDKs pick a new random boundary
+ * each time they re-send the same upload, and a retry must still be the same request.
+ */
+export function withoutBoundary(body: Buffer, contentType: string | undefined): Buffer {
+  const match = contentType === undefined ? null : /^multipart\/[^;]+;(?:.*;)?\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  const boundary = match === null ? undefined : (match[1] ?? match[2]);
+  if (boundary === undefined) return body;
+  const needle = Buffer.from(`--${boundary}`);
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (let at = body.indexOf(needle, from); at !== -1; at = body.indexOf(needle, from)) {
+    parts.push(body.subarray(from, at), MULTIPART_TOKEN);
+    from = at + needle.length;
+  }
+  parts.push(body.subarray(from));
+  return Buffer.concat(parts);
+}
+
+const MULTIPART_TOKEN = Buffer.from('--\u0000writeguard-boundary');
+
 export interface FingerprintInput {
   method: string;
   /** Path and query as the API documents them. */
@@ -54,6 +75,8 @@ export interface FingerprintInput {
   /** `name: value` of each fingerprint header present, lower-case names. */
   headers: ReadonlyArray<readonly [string, string]>;
   body: Buffer;
+  /** The request's content type: a multipart boundary does not count. */
+  contentType?: string | undefined;
   mode: FingerprintMode;
 }
 
@@ -61,7 +84,7 @@ export function fingerprint(input: FingerprintInput): string {
   const hash = createHash('sha256').update(`${input.method}\n${input.apiPath}\n`);
   for (const [name, value] of input.headers) hash.update(`${name}:${value}\n`);
   const canonical = input.mode === 'canonical-json' ? canonicalJson(input.body) : null;
-  if (canonical === null) hash.update('b\n').update(input.body);
+  if (canonical === null) hash.update('b\n').update(withoutBoundary(input.body, input.contentType));
   else hash.update('j\n').update(canonical);
   return hash.digest('base64url');
 }

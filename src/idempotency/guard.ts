@@ -11,7 +11,9 @@ import type { HeaderMap } from '../proxy/headers.js';
 import type { WriteContext, WriteHandler } from '../proxy/plugin.js';
 import { sendWrite, type AttemptResult } from '../proxy/write.js';
 import { classifyWriteStatus } from '../retry/classify.js';
-import { sleep } from '../retry/loop.js';
+import { noteRateLimit, passCooldown, type RetryKit } from '../retry/cooldown.js';
+import { retryAfterSeconds } from '../retry/delay.js';
+import { retryLoop, sleep, type LoopResult } from '../retry/loop.js';
 import type { BeginResult, Fence, FinishOutcome, IdemRecord, RecordKey, Store, StoredResponse } from '../store/store.js';
 import { fingerprint } from './fingerprint.js';
 import { findKey, keyHash } from './key.js';
@@ -21,6 +23,7 @@ export interface GuardDeps {
   config: Config;
   store: Store;
   log: Logger;
+  kit: RetryKit;
   /** Keys the HMAC of generated upstream keys; random per process is enough (the record keeps the result). */
   secret?: Buffer;
 }
@@ -36,7 +39,7 @@ const LEASE_MARGIN_MS = 5_000;
 const WAIT_POLL_MS = 100;
 
 export function createGuard(deps: GuardDeps): WriteHandler {
-  const { config, store, log } = deps;
+  const { config, store, log, kit } = deps;
   const secret = deps.secret ?? randomBytes(32);
 
   /** Any store failure fails the write closed: nothing is sent that was not claimed. */
@@ -55,6 +58,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
   }
 
   return async function guardedWrite(ctx: WriteContext): Promise<void> {
+    const startedAt = Date.now();
     const { request, reply, exchange, idempotency: idem } = ctx;
     const headers = request.raw.headersDistinct;
     const agent = agentOf(config.identity, config.identity.agentIdHeader === null ? undefined : headers[config.identity.agentIdHeader]);
@@ -62,7 +66,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
       const values = headers[name];
       return values === undefined ? [] : [[name, values.join(',')] as const];
     });
-    const fp = fingerprint({ method: request.method, apiPath: ctx.apiPath, headers: fingerprintHeaders, body: ctx.body, mode: idem.fingerprint });
+    const fp = fingerprint({ method: request.method, apiPath: ctx.apiPath, headers: fingerprintHeaders, body: ctx.body, contentType: request.headers['content-type'], mode: idem.fingerprint });
 
     let json: unknown = null;
     const found = findKey({
@@ -78,6 +82,8 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     }
 
     const scope = scopeOf(config.namespace, agent);
+    // Nothing is claimed for a request refused here.
+    await passCooldown(kit, scope, ctx.upstream, startedAt);
     const hash = keyHash(op.key);
     const recordKey: RecordKey = { scope, upstream: ctx.upstream.name, keyHash: hash };
     exchange.keySource = op.source;
@@ -106,7 +112,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
         begun = await begin();
       }
     }
-    if (begun.outcome === 'acquired') return attempt(ctx, idem, { key: recordKey, owner, epoch: begun.record.epoch }, begun.record, op, leaseMs);
+    if (begun.outcome === 'acquired') return attempt(ctx, { key: recordKey, owner, epoch: begun.record.epoch }, begun.record, op, { leaseMs, scope, startedAt });
     answerFromRecord(ctx, begun, op);
   };
 
@@ -170,33 +176,56 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     if (record.requestId !== null) ctx.exchange.upstreamRequestId = record.requestId;
   }
 
-  async function attempt(ctx: WriteContext, idem: IdempotencyConfig, fence: Fence, record: IdemRecord, op: Operation, leaseMs: number): Promise<void> {
+  /**
+   * Sends inside the lease, retrying only what cannot duplicate the write (answers proving it did not
+   * run; or, when the upstream dedupes on the key, ambiguous ones), always with the same key and bytes.
+   */
+  async function attempt(ctx: WriteContext, fence: Fence, record: IdemRecord, op: Operation, run: { leaseMs: number; scope: string; startedAt: number }): Promise<void> {
+    const idem = ctx.idempotency;
     const headers: HeaderMap = { ...ctx.headers };
     const headerName = idem.header.toLowerCase();
     delete headers[headerName];
     if (idem.forwardKey) headers[headerName] = record.upstreamKey;
 
-    if ((await storeStep(() => store.markSent(fence, leaseMs), op.key)) === 'stale') {
+    if ((await storeStep(() => store.markSent(fence, run.leaseMs), op.key)) === 'stale') {
       // The claim lapsed before a byte left: someone else may hold it now.
       throw new WriteguardError('idempotency_key_in_use', 'the claim on this key lapsed before sending; retry shortly', { idempotencyKey: op.key, headers: { 'retry-after': '1' } });
     }
-    ctx.exchange.attempts = 1;
-    const renewal = keepLease(fence, leaseMs);
-    let result: AttemptResult;
+    const renewal = keepLease(fence, run.leaseMs);
+    let loop: LoopResult<AttemptResult>;
     try {
-      result = await sendWrite(ctx.dispatcher, { origin: ctx.origin, path: ctx.path, method: ctx.request.method, headers, body: ctx.body, timeoutMs: ctx.upstream.timeoutMs });
+      loop = await retryLoop<AttemptResult>({
+        policy: ctx.upstream.retry,
+        budget: kit.budgets.get(ctx.upstream.name)!,
+        startedAt: run.startedAt,
+        signal: kit.signal,
+        attempt: async (n) => {
+          ctx.exchange.attempts = n;
+          const result = await sendWrite(ctx.dispatcher, { origin: ctx.origin, path: ctx.path, method: ctx.request.method, headers, body: ctx.body, timeoutMs: ctx.upstream.timeoutMs });
+          if (result.kind === 'answer' && result.status === 429) noteRateLimit(kit, run.scope, ctx.upstream, result.headers);
+          return result;
+        },
+        retryable: (result) => writeRetryable(result, idem),
+        headersOf: (result) => (result.kind === 'answer' ? result.headers : null),
+        // No new attempt after the agent left, or once the lease is no longer ours.
+        mayContinue: () => !renewal.lost() && !ctx.reply.raw.destroyed,
+        beforeRetry: async () => (await store.markSent(fence, run.leaseMs).catch(() => 'stale' as const)) === 'ok',
+        onRetry: (n, delayMs, result) => log.info({ upstream: ctx.upstream.name, attempt: n, status: result.kind === 'answer' ? result.status : null, failure: result.kind === 'answer' ? undefined : result.reason, delay_ms: delayMs }, 'attempt'),
+      });
     } finally {
       renewal.stop();
     }
-    await settle(ctx, idem, fence, result, op);
+    await settle(ctx, idem, fence, loop, op);
   }
 
-  /** Renews the lease every third of its length while the attempt runs; a refused renewal stops it. */
-  function keepLease(fence: Fence, leaseMs: number): { stop(): void } {
+  /** Renews the lease every third of its length while the attempts run; a refused renewal ends it. */
+  function keepLease(fence: Fence, leaseMs: number): { stop(): void; lost(): boolean } {
+    let lost = false;
     const timer = setInterval(() => {
       store.renew(fence, leaseMs).then(
         (r) => {
           if (r === 'stale') {
+            lost = true;
             log.warn({ upstream: fence.key.upstream }, 'lease renewal refused: another owner holds the record');
             clearInterval(timer);
           }
@@ -204,10 +233,11 @@ export function createGuard(deps: GuardDeps): WriteHandler {
         () => {}, // store down: the lease may lapse; finish reports what happened
       );
     }, Math.max(50, Math.floor(leaseMs / 3)));
-    return { stop: () => clearInterval(timer) };
+    return { stop: () => clearInterval(timer), lost: () => lost };
   }
 
-  async function settle(ctx: WriteContext, idem: IdempotencyConfig, fence: Fence, result: AttemptResult, op: Operation): Promise<void> {
+  async function settle(ctx: WriteContext, idem: IdempotencyConfig, fence: Fence, loop: LoopResult<AttemptResult>, op: Operation): Promise<void> {
+    const result = loop.result;
     const derived = op.source === 'derived';
     let outcome: FinishOutcome;
     let verdict: 'answer' | 'unknown' | 'unreachable';
@@ -251,12 +281,26 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     if (outcome.kind === 'unknown') ctx.exchange.outcome = 'unknown';
     else if (outcome.kind === 'release' && stored) ctx.exchange.outcome = 'released';
 
-    if (verdict === 'answer' && result.kind === 'answer') return sendAnswer(ctx.reply, ctx.exchange, ctx.upstream, result);
+    // An upstream that dedupes on the key makes its own answer safe to pass back: the agent may retry with the key.
+    if (result.kind === 'answer' && (verdict === 'answer' || idem.upstreamHonorsKey)) {
+      // Passed back rather than slept (elapsed budget) or after the last attempt: say when to come back.
+      if (result.headers['retry-after'] === undefined && loop.retryAfterMs !== null && loop.stopped !== 'final') {
+        ctx.reply.header('retry-after', retryAfterSeconds(loop.retryAfterMs));
+      }
+      return sendAnswer(ctx.reply, ctx.exchange, ctx.upstream, result);
+    }
     if (result.kind === 'answer') {
       throw new WriteguardError('outcome_unknown', `the upstream answered ${result.status}; the write may have run and is held for reconciliation`, { idempotencyKey: op.key });
     }
     throw failureError(result, op.key);
   }
+}
+
+function writeRetryable(result: AttemptResult, idem: IdempotencyConfig): boolean {
+  if (result.kind === 'not_sent') return true;
+  if (result.kind === 'no_answer') return idem.upstreamHonorsKey;
+  const verdict = classifyWriteStatus(result.status, idem);
+  return verdict === 'not_executed' || (verdict === 'ambiguous' && idem.upstreamHonorsKey);
 }
 
 function toStored(answer: Answer, idem: IdempotencyConfig, ctx: WriteContext): StoredResponse | null {

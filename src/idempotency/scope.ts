@@ -17,6 +17,12 @@ export function agentOf(identity: Config['identity'], headerValues: readonly str
   return agent;
 }
 
+/** Reads need no identity: an absent or invalid agent header reads as the configured agent. */
+export function agentForRead(identity: Config['identity'], headerValues: readonly string[] | undefined): string {
+  const agent = headerValues?.length === 1 ? headerValues[0]! : undefined;
+  return agent !== undefined && AGENT_ID.test(agent) ? agent : identity.agentId;
+}
+
 export function scopeOf(namespace: string, agent: string): string {
   return `${namespace}:${agent}`;
 }

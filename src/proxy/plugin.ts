@@ -10,10 +10,12 @@ import type { Config, IdempotencyConfig, UpstreamConfig } from '../config/schema
 import { PROBLEM_CONTENT_TYPE, WriteguardError, toProblem } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { Exchange } from '../observe/response-log.js';
+import { agentForRead, scopeOf } from '../idempotency/scope.js';
+import type { RetryKit } from '../retry/cooldown.js';
 import { readBody } from './body.js';
 import { upstreamRequestHeaders, agentResponseHeaders, type HeaderMap } from './headers.js';
 import { preflight } from './preflight.js';
-import { onReadError, onReadResponse } from './read.js';
+import { forwardRead, onPassthroughError, onPassthroughResponse } from './read.js';
 import { hasDotSegment, isAllowed, routePolicy, stripPrefix, upstreamPath, type Listener } from './route.js';
 
 declare module 'fastify' {
@@ -48,7 +50,10 @@ export interface ProxyDeps {
   dispatchers: ReadonlyMap<string, Dispatcher>;
   lifecycle: { draining: boolean };
   handleWrite: WriteHandler;
+  kit: RetryKit;
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: WriteguardError): FastifyReply {
   const exchange = request.exchange;
@@ -129,6 +134,12 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
     const refused = preflight(request.raw, config.limits);
     if (refused !== null) throw refused;
   });
+  // Every answer says how many upstream attempts it took; after a retry, SDKs must not add their own.
+  app.addHook('onSend', async (request, reply) => {
+    const attempts = request.exchange.attempts;
+    reply.header('x-writeguard-attempts', String(attempts));
+    if (attempts > 1) reply.header('x-should-retry', 'false').header('stripe-should-retry', 'false');
+  });
   app.setErrorHandler((err, request, reply) => sendProblem(request, reply, asWriteguardError(err as Error, log)));
   app.setNotFoundHandler((request) => {
     throw new WriteguardError('no_route', `no upstream is configured for ${request.exchange.path}`);
@@ -155,12 +166,14 @@ function registerUpstream(app: FastifyInstance, prefix: string, upstream: Upstre
     undici: dispatcher as never,
     retryMethods: [],
     disableRequestLogging: true,
+    // Redirects go back as the upstream sent them, on every path (writes never rewrite them either).
+    internalRewriteLocationHeader: false,
     replyOptions: {
       timeout: upstream.timeoutMs,
       rewriteRequestHeaders: (_req: unknown, headers: HeaderMap) => upstreamRequestHeaders(headers, target.host) as Record<string, string>,
       rewriteHeaders: (headers: HeaderMap) => agentResponseHeaders(headers as HeaderMap) as Record<string, string>,
-      onResponse: onReadResponse(upstream) as never,
-      onError: onReadError as never,
+      onResponse: onPassthroughResponse(upstream) as never,
+      onError: onPassthroughError as never,
     },
     preHandler: async (request: FastifyRequest) => {
       request.exchange.upstream = upstream.name;
@@ -174,6 +187,14 @@ function registerUpstream(app: FastifyInstance, prefix: string, upstream: Upstre
       const policy = routePolicy(upstream, request.method, apiPath);
       // Reads, and POSTs that read (a quote, a completion: `passthrough`), stream: no key, no record.
       if (policy.mode === 'passthrough' || !(policy.idempotency.methods as readonly string[]).includes(request.method)) {
+        if (SAFE_METHODS.has(request.method)) {
+          const agent = agentForRead(deps.config.identity, deps.config.identity.agentIdHeader === null ? undefined : request.raw.headersDistinct[deps.config.identity.agentIdHeader]);
+          return forwardRead({
+            request, reply, exchange: request.exchange, upstream, dispatcher, origin: target.origin, path,
+            headers: upstreamRequestHeaders(request.headers, target.host), scope: scopeOf(deps.config.namespace, agent), kit: deps.kit, log: deps.log,
+          });
+        }
+        // Not safe to repeat: streamed once.
         request.exchange.attempts = 1;
         return reply.from(path, options as never);
       }

@@ -1,35 +1,39 @@
-// Streamed reads (and passthrough writes) through @fastify/reply-from, answers inspected only when small.
+// Reads: safe methods go through writeguard's retry loop with undici and stream the final answer;
+// passthrough writes stream through @fastify/reply-from, once. Answers are inspected only when small.
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
 import { extractAnswer, requestIdFromHeaders } from '../observe/extract.js';
-import { firstHeader, type HeaderMap } from './headers.js';
+import type { Logger } from '../observe/logger.js';
+import type { Exchange } from '../observe/response-log.js';
+import { noteRateLimit, passCooldown, type RetryKit } from '../retry/cooldown.js';
+import { retryAfterSeconds } from '../retry/delay.js';
+import { retryLoop } from '../retry/loop.js';
+import { agentResponseHeaders, firstHeader, type HeaderMap } from './headers.js';
 import { stampRequestId } from './answer.js';
+import { classifyFailure, type AttemptFailure } from './write.js';
 
 /** Bodies up to this size are read to find a request id or error code; larger ones stream untouched. */
 const INSPECT_MAX_BYTES = 64 * 1024;
-
-interface UpstreamResponse {
-  statusCode: number;
-  headers: HeaderMap;
-  stream: NodeJS.ReadableStream;
-}
+/** Answers a read may be retried on: nothing is changed by asking again. */
+const READ_RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
 /** Errors always (their code matters), successes only when no header carries the request id. */
-function worthInspecting(res: UpstreamResponse, upstream: UpstreamConfig): boolean {
-  if (res.statusCode < 400 && requestIdFromHeaders(res.headers, upstream) !== null) return false;
-  const type = firstHeader(res.headers['content-type']);
+function worthInspecting(status: number, headers: HeaderMap, upstream: UpstreamConfig): boolean {
+  if (status < 400 && requestIdFromHeaders(headers, upstream) !== null) return false;
+  const type = firstHeader(headers['content-type']);
   if (type === undefined || !/[/+]json\b/i.test(type)) return false;
-  const length = firstHeader(res.headers['content-length']);
-  return length === undefined ? res.statusCode >= 400 : Number(length) > 0 && Number(length) <= INSPECT_MAX_BYTES;
+  const length = firstHeader(headers['content-length']);
+  return length === undefined ? status >= 400 : Number(length) > 0 && Number(length) <= INSPECT_MAX_BYTES;
 }
 
 /** Reads up to the inspection limit; `rest` is null when the whole body fit. */
-async function readHead(stream: NodeJS.ReadableStream): Promise<{ head: Buffer; rest: AsyncIterator<Buffer> | null }> {
+async function readHead(stream: AsyncIterable<Buffer>): Promise<{ head: Buffer; rest: AsyncIterator<Buffer> | null }> {
   const chunks: Buffer[] = [];
   let size = 0;
-  const it = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const it = stream[Symbol.asyncIterator]();
   for (;;) {
     const next = await it.next();
     if (next.done === true) return { head: Buffer.concat(chunks, size), rest: null };
@@ -39,33 +43,101 @@ async function readHead(stream: NodeJS.ReadableStream): Promise<{ head: Buffer; 
   }
 }
 
-export function onReadResponse(upstream: UpstreamConfig) {
-  return async (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): Promise<void> => {
-    const exchange = request.exchange;
-    exchange.status = res.statusCode;
-    stampRequestId(reply, exchange, upstream, res.headers);
-    if (!worthInspecting(res, upstream)) {
-      exchange.upstreamRequestId = requestIdFromHeaders(res.headers, upstream);
-      return reply.send(res.stream);
-    }
-    const { head, rest } = await readHead(res.stream);
-    if (rest !== null) {
-      // Too large to inspect: send what was read, then the rest, unchanged.
-      exchange.upstreamRequestId = requestIdFromHeaders(res.headers, upstream);
-      return reply.send(Readable.from((async function* () {
-        yield head;
-        for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
-      })()));
-    }
-    const found = extractAnswer(res.statusCode, res.headers, head, upstream);
-    exchange.upstreamRequestId = found.requestId;
-    exchange.upstreamCode = found.code;
-    return reply.send(head);
-  };
+/** Streams an upstream answer to the agent (headers already set), noting its request id and code. */
+async function sendStreamed(reply: FastifyReply, exchange: Exchange, upstream: UpstreamConfig, status: number, headers: HeaderMap, body: NodeJS.ReadableStream): Promise<FastifyReply> {
+  exchange.status = status;
+  stampRequestId(reply, exchange, upstream, headers);
+  if (!worthInspecting(status, headers, upstream)) {
+    exchange.upstreamRequestId = requestIdFromHeaders(headers, upstream);
+    return reply.send(body);
+  }
+  const { head, rest } = await readHead(body as AsyncIterable<Buffer>);
+  if (rest !== null) {
+    // Too large to inspect: send what was read, then the rest, unchanged.
+    exchange.upstreamRequestId = requestIdFromHeaders(headers, upstream);
+    return reply.send(Readable.from((async function* () {
+      yield head;
+      for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
+    })()));
+  }
+  const found = extractAnswer(status, headers, head, upstream);
+  exchange.upstreamRequestId = found.requestId;
+  exchange.upstreamCode = found.code;
+  return reply.send(head);
 }
 
-/** reply-from's failures, in writeguard's vocabulary. Reads are safe, so nothing here is "unknown". */
-export function onReadError(reply: FastifyReply, { error }: { error: Error & { code?: string } }): void {
+export interface ReadContext {
+  request: FastifyRequest;
+  reply: FastifyReply;
+  exchange: Exchange;
+  upstream: UpstreamConfig;
+  dispatcher: Dispatcher;
+  origin: string;
+  path: string;
+  headers: HeaderMap;
+  /** The agent's scope, for its cooldown. */
+  scope: string;
+  kit: RetryKit;
+  log: Logger;
+}
+
+type ReadAttempt = { kind: 'answer'; res: Dispatcher.ResponseData } | AttemptFailure;
+
+function failureError(failure: AttemptFailure): WriteguardError {
+  return failure.kind === 'no_answer' && failure.timedOut
+    ? new WriteguardError('upstream_timeout', 'the upstream did not answer in time')
+    : new WriteguardError('upstream_unreachable', `the upstream could not be reached (${failure.reason})`);
+}
+
+/** A safe method: retried on 408/429/5xx and connection failures, inside the attempt, time and budget limits. */
+export async function forwardRead(ctx: ReadContext): Promise<FastifyReply> {
+  const { upstream, reply, exchange, kit } = ctx;
+  const startedAt = Date.now();
+  await passCooldown(kit, ctx.scope, upstream, startedAt);
+  const loop = await retryLoop<ReadAttempt>({
+    policy: upstream.retry,
+    budget: kit.budgets.get(upstream.name)!,
+    startedAt,
+    signal: kit.signal,
+    attempt: async () => {
+      const signal = AbortSignal.timeout(upstream.timeoutMs);
+      try {
+        const res = await ctx.dispatcher.request({
+          origin: ctx.origin, path: ctx.path, method: ctx.request.method as Dispatcher.HttpMethod, headers: ctx.headers as Record<string, string>,
+          headersTimeout: upstream.timeoutMs, bodyTimeout: upstream.timeoutMs, signal,
+        });
+        if (res.statusCode === 429) noteRateLimit(kit, ctx.scope, upstream, res.headers as HeaderMap);
+        return { kind: 'answer', res };
+      } catch (err) {
+        return classifyFailure(err, signal.aborted);
+      }
+    },
+    retryable: (r) => r.kind !== 'answer' || READ_RETRY_STATUSES.has(r.res.statusCode),
+    headersOf: (r) => (r.kind === 'answer' ? (r.res.headers as HeaderMap) : null),
+    mayContinue: () => !reply.raw.destroyed,
+    onRetry: (n, delayMs, r) => {
+      ctx.log.info({ upstream: upstream.name, attempt: n, status: r.kind === 'answer' ? r.res.statusCode : null, failure: r.kind === 'answer' ? undefined : r.reason, delay_ms: delayMs }, 'attempt');
+      if (r.kind === 'answer') r.res.body.dump().catch(() => undefined);
+    },
+  });
+  exchange.attempts = loop.attempts;
+  const last = loop.result;
+  if (last.kind !== 'answer') throw failureError(last);
+  const headers = last.res.headers as HeaderMap;
+  reply.code(last.res.statusCode).headers(agentResponseHeaders(headers));
+  // Passed back early rather than slept: tell the agent when to come back.
+  if (loop.stopped === 'elapsed' && headers['retry-after'] === undefined && loop.retryAfterMs !== null) reply.header('retry-after', retryAfterSeconds(loop.retryAfterMs));
+  return sendStreamed(reply, exchange, upstream, last.res.statusCode, headers, last.res.body);
+}
+
+/** reply-from's hook for passthrough writes (streamed once, never retried). */
+export function onPassthroughResponse(upstream: UpstreamConfig) {
+  return (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number; headers: HeaderMap; stream: NodeJS.ReadableStream }): Promise<FastifyReply> =>
+    sendStreamed(reply, request.exchange, upstream, res.statusCode, res.headers, res.stream);
+}
+
+/** reply-from's failures, in writeguard's vocabulary. */
+export function onPassthroughError(reply: FastifyReply, { error }: { error: Error & { code?: string } }): void {
   const timedOut = error.code === 'FST_REPLY_FROM_GATEWAY_TIMEOUT' || error.code === 'UND_ERR_CONNECT_TIMEOUT';
   reply.send(
     timedOut

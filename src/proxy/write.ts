@@ -42,6 +42,8 @@ export async function sendWrite(dispatcher: Dispatcher, req: WriteRequest): Prom
   }
 }
 
+export type AttemptFailure = Exclude<AttemptResult, { kind: 'answer' }>;
+
 function errorCode(err: unknown): string {
   let e: unknown = err;
   // undici wraps socket errors: the cause chain carries the system code.
@@ -53,7 +55,8 @@ function errorCode(err: unknown): string {
   return (err as { code?: string } | null)?.code ?? (err as Error | null)?.name ?? 'unknown';
 }
 
-function classifyFailure(err: unknown, deadlinePassed: boolean): AttemptResult {
+/** An undici failure: provably nothing sent, or no answer to what may have been sent. */
+export function classifyFailure(err: unknown, deadlinePassed: boolean): AttemptFailure {
   const code = errorCode(err);
   if (NOT_SENT.has(code)) return { kind: 'not_sent', reason: code };
   const timedOut = deadlinePassed || TIMEOUTS.has(code);

@@ -1,6 +1,6 @@
 // The embedded store for one process: the decide table over a Map. Forgets everything on restart.
 import { decideBegin, decideFinish, decideMarkSent, decideRenew, decideResolve, type Change, type Decision } from '../idempotency/decide.js';
-import type { BeginInput, BeginResult, DeadLetter, Fence, FinishOutcome, IdemRecord, RecordKey, ResolveOutcome, StepResult, Store } from './store.js';
+import type { BeginInput, BeginResult, CooldownListener, DeadLetter, Fence, FinishOutcome, IdemRecord, RecordKey, ResolveOutcome, StepResult, Store } from './store.js';
 
 interface Entry {
   key: RecordKey;
@@ -14,6 +14,7 @@ export class MemoryStore implements Store {
   readonly kind = 'memory';
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly cooldownListeners: CooldownListener[] = [];
 
   constructor(private readonly clock: () => number = Date.now) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
@@ -87,6 +88,14 @@ export class MemoryStore implements Store {
       if (entry.record.state === 'outcome_unknown' && (entry.expiresAt === null || now < entry.expiresAt)) found.push({ key: entry.key, record: entry.record });
     }
     return found.sort((a, b) => a.record.updatedAt - b.record.updatedAt).slice(0, limit);
+  }
+
+  announceCooldown(scope: string, upstream: string, delayMs: number): void {
+    for (const listener of this.cooldownListeners) listener(scope, upstream, delayMs);
+  }
+
+  onCooldown(listener: CooldownListener): void {
+    this.cooldownListeners.push(listener);
   }
 
   ready(): boolean {

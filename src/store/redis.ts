@@ -18,7 +18,7 @@ import { BEGIN, FINISH, GET, MARK_SENT, RENEW, RESOLVE, UNCLAIM } from './script
 import { judgeSentinel, NOT_READY_HINT, sentinelAckKey, sentinelKey, type NotReadyReason, type SentinelFacts } from './sentinel.js';
 import {
   StoreUnavailableError,
-  type BeginInput, type BeginOutcome, type BeginResult, type DeadLetter, type Fence, type FinishOutcome, type IdemRecord,
+  type BeginInput, type BeginOutcome, type BeginResult, type CooldownListener, type DeadLetter, type Fence, type FinishOutcome, type IdemRecord,
   type Phase, type RecordKey, type RecordState, type ResolveOutcome, type StepResult, type Store, type StoredResponse,
 } from './store.js';
 
@@ -252,6 +252,9 @@ export class RedisStore implements Store {
   private checking = false;
   private recheck = false;
   private closed = false;
+  /** A second connection: a subscribed Redis connection can run nothing else. */
+  private readonly subscriber: Client;
+  private readonly cooldownListeners: CooldownListener[] = [];
   private waiters = new Set<(ready: boolean) => void>();
 
   constructor(private readonly config: StoreConfig, options: RedisStoreOptions = {}) {
@@ -264,6 +267,7 @@ export class RedisStore implements Store {
     this.timer = setInterval(() => this.requestCheck(), options.checkIntervalMs ?? CHECK_INTERVAL_MS).unref();
     // A failed first connection keeps retrying; its rejection is reported by the 'error' listener.
     this.client.connect().catch(() => undefined);
+    this.subscriber = this.listenForCooldowns();
   }
 
   private watch(emitter: Client): void {
@@ -554,8 +558,40 @@ export class RedisStore implements Store {
     });
   }
 
+  // ---- cooldowns, shared by pub/sub: no round trip on the request path ---------------------------
+
+  private cooldownChannel(): string {
+    return `${this.config.keyPrefix}cooldown`;
+  }
+
+  private listenForCooldowns(): Client {
+    const subscriber = createRedisClient(this.config);
+    subscriber.on('error', () => undefined); // the main connection reports outages
+    // Subscribed again on every (re)connect: a resubscribe is harmless, a missed one would be silent.
+    subscriber.on('ready', () => void subscriber.subscribe(this.cooldownChannel()).catch(() => undefined));
+    subscriber.on('message', (_channel: string, message: string) => {
+      try {
+        const { s, u, d } = JSON.parse(message) as { s: unknown; u: unknown; d: unknown };
+        if (typeof s === 'string' && typeof u === 'string' && typeof d === 'number') for (const listener of this.cooldownListeners) listener(s, u, d);
+      } catch {
+        // not ours
+      }
+    });
+    subscriber.connect().catch(() => undefined);
+    return subscriber;
+  }
+
+  announceCooldown(scope: string, upstream: string, delayMs: number): void {
+    this.client.publish(this.cooldownChannel(), JSON.stringify({ s: scope, u: upstream, d: delayMs })).catch(() => undefined);
+  }
+
+  onCooldown(listener: CooldownListener): void {
+    this.cooldownListeners.push(listener);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
+    this.subscriber.disconnect();
     this.closed = true;
     this.isReady = false;
     clearInterval(this.timer);

@@ -106,6 +106,8 @@ export type ResolveOutcome =
 /** `stale`: the fence no longer holds (another owner or epoch, or a state the step cannot apply to). */
 export type StepResult = 'ok' | 'stale';
 
+export type CooldownListener = (scope: string, upstream: string, delayMs: number) => void;
+
 export interface DeadLetter {
   key: RecordKey;
   record: IdemRecord;
@@ -125,6 +127,10 @@ export interface Store {
   deadLetters(limit: number): Promise<DeadLetter[]>;
   /** Whether writes may proceed (reachable, and for Redis initialised with the sentinel this instance saw). */
   ready(): boolean;
+  /** Tells every instance sharing the store that an agent's upstream cools down for `delayMs` (best effort, no wait). */
+  announceCooldown(scope: string, upstream: string, delayMs: number): void;
+  /** Receives the cooldowns announced by every instance sharing the store, this one included. */
+  onCooldown(listener: CooldownListener): void;
   /** Resolves true once ready (at once if it is), false after `timeoutMs`. */
   whenReady(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;

@@ -71,20 +71,23 @@ test('an upstream 503 answered as outcome_unknown logs the upstream code and req
   assert.equal(line?.request_id, res.headers.get('x-request-id'));
 });
 
-test('a 429 proves nothing ran: it is passed back and the key is released, so the retry runs', async () => {
+test('a 429 proves nothing ran: writeguard retries it with the same key; if it persists it goes back and the key is released', async () => {
   const path = '/v1/limited';
   modes[path] = '429';
   const k = key();
   const limited = await post(`${wg.url}${path}`, '{}', { 'idempotency-key': k });
   assert.equal(limited.status, 429);
-  assert.equal(limited.headers.get('retry-after'), '0');
+  assert.equal(limited.headers.get('x-writeguard-attempts'), '3');
+  assert.equal(limited.headers.get('x-should-retry'), 'false', 'writeguard already retried: the SDK must not multiply attempts');
+  assert.equal(up.count(path), 3);
+  assert.deepEqual(new Set(up.received.filter((r) => r.url === path).map((r) => r.headers['idempotency-key'])), new Set([k]));
   modes[path] = 'ok';
   const retry = await post(`${wg.url}${path}`, '{}', { 'idempotency-key': k });
-  assert.equal(retry.status, 201);
-  assert.equal(up.count(path), 2);
+  assert.equal(retry.status, 201, 'the released key runs on the next retry');
+  assert.equal(up.count(path), 4);
   // …and now it is completed: a third call replays.
   assert.equal((await post(`${wg.url}${path}`, '{}', { 'idempotency-key': k })).headers.get('idempotent-replayed'), 'true');
-  assert.equal(up.count(path), 2);
+  assert.equal(up.count(path), 4);
 });
 
 test('a refused connection sends nothing: 502 upstream_unreachable and the key is released', async () => {
@@ -101,15 +104,19 @@ test('a refused connection sends nothing: 502 upstream_unreachable and the key i
   }
 });
 
-test('upstreamHonorsKey: an unknown outcome may be re-sent, with the same upstream key', async () => {
+test('upstreamHonorsKey: 503s are retried with one upstream key, then passed back; the agent\'s retry may re-send', async () => {
   const path = '/v1/honors';
   modes[path] = '503';
   const k = key();
-  await expectProblem(await post(`${honors.url}${path}`, '{}', { 'idempotency-key': k }), 502, 'outcome_unknown');
+  const answer = await post(`${honors.url}${path}`, '{}', { 'idempotency-key': k });
+  assert.equal(answer.status, 503, 'the upstream\'s own answer: safe to retry with the key, since the upstream dedupes on it');
+  assert.equal(answer.headers.get('x-writeguard-attempts'), '3');
+  assert.equal(answer.headers.get('x-should-retry'), 'false');
+  assert.equal(up.count(path), 3);
   modes[path] = 'ok';
   const retry = await post(`${honors.url}${path}`, '{}', { 'idempotency-key': k });
   assert.equal(retry.status, 201);
-  assert.equal(up.count(path), 2);
+  assert.equal(up.count(path), 4);
   const keys = up.received.filter((r) => r.url === path).map((r) => r.headers['idempotency-key']);
-  assert.deepEqual(keys, [k, k]);
+  assert.deepEqual(keys, [k, k, k, k]);
 });

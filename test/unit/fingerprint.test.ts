@@ -33,3 +33,14 @@ test('canonical-json falls back to bytes: invalid JSON, duplicate members, extre
   assert.equal(c('{"a":1,"a":2}'), c('{"a":1,"a":2}'));
   assert.notEqual(c('{"a":1,"a":2}'), c('{"a":2,"a":1}'));
 });
+
+test('a multipart boundary does not count: an SDK re-sending the same upload with a new boundary is the same request', () => {
+  const form = (boundary: string, content: string) =>
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jsonl"\r\n\r\n${content}\r\n--${boundary}--\r\n`);
+  const mp = (boundary: string, content: string) => fp({ body: form(boundary, content), contentType: `multipart/form-data; boundary=${boundary}` });
+  assert.equal(mp('----a1b2', '{}'), mp('----zz99', '{}'));
+  assert.notEqual(mp('----a1b2', '{}'), mp('----zz99', '{"x":1}'));
+  assert.equal(fp({ body: form('q', '{}'), contentType: 'multipart/form-data; boundary="q"' }), mp('other', '{}'));
+  // Not multipart: the bytes as they are.
+  assert.notEqual(fp({ body: form('a', '{}'), contentType: 'text/plain' }), fp({ body: form('b', '{}'), contentType: 'text/plain' }));
+});
