@@ -3,11 +3,11 @@
 import { Command, CommanderError } from 'commander';
 import closeWithGrace from 'close-with-grace';
 import { configJsonSchema } from './config/json-schema.js';
-import { ConfigError, loadConfig, loadStoreConfig } from './config/load.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import { dlqList, dlqResolve, keysShow, storeAck, storeInit, UsageError } from './admin/operator.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './observe/logger.js';
 import { buildServer } from './server.js';
-import { ackStore, initStore } from './store/redis.js';
 import { StoreUnavailableError } from './store/store.js';
 
 const EXIT_RUNTIME = 1;
@@ -41,19 +41,6 @@ function checkConfig(file: string): void {
   process.stdout.write(`${file}: ok\n`);
 }
 
-/** Operator commands talk to the store directly; only a shared (Redis) store has anything to manage. */
-async function storeCommand(action: 'init' | 'ack', options: { config?: string }): Promise<void> {
-  const store = loadStoreConfig({ file: options.config, env: process.env });
-  if (store.kind !== 'redis') throw new ConfigError(['store: these commands need the Redis store (store.kind: redis, or REDIS_URL)']);
-  if (action === 'init') {
-    const { existed } = await initStore(store);
-    process.stdout.write(existed ? 'store already initialised; nothing changed\n' : 'store initialised\n');
-  } else {
-    await ackStore(store);
-    process.stdout.write('store acknowledged: every writeguard sharing it accepts writes again\n');
-  }
-}
-
 export function program(): Command {
   const cli = new Command('writeguard')
     .description('A sidecar proxy that makes an agent\'s writes happen at most once.')
@@ -71,17 +58,32 @@ export function program(): Command {
     .description('validate a config file; every problem is listed by path')
     .argument('<file>')
     .action(checkConfig);
+  const configOption = ['-c, --config <file>', 'YAML config file (or WRITEGUARD_CONFIG / REDIS_URL)'] as const;
   const store = cli.command('store').description('manage the shared Redis store');
-  store
-    .command('init')
-    .description('mark an empty store as initialised (the sentinel every instance checks)')
-    .option('-c, --config <file>', 'YAML config file (or WRITEGUARD_CONFIG / REDIS_URL)')
-    .action((options: { config?: string }) => storeCommand('init', options));
-  store
-    .command('ack')
-    .description('accept a store that lost its data (restart without persistence, failover): writes resume')
-    .option('-c, --config <file>', 'YAML config file (or WRITEGUARD_CONFIG / REDIS_URL)')
-    .action((options: { config?: string }) => storeCommand('ack', options));
+  store.command('init').description('mark an empty store as initialised (the sentinel every instance checks)').option(...configOption).action(storeInit);
+  store.command('ack').description('accept a store that lost its data (restart without persistence, failover): writes resume').option(...configOption).action(storeAck);
+  const dlq = cli.command('dlq').description('writes whose outcome is unknown, held until reconciled');
+  dlq.command('list').description('list the dead letters, oldest first (JSON)').option(...configOption).option('-n, --limit <n>', 'at most this many', '100').action(dlqList);
+  dlq
+    .command('resolve')
+    .description('settle a dead letter: it ran (its retries replay --response, else 409) or it did not (its retry runs once)')
+    .argument('<id>')
+    .option('--executed', 'the write ran upstream')
+    .option('--not-executed', 'the write did not run: release its key')
+    .option('--response <file>', 'with --executed: JSON {status, headers, body} to replay to the agent\'s retries')
+    .option('--epoch <n>', 'the epoch from dlq list (refused if the record changed since)')
+    .option(...configOption)
+    .action(dlqResolve);
+  cli
+    .command('keys')
+    .description('inspect idempotency records')
+    .command('show')
+    .description('show a key\'s record (state, fingerprint, attempts, stored status, request id, lease)')
+    .argument('<key>')
+    .option('--agent <id>', 'the agent whose key it is (default: WRITEGUARD_AGENT_ID or "default")')
+    .option('--upstream <name>', 'only this upstream')
+    .option(...configOption)
+    .action(keysShow);
   cli
     .command('schema')
     .description('print the JSON Schema (draft-07) of the config file')
@@ -95,6 +97,9 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+    } else if (err instanceof UsageError) {
+      process.stderr.write(`writeguard: ${err.message}\n`);
+      process.exitCode = EXIT_USAGE;
     } else if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
       process.exitCode = EXIT_USAGE;

@@ -60,7 +60,7 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
   };
   const deps = { config, log, dispatchers, lifecycle, kit, handleWrite: createGuard({ config, store, log, kit }) };
   const proxies = listeners(config).map((l) => ({ app: buildProxyApp(l, deps), host: l.host, port: l.port }));
-  const admin = { app: buildAdminApp({ log, lifecycle, store }), host: config.admin.host, port: config.admin.port };
+  const admin = { app: buildAdminApp({ config, log, lifecycle, store }), host: config.admin.host, port: config.admin.port };
 
   return {
     proxies,

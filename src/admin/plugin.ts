@@ -1,21 +1,64 @@
-// The admin listener: liveness and readiness, on a port of its own (loopback by default).
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+// The admin listener, on a port of its own (loopback by default): health, readiness, dead letters.
+// The agent shares the loopback: nothing here changes state without the admin token.
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Config } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
-import type { Store } from '../store/store.js';
+import { StoreUnavailableError, type Store } from '../store/store.js';
+import { listDeadLetters, parseDeadLetterId, resolutionSchema, resolveDeadLetter } from './dead-letters.js';
 
 export interface AdminDeps {
+  config: Config;
   log: Logger;
   lifecycle: { draining: boolean };
   store: Store;
 }
 
+const MAX_LIST = 1000;
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : '');
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
 export function buildAdminApp(deps: AdminDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  const { store, config } = deps;
+  // Dead letter ids (scope, upstream, key hash) run past find-my-way's default 100-character parameter.
+  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), routerOptions: { maxParamLength: 512 } });
+  const fail = (reply: FastifyReply, status: number, code: string, message: string) => reply.code(status).send({ error: { code, message } });
+
+  app.setErrorHandler((err, _request, reply) => {
+    if (err instanceof StoreUnavailableError) return fail(reply, 503, 'store_unavailable', err.message);
+    deps.log.error({ err: { message: (err as Error).message } }, 'admin route failed');
+    return fail(reply, 500, 'internal_error', 'the admin route failed');
+  });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (deps.lifecycle.draining) return reply.code(503).send({ ready: false, reason: 'draining' });
-    if (!deps.store.ready()) return reply.code(503).send({ ready: false, reason: 'store_unavailable' });
+    if (!store.ready()) return reply.code(503).send({ ready: false, reason: 'store_unavailable' });
     return { ready: true };
   });
+
+  app.get('/dead-letters', async (request: FastifyRequest<{ Querystring: { limit?: string } }>) => {
+    const limit = Math.min(MAX_LIST, Math.max(1, Number(request.query.limit ?? 100) || 100));
+    return { dead_letters: await listDeadLetters(store, limit) };
+  });
+
+  const token = config.admin.token;
+  if (token !== null) {
+    app.post('/dead-letters/:id/resolve', async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
+      if (!bearerMatches(request.headers.authorization, token)) return fail(reply, 401, 'unauthorized', 'a valid admin bearer token is required');
+      const key = parseDeadLetterId(request.params.id);
+      if (key === null) return fail(reply, 404, 'not_found', 'no such dead letter');
+      const parsed = resolutionSchema.safeParse(request.body);
+      if (!parsed.success) return fail(reply, 400, 'invalid_resolution', parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
+      const { result } = await resolveDeadLetter(store, config.upstreams, key, parsed.data);
+      if (result === 'not_found') return fail(reply, 404, 'not_found', 'no such dead letter');
+      if (result === 'stale') return fail(reply, 409, 'stale', 'the record is not an unresolved dead letter at that epoch (it changed, or was settled)');
+      deps.log.info({ upstream: key.upstream, outcome: parsed.data.outcome }, 'dead letter resolved');
+      return { resolved: true, outcome: parsed.data.outcome };
+    });
+  }
   return app;
 }

@@ -33,14 +33,18 @@ export function loadConfig(options: LoadOptions = {}): Config {
   return parseConfig(applyEnv(raw, env));
 }
 
-/** The store section alone, for operator commands: from a config file, or REDIS_URL with no file. */
-export function loadStoreConfig(options: LoadOptions = {}): Config['store'] {
+/**
+ * What operator commands need: the store, and the upstreams when a config file names them. From a
+ * config file, or from REDIS_URL alone (then with no upstreams: retention falls back to defaults).
+ */
+export function loadOperatorConfig(options: LoadOptions = {}): Pick<Config, 'store' | 'upstreams' | 'namespace'> {
   const env = options.env ?? {};
   const file = options.file ?? env.WRITEGUARD_CONFIG;
-  if (file !== undefined) return loadConfig({ file, env }).store;
-  const store = storeSchema.safeParse(applyEnv({}, env).store ?? {});
+  if (file !== undefined) return loadConfig({ file, env });
+  const raw = applyEnv({}, env);
+  const store = storeSchema.safeParse(raw.store ?? {});
   if (!store.success) throw new ConfigError(store.error.issues.map((i) => formatIssue({ ...i, path: ['store', ...i.path] })));
-  return store.data;
+  return { store: store.data, upstreams: [], namespace: typeof raw.namespace === 'string' ? raw.namespace : 'live' };
 }
 
 export function parseConfig(raw: unknown): Config {

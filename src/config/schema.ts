@@ -115,12 +115,22 @@ const idempotencySchema = z.strictObject(
   },
 );
 
+/** A status-check request that settles an unknown outcome: found → completed with its answer, not found → released. */
+const reconcileSchema = z.strictObject({
+  method: z.enum(['GET', 'HEAD']).default('GET'),
+  /** The API path to ask, with `{key}` standing for the key the upstream received: "/v1/ops?key={key}". */
+  path: z.string().regex(/^\/\S*\{key\}\S*$/, { error: 'must start with / and contain {key}' }),
+  foundStatuses: z.array(z.number().int().min(200).max(299)).min(1).default([200]),
+  notFoundStatuses: z.array(z.number().int().min(400).max(499)).min(1).default([404]),
+});
+
 const routeSchema = z.strictObject({
   /** "POST /v1/payments" or "POST /v1/transfers/*", against the path as the API documents it. */
   match: routePattern,
   /** passthrough: a POST that reads (a quote, a completion): streamed, no key, no record. */
   mode: z.enum(['protect', 'passthrough']).default('protect'),
   idempotency: z.strictObject(idempotencyFields).partial().default({}),
+  reconcile: reconcileSchema.nullable().default(null),
 });
 
 const tlsSchema = z.strictObject({
@@ -233,3 +243,4 @@ export type UpstreamConfig = Config['upstreams'][number];
 export type IdempotencyConfig = UpstreamConfig['idempotency'];
 export type RouteConfig = UpstreamConfig['routes'][number];
 export type RetryConfig = UpstreamConfig['retry'];
+export type ReconcileConfig = NonNullable<RouteConfig['reconcile']>;

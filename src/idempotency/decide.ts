@@ -124,6 +124,5 @@ export function decideFinish(current: IdemRecord | null, fence: Fence, outcome: 
 export function decideResolve(current: IdemRecord | null, epoch: number, outcome: ResolveOutcome, now: number): Decision<StepResult> {
   if (current === null || current.epoch !== epoch || !isUnknown(current, now)) return { result: 'stale', change: KEEP };
   if (outcome.kind === 'not_executed') return { result: 'ok', change: { kind: 'delete' } };
-  const { response } = outcome;
-  return { result: 'ok', change: completed(current, response.status, current.requestId, response, outcome.ttlSec, outcome.tombstoneSec, now) };
+  return { result: 'ok', change: completed(current, outcome.status, current.requestId, outcome.response, outcome.ttlSec, outcome.tombstoneSec, now) };
 }

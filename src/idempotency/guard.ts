@@ -8,13 +8,14 @@ import type { KeySource } from '../observe/response-log.js';
 import { sendAnswer, type Answer } from '../proxy/answer.js';
 import { failureError, forwardWrite } from '../proxy/forward-write.js';
 import type { HeaderMap } from '../proxy/headers.js';
+import { upstreamPath } from '../proxy/route.js';
 import type { WriteContext, WriteHandler } from '../proxy/plugin.js';
 import { sendWrite, type AttemptResult } from '../proxy/write.js';
 import { classifyWriteStatus } from '../retry/classify.js';
 import { noteRateLimit, passCooldown, type RetryKit } from '../retry/cooldown.js';
 import { retryAfterSeconds } from '../retry/delay.js';
 import { retryLoop, sleep, type LoopResult } from '../retry/loop.js';
-import type { BeginResult, Fence, FinishOutcome, IdemRecord, RecordKey, Store, StoredResponse } from '../store/store.js';
+import type { BeginResult, Fence, FinishOutcome, IdemRecord, RecordKey, ResolveOutcome, Store, StoredResponse } from '../store/store.js';
 import { fingerprint } from './fingerprint.js';
 import { findKey, keyHash } from './key.js';
 import { agentOf, generatedUpstreamKey, scopeOf } from './scope.js';
@@ -112,6 +113,10 @@ export function createGuard(deps: GuardDeps): WriteHandler {
         begun = await begin();
       }
     }
+    if (begun.outcome === 'unknown' && ctx.reconcile !== null && (await reconcile(ctx, recordKey, begun.record, op))) {
+      // Settled by the upstream's own record: the next begin replays it, or claims the released key.
+      begun = await begin();
+    }
     if (begun.outcome === 'acquired') return attempt(ctx, { key: recordKey, owner, epoch: begun.record.epoch }, begun.record, op, { leaseMs, scope, startedAt });
     answerFromRecord(ctx, begun, op);
   };
@@ -134,6 +139,29 @@ export function createGuard(deps: GuardDeps): WriteHandler {
         return { key: derived, source: 'derived', mode: sdkRetry || intent === 'retry' ? 'join' : 'fresh' };
       }
     }
+  }
+
+  /**
+   * Asks the upstream whether an unknown write ran (the route's status-check request, by the key it
+   * received): found → completed with that answer; not found → released. True when it settled.
+   */
+  async function reconcile(ctx: WriteContext, key: RecordKey, record: IdemRecord, op: Operation): Promise<boolean> {
+    const probe = ctx.reconcile!;
+    const idem = ctx.idempotency;
+    const headers: HeaderMap = { ...ctx.headers };
+    for (const name of ['content-type', 'content-length', idem.header.toLowerCase()]) delete headers[name];
+    const path = upstreamPath(new URL(ctx.upstream.target).pathname, probe.path.replace('{key}', encodeURIComponent(record.upstreamKey)));
+    const answer = await sendWrite(ctx.dispatcher, { origin: ctx.origin, path, method: probe.method, headers, body: null, timeoutMs: ctx.upstream.timeoutMs });
+    if (answer.kind !== 'answer') return false;
+    const found = probe.foundStatuses.includes(answer.status);
+    if (!found && !probe.notFoundStatuses.includes(answer.status)) return false;
+    const derived = op.source === 'derived';
+    const outcome: ResolveOutcome = found
+      ? { kind: 'executed', status: answer.status, response: toStored(answer, idem, ctx), ttlSec: derived ? idem.deriveWindowSec : idem.ttlSec, tombstoneSec: derived ? 0 : idem.tombstoneSec }
+      : { kind: 'not_executed' };
+    const step = await storeStep(() => store.resolve(key, record.epoch, outcome), op.key);
+    log.info({ upstream: ctx.upstream.name, probe_status: answer.status, settled: step === 'ok' ? outcome.kind : 'stale' }, 'reconciled');
+    return step === 'ok';
   }
 
   function answerFromRecord(ctx: WriteContext, begun: BeginResult, op: Operation): void {

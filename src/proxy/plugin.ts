@@ -6,7 +6,7 @@ import httpProxy from '@fastify/http-proxy';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Config, IdempotencyConfig, UpstreamConfig } from '../config/schema.js';
+import type { Config, IdempotencyConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
 import { PROBLEM_CONTENT_TYPE, WriteguardError, toProblem } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
 import { Exchange } from '../observe/response-log.js';
@@ -40,6 +40,8 @@ export interface WriteContext {
   body: Buffer;
   /** The upstream's idempotency settings with the matching route's overrides. */
   idempotency: IdempotencyConfig;
+  /** The route's status-check request for unknown outcomes, if it has one. */
+  reconcile: ReconcileConfig | null;
 }
 
 export type WriteHandler = (ctx: WriteContext) => Promise<void>;
@@ -204,7 +206,7 @@ function registerUpstream(app: FastifyInstance, prefix: string, upstream: Upstre
       try {
         await deps.handleWrite({
           request, reply, exchange: request.exchange, upstream, dispatcher, origin: target.origin, path, apiPath,
-          headers: upstreamRequestHeaders(request.headers, target.host), body, idempotency: policy.idempotency,
+          headers: upstreamRequestHeaders(request.headers, target.host), body, idempotency: policy.idempotency, reconcile: policy.reconcile,
         });
       } catch (err) {
         sendProblem(request, reply, asWriteguardError(err as Error, deps.log));

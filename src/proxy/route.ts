@@ -1,5 +1,5 @@
 // Which upstream answers a path, and what path it receives. Pure.
-import type { Config, IdempotencyConfig, UpstreamConfig } from '../config/schema.js';
+import type { Config, IdempotencyConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
 
 export interface Listener {
   host: string;
@@ -57,11 +57,12 @@ export function isAllowed(allow: readonly string[] | null, method: string, path:
 export interface RoutePolicy {
   mode: 'protect' | 'passthrough';
   idempotency: IdempotencyConfig;
+  reconcile: ReconcileConfig | null;
 }
 
 /** The upstream's idempotency settings with the first matching route's overrides on top. */
 export function routePolicy(upstream: UpstreamConfig, method: string, apiPath: string): RoutePolicy {
   const rule = upstream.routes.find((r) => matchesRoute(r.match, method, apiPath));
-  if (rule === undefined) return { mode: 'protect', idempotency: upstream.idempotency };
-  return { mode: rule.mode, idempotency: { ...upstream.idempotency, ...rule.idempotency } as IdempotencyConfig };
+  if (rule === undefined) return { mode: 'protect', idempotency: upstream.idempotency, reconcile: null };
+  return { mode: rule.mode, idempotency: { ...upstream.idempotency, ...rule.idempotency } as IdempotencyConfig, reconcile: rule.reconcile };
 }

@@ -7,7 +7,8 @@ export interface WriteRequest {
   path: string;
   method: string;
   headers: HeaderMap;
-  body: Buffer;
+  /** null for a bodiless request (a reconcile probe). */
+  body: Buffer | null;
   timeoutMs: number;
 }
 

@@ -480,7 +480,7 @@ export class RedisStore implements Store {
     const keys = this.keys(key);
     const args = [String(epoch), outcome.kind];
     if (outcome.kind === 'executed') {
-      args.push(String(outcome.response.status), JSON.stringify(outcome.response), wholeMs(outcome.ttlSec * 1000), wholeMs(outcome.tombstoneSec * 1000));
+      args.push(String(outcome.status), outcome.response === null ? '' : JSON.stringify(outcome.response), wholeMs(outcome.ttlSec * 1000), wholeMs(outcome.tombstoneSec * 1000));
     }
     return this.step('resolve', async () => stepResult(await this.runScript('wgResolve', keys, args)));
   }

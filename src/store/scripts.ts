@@ -151,7 +151,7 @@ end
 return 'ok'
 `;
 
-/** ARGV: member, epoch, kind ('executed'|'not_executed'), then for executed: status, response JSON, ttlMs, tombstoneMs. → 'ok' | 'stale' */
+/** ARGV: member, epoch, kind ('executed'|'not_executed'), then for executed: status, response JSON ('' when unknown), ttlMs, tombstoneMs. → 'ok' | 'stale' */
 export const RESOLVE = `${PRELUDE}
 local now = now_ms()
 local cur = load()
@@ -161,7 +161,9 @@ if not unknown then return 'stale' end
 if ARGV[3] == 'not_executed' then
   remove()
 else
-  completed(cur, now, ARGV[4], cur.reqId, ARGV[5], ARGV[6], ARGV[7])
+  local resp = nil
+  if ARGV[5] ~= '' then resp = ARGV[5] end
+  completed(cur, now, ARGV[4], cur.reqId, resp, ARGV[6], ARGV[7])
 end
 return 'ok'
 `;

@@ -100,7 +100,8 @@ export type FinishOutcome =
   | { kind: 'unknown'; status: number | null; requestId: string | null; reason: string };
 
 export type ResolveOutcome =
-  | { kind: 'executed'; response: StoredResponse; ttlSec: number; tombstoneSec: number }
+  /** `response` null: it ran, but its answer is not known; a replay then answers response_not_replayable. */
+  | { kind: 'executed'; status: number; response: StoredResponse | null; ttlSec: number; tombstoneSec: number }
   | { kind: 'not_executed' };
 
 /** `stale`: the fence no longer holds (another owner or epoch, or a state the step cannot apply to). */

@@ -319,6 +319,19 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       assert.equal(await store.resolve(newKey(), 1, { kind: 'not_executed' }), 'stale');
     });
 
+    withStore('resolve executed without a response → it ran, its answer unknown: replay has no response', async (store) => {
+      const key = newKey();
+      const { record } = await store.begin(input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch };
+      await store.markSent(fence, LEASE_MS);
+      await store.finish(fence, { kind: 'unknown', status: null, requestId: null, reason: 'timeout' });
+      assert.equal(await store.resolve(key, 1, { kind: 'executed', status: 201, response: null, ttlSec: 60, tombstoneSec: 60 }), 'ok');
+      const replay = await store.begin(input(key));
+      assert.equal(replay.outcome, 'replay');
+      assert.equal(replay.record.response, null);
+      assert.equal(replay.record.status, 201);
+    });
+
     withStore('resolve executed → the given response is replayed', async (store) => {
       const key = newKey();
       const { record } = await store.begin(input(key));
@@ -326,7 +339,7 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       await store.markSent(fence, LEASE_MS);
       await store.finish(fence, { kind: 'unknown', status: 504, requestId: 'req_t', reason: 'timeout' });
       const given: StoredResponse = { status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.from('settled by hand').toString('base64') };
-      assert.equal(await store.resolve(key, 1, { kind: 'executed', response: given, ttlSec: 60, tombstoneSec: 60 }), 'ok');
+      assert.equal(await store.resolve(key, 1, { kind: 'executed', status: 200, response: given, ttlSec: 60, tombstoneSec: 60 }), 'ok');
       assert.deepEqual(await store.deadLetters(10), []);
       const replay = await store.begin(input(key));
       assert.equal(replay.outcome, 'replay');

@@ -321,7 +321,7 @@ describe('key layout and expiry', () => {
     assert.equal(await r.pttl(recordKey), -1);
     assert.equal(await r.zscore(dlqKey, `${key.upstream}:${key.keyHash}`) !== null, true);
     const response = { status: 200, headers: {}, body: 'AA==' };
-    assert.equal(await store.resolve(key, 1, { kind: 'executed', response, ttlSec: 10, tombstoneSec: 20 }), 'ok');
+    assert.equal(await store.resolve(key, 1, { kind: 'executed', status: 200, response, ttlSec: 10, tombstoneSec: 20 }), 'ok');
     const recordTtl = await r.pttl(recordKey);
     const respTtl = await r.pttl(`${recordKey}:resp`);
     assert.ok(recordTtl > 29_000 && recordTtl <= 30_000, `record ttl ${recordTtl}`);

@@ -164,7 +164,7 @@ function run(ops: Op[]): void {
         if (record === null) break;
         const wasUnknown = isUnknown(record, now);
         const verdict = o.executed
-          ? { kind: 'executed' as const, response: { status: 200, headers: {}, body: '' }, ttlSec: 0.2, tombstoneSec: 0.3 }
+          ? { kind: 'executed' as const, status: 200, response: { status: 200, headers: {}, body: '' }, ttlSec: 0.2, tombstoneSec: 0.3 }
           : { kind: 'not_executed' as const };
         const result = apply(decideResolve(record, record.epoch + o.epochDelta, verdict, now));
         assert.equal(result, wasUnknown && o.epochDelta === 0 ? 'ok' : 'stale');

@@ -1,0 +1,94 @@
+// The operator commands (`writeguard store|dlq|keys`): they talk to the shared store directly.
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadOperatorConfig } from '../config/load.js';
+import { keyHash } from '../idempotency/key.js';
+import { scopeOf } from '../idempotency/scope.js';
+import { ackStore, createRedisStore, initStore } from '../store/redis.js';
+import { StoreUnavailableError, type Store } from '../store/store.js';
+import { listDeadLetters, parseDeadLetterId, recordView, resolutionSchema, resolveDeadLetter } from './dead-letters.js';
+
+const READY_WAIT_MS = 5_000;
+
+/** A command called the wrong way: the CLI prints it and exits 2. */
+export class UsageError extends Error {
+  readonly code = 'usage';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface OperatorOptions {
+  config?: string;
+}
+
+function operatorConfig(options: OperatorOptions) {
+  const config = loadOperatorConfig({ file: options.config, env: process.env });
+  // The memory store lives inside one writeguard process: there is nothing to reach from outside.
+  if (config.store.kind !== 'redis') throw new ConfigError(['store: operator commands need the shared Redis store (store.kind: redis, or REDIS_URL)']);
+  return config;
+}
+
+async function withStore<T>(options: OperatorOptions, work: (store: Store, config: ReturnType<typeof operatorConfig>) => Promise<T>): Promise<T> {
+  const config = operatorConfig(options);
+  const store = createRedisStore(config.store);
+  try {
+    if (!(await store.whenReady(READY_WAIT_MS))) throw new StoreUnavailableError(`the store is not ready (${store.notReadyReason() ?? 'unknown'})`);
+    return await work(store, config);
+  } finally {
+    await store.close();
+  }
+}
+
+const print = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+
+export async function storeInit(options: OperatorOptions): Promise<void> {
+  const { existed } = await initStore(operatorConfig(options).store);
+  process.stdout.write(existed ? 'store already initialised; nothing changed\n' : 'store initialised\n');
+}
+
+export async function storeAck(options: OperatorOptions): Promise<void> {
+  await ackStore(operatorConfig(options).store);
+  process.stdout.write('store acknowledged: every writeguard sharing it accepts writes again\n');
+}
+
+export async function dlqList(options: OperatorOptions & { limit?: string }): Promise<void> {
+  await withStore(options, async (store) => print({ dead_letters: await listDeadLetters(store, Number(options.limit ?? 100)) }));
+}
+
+/** Exit 1 when the resolution did not apply (gone, or changed since it was read). */
+export async function dlqResolve(id: string, options: OperatorOptions & { executed?: boolean; notExecuted?: boolean; response?: string; epoch?: string }): Promise<void> {
+  if (options.executed === options.notExecuted) throw new UsageError('say exactly one of --executed or --not-executed');
+  const key = parseDeadLetterId(id);
+  if (key === null) throw new UsageError(`${id}: not a dead letter id (see writeguard dlq list)`);
+  const response = options.response === undefined ? undefined : (JSON.parse(readFileSync(options.response, 'utf8')) as unknown);
+  const parsed = resolutionSchema.safeParse({
+    outcome: options.executed === true ? 'executed' : 'not_executed',
+    ...(response === undefined ? {} : { response }),
+    ...(options.epoch === undefined ? {} : { epoch: Number(options.epoch) }),
+  });
+  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${i.path.join('.') || '(resolution)'}: ${i.message}`).join('\n'));
+  await withStore(options, async (store, config) => {
+    const { result } = await resolveDeadLetter(store, config.upstreams, key, parsed.data);
+    if (result === 'ok') return void process.stdout.write(`resolved as ${parsed.data.outcome.replace('_', ' ')}\n`);
+    process.stderr.write(result === 'not_found' ? 'no such record\n' : 'not applied: the record is not an unresolved dead letter at that epoch\n');
+    process.exitCode = 1;
+  });
+}
+
+/** A key's record in every configured upstream (or the one named), for the agent given. */
+export async function keysShow(key: string, options: OperatorOptions & { agent?: string; upstream?: string }): Promise<void> {
+  await withStore(options, async (store, config) => {
+    const upstreams = options.upstream !== undefined ? [options.upstream] : config.upstreams.map((u) => u.name);
+    if (upstreams.length === 0) throw new UsageError('name the upstream with --upstream (or pass the config file)');
+    const scope = scopeOf(config.namespace, options.agent ?? process.env.WRITEGUARD_AGENT_ID ?? 'default');
+    const found = [];
+    for (const upstream of upstreams) {
+      const recordKey = { scope, upstream, keyHash: keyHash(key) };
+      const record = await store.get(recordKey);
+      if (record !== null) found.push({ ...recordView(recordKey, record), fingerprint: record.fingerprint, lease_until: record.leaseUntil === 0 ? null : new Date(record.leaseUntil).toISOString() });
+    }
+    if (found.length === 0) process.exitCode = 1;
+    print({ records: found });
+  });
+}

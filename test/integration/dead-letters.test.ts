@@ -1,0 +1,147 @@
+// Dead letters: outcome_unknown writes are listed and settled by an operator (admin route with the
+// token, or the CLI against Redis): not executed → the retry runs once; executed → the retry replays.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { expectProblem, post } from '../helpers/problem.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
+import { CLI, startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
+
+const TOKEN = 'admin-token-0123456789';
+let up: CountingUpstream;
+let failing = true;
+let redis: RedisServer;
+let wg: RunningWriteguard;
+let n = 0;
+
+before(async () => {
+  up = await startUpstream((_req, res) => {
+    if (failing) return void res.socket?.destroy(); // executed, then the connection dies: unknown
+    res.writeHead(201, { 'content-type': 'application/json' });
+    res.end(`{"id":"pay_${up.received.length}"}`);
+  });
+  redis = await startRedis();
+  wg = await startWriteguard({ admin: { token: TOKEN }, store: { kind: 'redis', url: redis.url }, upstreams: [{ name: 'pay', target: up.url }] });
+  assert.equal(await wg.server.store.whenReady(5000), true);
+});
+after(async () => {
+  await wg.close();
+  await redis.stop();
+  await up.close();
+});
+
+interface Letter { id: string; path: string; epoch: number; upstream_key: string; state: string }
+
+/** Makes one outcome_unknown write and returns its dead letter. */
+async function deadLetter(path: string, key: string): Promise<Letter> {
+  failing = true;
+  await expectProblem(await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': key }), 502, 'outcome_unknown');
+  failing = false;
+  const list = (await (await fetch(`${wg.adminUrl}/dead-letters`)).json()) as { dead_letters: Letter[] };
+  const letter = list.dead_letters.find((d) => d.path === path);
+  assert.ok(letter, 'listed');
+  assert.equal(letter.state, 'outcome_unknown');
+  assert.equal(letter.upstream_key, key);
+  return letter;
+}
+
+const resolve = (id: string, body: unknown, token: string | null = TOKEN) =>
+  fetch(`${wg.adminUrl}/dead-letters/${id}/resolve`, {
+    method: 'POST', body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+  });
+
+test('admin: resolve as not executed (with the token) → the agent\'s retry runs exactly once', async () => {
+  const path = `/v1/dl-${++n}`;
+  const letter = await deadLetter(path, `dl-${n}`);
+  assert.equal((await resolve(letter.id, { outcome: 'not_executed' }, null)).status, 401);
+  assert.equal((await resolve(letter.id, { outcome: 'not_executed' }, 'wrong-token-0123456789')).status, 401);
+  await expectProblem(await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` }), 502, 'outcome_unknown');
+  assert.equal((await resolve(letter.id, { outcome: 'not_executed', epoch: letter.epoch + 1 })).status, 409, 'a stale epoch is refused');
+  assert.equal((await resolve(letter.id, { outcome: 'not_executed', epoch: letter.epoch })).status, 200);
+  const retry = await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` });
+  assert.equal(retry.status, 201);
+  assert.equal((await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` })).headers.get('idempotent-replayed'), 'true');
+  assert.equal(up.count(path), 2, 'the unknown attempt, then the one retry');
+});
+
+test('admin: resolve as executed with a response → the retry replays it, nothing re-sent', async () => {
+  const path = `/v1/dl-${++n}`;
+  const letter = await deadLetter(path, `dl-${n}`);
+  const ok = await resolve(letter.id, { outcome: 'executed', response: { status: 201, headers: { 'content-type': 'application/json' }, body: '{"id":"pay_found"}' } });
+  assert.equal(ok.status, 200);
+  const retry = await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` });
+  assert.equal(retry.status, 201);
+  assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+  assert.deepEqual(await retry.json(), { id: 'pay_found' });
+  assert.equal(up.count(path), 1);
+  assert.equal((await resolve(letter.id, { outcome: 'not_executed' })).status, 409, 'a settled record is no dead letter');
+});
+
+test('admin: a malformed resolution is a 400; the resolve route does not exist without a token', async () => {
+  const path = `/v1/dl-${++n}`;
+  const letter = await deadLetter(path, `dl-${n}`);
+  assert.equal((await resolve(letter.id, { outcome: 'maybe' })).status, 400);
+  const open = await startWriteguard({ store: { kind: 'memory' }, upstreams: [{ name: 'pay', target: up.url }] });
+  try {
+    const res = await fetch(`${open.adminUrl}/dead-letters/${letter.id}/resolve`, { method: 'POST', body: '{"outcome":"not_executed"}', headers: { 'content-type': 'application/json' } });
+    assert.equal(res.status, 404);
+  } finally {
+    await open.close();
+  }
+});
+
+function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, REDIS_URL: redis.url }, encoding: 'utf8', timeout: 15_000 });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+test('CLI: dlq list, then dlq resolve --not-executed → the retry runs once', async () => {
+  const path = `/v1/dl-${++n}`;
+  await deadLetter(path, `dl-${n}`);
+  const list = cli(['dlq', 'list']);
+  assert.equal(list.status, 0, list.stderr);
+  const letter = (JSON.parse(list.stdout) as { dead_letters: Letter[] }).dead_letters.find((d) => d.path === path)!;
+  const resolved = cli(['dlq', 'resolve', letter.id, '--not-executed', '--epoch', String(letter.epoch)]);
+  assert.equal(resolved.status, 0, resolved.stderr);
+  assert.equal((await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` })).status, 201);
+  assert.equal(up.count(path), 2);
+  assert.equal(cli(['dlq', 'resolve', letter.id, '--not-executed']).status, 1, 'nothing left to resolve');
+});
+
+test('CLI: dlq resolve --executed --response FILE → the retry replays that answer', async () => {
+  const path = `/v1/dl-${++n}`;
+  const letter = await deadLetter(path, `dl-${n}`);
+  const file = join(mkdtempSync(join(tmpdir(), 'wg-dlq-')), 'response.json');
+  writeFileSync(file, JSON.stringify({ status: 201, headers: { 'content-type': 'application/json' }, body: '{"id":"pay_cli"}' }));
+  const resolved = cli(['dlq', 'resolve', letter.id, '--executed', '--response', file]);
+  assert.equal(resolved.status, 0, resolved.stderr);
+  const retry = await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` });
+  assert.deepEqual([retry.status, await retry.json()], [201, { id: 'pay_cli' }]);
+  assert.equal(up.count(path), 1);
+  // Executed without a known answer: the write ran, so its retry is refused, never re-run.
+  const other = `/v1/dl-${++n}`;
+  const second = await deadLetter(other, `dl-${n}`);
+  assert.equal(cli(['dlq', 'resolve', second.id, '--executed']).status, 0);
+  await expectProblem(await post(`${wg.url}${other}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` }), 409, 'response_not_replayable');
+  assert.equal(up.count(other), 1);
+  assert.equal(cli(['dlq', 'resolve', 'not-an-id', '--executed']).status, 2);
+});
+
+test('CLI: keys show prints the record of a key', async () => {
+  const key = `shown-${process.pid}`;
+  failing = false;
+  assert.equal((await post(`${wg.url}/v1/shown`, '{"amount":9}', { 'idempotency-key': key })).status, 201);
+  const shown = cli(['keys', 'show', key, '--upstream', 'pay']);
+  assert.equal(shown.status, 0, shown.stderr);
+  const [record] = (JSON.parse(shown.stdout) as { records: Array<Record<string, unknown>> }).records;
+  assert.equal(record?.state, 'completed');
+  assert.equal(record?.status, 201);
+  assert.equal(record?.attempts, 1);
+  assert.equal(record?.path, '/v1/shown');
+  assert.equal(cli(['keys', 'show', 'never-used', '--upstream', 'pay']).status, 1);
+});
