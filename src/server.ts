@@ -5,6 +5,7 @@ import { buildAdminApp } from './admin/plugin.js';
 import type { Config, UpstreamConfig } from './config/schema.js';
 import type { Logger } from './observe/logger.js';
 import { createGuard } from './idempotency/guard.js';
+import { Metrics } from './observe/metrics.js';
 import { RetryBudget } from './retry/budget.js';
 import { Cooldowns, type RetryKit } from './retry/cooldown.js';
 import { buildProxyApp } from './proxy/plugin.js';
@@ -40,6 +41,9 @@ function upstreamPool(upstream: UpstreamConfig): Dispatcher {
   });
 }
 
+/** The dead-letter gauge counts up to this many (a scrape must stay cheap). */
+const METRICS_DEAD_LETTER_LIMIT = 10_000;
+
 export interface ServerOptions {
   /** A store to use instead of the one the config names (tests share one between instances). */
   store?: Store;
@@ -58,9 +62,10 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
     announce: (scope, upstream, delayMs) => store.announceCooldown(scope, upstream, delayMs),
     signal: shutdown.signal,
   };
-  const deps = { config, log, dispatchers, lifecycle, kit, handleWrite: createGuard({ config, store, log, kit }) };
+  const metrics = new Metrics(async () => (await store.deadLetters(METRICS_DEAD_LETTER_LIMIT)).length);
+  const deps = { config, log, dispatchers, lifecycle, kit, metrics, handleWrite: createGuard({ config, store, log, kit, metrics }) };
   const proxies = listeners(config).map((l) => ({ app: buildProxyApp(l, deps), host: l.host, port: l.port }));
-  const admin = { app: buildAdminApp({ config, log, lifecycle, store }), host: config.admin.host, port: config.admin.port };
+  const admin = { app: buildAdminApp({ config, log, lifecycle, store, metrics }), host: config.admin.host, port: config.admin.port };
 
   return {
     proxies,

@@ -1,11 +1,11 @@
 // The operator commands (`writeguard store|dlq|keys`): they talk to the shared store directly.
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadOperatorConfig } from '../config/load.js';
-import { keyHash } from '../idempotency/key.js';
 import { scopeOf } from '../idempotency/scope.js';
 import { ackStore, createRedisStore, initStore } from '../store/redis.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
-import { listDeadLetters, parseDeadLetterId, recordView, resolutionSchema, resolveDeadLetter } from './dead-letters.js';
+import { listDeadLetters, parseDeadLetterId, resolutionSchema, resolveDeadLetter } from './dead-letters.js';
+import { keyRecords } from './keys.js';
 
 const READY_WAIT_MS = 5_000;
 
@@ -82,12 +82,7 @@ export async function keysShow(key: string, options: OperatorOptions & { agent?:
     const upstreams = options.upstream !== undefined ? [options.upstream] : config.upstreams.map((u) => u.name);
     if (upstreams.length === 0) throw new UsageError('name the upstream with --upstream (or pass the config file)');
     const scope = scopeOf(config.namespace, options.agent ?? process.env.WRITEGUARD_AGENT_ID ?? 'default');
-    const found = [];
-    for (const upstream of upstreams) {
-      const recordKey = { scope, upstream, keyHash: keyHash(key) };
-      const record = await store.get(recordKey);
-      if (record !== null) found.push({ ...recordView(recordKey, record), fingerprint: record.fingerprint, lease_until: record.leaseUntil === 0 ? null : new Date(record.leaseUntil).toISOString() });
-    }
+    const found = await keyRecords(store, scope, upstreams, key);
     if (found.length === 0) process.exitCode = 1;
     print({ records: found });
   });

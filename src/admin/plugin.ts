@@ -2,16 +2,20 @@
 // The agent shares the loopback: nothing here changes state without the admin token.
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Config } from '../config/schema.js';
+import { AGENT_ID, type Config } from '../config/schema.js';
+import { scopeOf } from '../idempotency/scope.js';
 import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { listDeadLetters, parseDeadLetterId, resolutionSchema, resolveDeadLetter } from './dead-letters.js';
+import { keyRecords } from './keys.js';
 
 export interface AdminDeps {
   config: Config;
   log: Logger;
   lifecycle: { draining: boolean };
   store: Store;
+  metrics: Metrics;
 }
 
 const MAX_LIST = 1000;
@@ -40,15 +44,37 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     return { ready: true };
   });
 
+  const token = config.admin.token;
+  // With a token, everything but health, readiness and metrics needs it: the agent shares the loopback.
+  const OPEN = new Set(['/healthz', '/readyz', '/metrics']);
+  if (token !== null) {
+    app.addHook('onRequest', async (request, reply) => {
+      if (!OPEN.has(request.url.split('?')[0]!) && !bearerMatches(request.headers.authorization, token)) {
+        return fail(reply, 401, 'unauthorized', 'a valid admin bearer token is required');
+      }
+    });
+  }
+
+  app.get('/metrics', async (_request, reply) => {
+    const { registry } = deps.metrics;
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
   app.get('/dead-letters', async (request: FastifyRequest<{ Querystring: { limit?: string } }>) => {
     const limit = Math.min(MAX_LIST, Math.max(1, Number(request.query.limit ?? 100) || 100));
     return { dead_letters: await listDeadLetters(store, limit) };
   });
 
-  const token = config.admin.token;
+  app.get('/keys/:key', async (request: FastifyRequest<{ Params: { key: string }; Querystring: { agent?: string; upstream?: string } }>, reply) => {
+    const agent = request.query.agent ?? config.identity.agentId;
+    if (!AGENT_ID.test(agent)) return fail(reply, 400, 'invalid_agent', 'agent must be 1-128 of A-Z, a-z, 0-9, . _ : @ -');
+    const upstreams = request.query.upstream !== undefined ? [request.query.upstream] : config.upstreams.map((u) => u.name);
+    const records = await keyRecords(store, scopeOf(config.namespace, agent), upstreams, request.params.key);
+    return records.length === 0 ? fail(reply, 404, 'not_found', 'no record for this key (agent and upstream as given)') : { records };
+  });
+
+  // State changes exist only with a token.
   if (token !== null) {
     app.post('/dead-letters/:id/resolve', async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
-      if (!bearerMatches(request.headers.authorization, token)) return fail(reply, 401, 'unauthorized', 'a valid admin bearer token is required');
       const key = parseDeadLetterId(request.params.id);
       if (key === null) return fail(reply, 404, 'not_found', 'no such dead letter');
       const parsed = resolutionSchema.safeParse(request.body);

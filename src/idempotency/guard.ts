@@ -4,6 +4,7 @@ import type { Config, IdempotencyConfig } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
 import { extractAnswer, parseJsonBody } from '../observe/extract.js';
 import type { Logger } from '../observe/logger.js';
+import { retryReason, type Metrics } from '../observe/metrics.js';
 import type { KeySource } from '../observe/response-log.js';
 import { sendAnswer, type Answer } from '../proxy/answer.js';
 import { failureError, forwardWrite } from '../proxy/forward-write.js';
@@ -25,6 +26,7 @@ export interface GuardDeps {
   store: Store;
   log: Logger;
   kit: RetryKit;
+  metrics: Metrics;
   /** Keys the HMAC of generated upstream keys; random per process is enough (the record keeps the result). */
   secret?: Buffer;
 }
@@ -40,14 +42,14 @@ const LEASE_MARGIN_MS = 5_000;
 const WAIT_POLL_MS = 100;
 
 export function createGuard(deps: GuardDeps): WriteHandler {
-  const { config, store, log, kit } = deps;
+  const { config, store, log, kit, metrics } = deps;
   const secret = deps.secret ?? randomBytes(32);
 
   /** Any store failure fails the write closed: nothing is sent that was not claimed. */
-  async function storeStep<T>(step: () => Promise<T>, key?: string): Promise<T> {
+  async function storeStep<T>(op: string, step: () => Promise<T>, key?: string): Promise<T> {
     if (!store.ready()) throw storeUnavailable(key);
     try {
-      return await step();
+      return await metrics.store(op, step);
     } catch (err) {
       log.warn({ err: { message: (err as Error).message } }, 'store step failed');
       throw storeUnavailable(key, err);
@@ -97,6 +99,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     const upstreamKey = op.source === 'client' || op.source === 'body' ? op.key : generatedUpstreamKey(secret, scope, op.key, now);
     const begin = (): Promise<BeginResult> =>
       storeStep(
+        'begin',
         () => store.begin({
           key: recordKey, fingerprint: fp, upstreamKey, owner, leaseMs, mode: op.mode, reclaimUnknown: idem.upstreamHonorsKey,
           meta: { method: request.method, path: exchange.path, keySource: op.source },
@@ -159,7 +162,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     const outcome: ResolveOutcome = found
       ? { kind: 'executed', status: answer.status, response: toStored(answer, idem, ctx), ttlSec: derived ? idem.deriveWindowSec : idem.ttlSec, tombstoneSec: derived ? 0 : idem.tombstoneSec }
       : { kind: 'not_executed' };
-    const step = await storeStep(() => store.resolve(key, record.epoch, outcome), op.key);
+    const step = await storeStep('resolve', () => store.resolve(key, record.epoch, outcome), op.key);
     log.info({ upstream: ctx.upstream.name, probe_status: answer.status, settled: step === 'ok' ? outcome.kind : 'stale' }, 'reconciled');
     return step === 'ok';
   }
@@ -215,12 +218,13 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     delete headers[headerName];
     if (idem.forwardKey) headers[headerName] = record.upstreamKey;
 
-    if ((await storeStep(() => store.markSent(fence, run.leaseMs), op.key)) === 'stale') {
+    if ((await storeStep('markSent', () => store.markSent(fence, run.leaseMs), op.key)) === 'stale') {
       // The claim lapsed before a byte left: someone else may hold it now.
       throw new WriteguardError('idempotency_key_in_use', 'the claim on this key lapsed before sending; retry shortly', { idempotencyKey: op.key, headers: { 'retry-after': '1' } });
     }
     const renewal = keepLease(fence, run.leaseMs);
     let loop: LoopResult<AttemptResult>;
+    metrics.writeStarted();
     try {
       loop = await retryLoop<AttemptResult>({
         policy: ctx.upstream.retry,
@@ -230,6 +234,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
         attempt: async (n) => {
           ctx.exchange.attempts = n;
           const result = await sendWrite(ctx.dispatcher, { origin: ctx.origin, path: ctx.path, method: ctx.request.method, headers, body: ctx.body, timeoutMs: ctx.upstream.timeoutMs });
+          metrics.attempt(ctx.upstream.name, 'write', result.kind === 'answer' ? result.status : null);
           if (result.kind === 'answer' && result.status === 429) noteRateLimit(kit, run.scope, ctx.upstream, result.headers);
           return result;
         },
@@ -237,11 +242,15 @@ export function createGuard(deps: GuardDeps): WriteHandler {
         headersOf: (result) => (result.kind === 'answer' ? result.headers : null),
         // No new attempt after the agent left, or once the lease is no longer ours.
         mayContinue: () => !renewal.lost() && !ctx.reply.raw.destroyed,
-        beforeRetry: async () => (await store.markSent(fence, run.leaseMs).catch(() => 'stale' as const)) === 'ok',
-        onRetry: (n, delayMs, result) => log.info({ upstream: ctx.upstream.name, attempt: n, status: result.kind === 'answer' ? result.status : null, failure: result.kind === 'answer' ? undefined : result.reason, delay_ms: delayMs }, 'attempt'),
+        beforeRetry: async () => (await metrics.store('markSent', () => store.markSent(fence, run.leaseMs)).catch(() => 'stale' as const)) === 'ok',
+        onRetry: (n, delayMs, result) => {
+          metrics.retry(ctx.upstream.name, 'write', retryReason(result.kind === 'answer' ? result.status : null, result.kind === 'answer' ? undefined : result.reason));
+          log.info({ upstream: ctx.upstream.name, attempt: n, status: result.kind === 'answer' ? result.status : null, failure: result.kind === 'answer' ? undefined : result.reason, delay_ms: delayMs }, 'attempt');
+        },
       });
     } finally {
       renewal.stop();
+      metrics.writeEnded();
     }
     await settle(ctx, idem, fence, loop, op);
   }
@@ -250,7 +259,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
   function keepLease(fence: Fence, leaseMs: number): { stop(): void; lost(): boolean } {
     let lost = false;
     const timer = setInterval(() => {
-      store.renew(fence, leaseMs).then(
+      metrics.store('renew', () => store.renew(fence, leaseMs)).then(
         (r) => {
           if (r === 'stale') {
             lost = true;
@@ -298,7 +307,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
 
     let stored = true;
     try {
-      const step = await store.finish(fence, outcome);
+      const step = await metrics.store('finish', () => store.finish(fence, outcome));
       if (step === 'stale') log.warn({ upstream: fence.key.upstream, outcome: outcome.kind }, 'finish refused: a newer attempt owns the record');
     } catch (err) {
       // Nothing is reported as stored that isn't: the lease will lapse in phase `sent` → outcome_unknown.

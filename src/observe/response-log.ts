@@ -1,6 +1,7 @@
 // Exactly one "response" line per request, written when the answer is settled — even if the agent left.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 
 export type Outcome = 'forwarded' | 'replayed' | 'rejected' | 'released' | 'unknown';
 export type KeySource = 'client' | 'body' | 'derived' | 'uuid' | 'none';
@@ -20,13 +21,15 @@ export class Exchange {
   keySource: KeySource | null = null;
   idempotencyKeyHash: string | null = null;
   attempts = 0;
+  /** X-Stainless-Retry-Count when ≥ 1: the SDK says this request is its own retry. */
+  sdkRetryCount: number | null = null;
   /** The status the agent was (or would have been) answered with, when the socket is gone. */
   status: number | null = null;
   private holds = 0;
   private closed = false;
   private logged = false;
 
-  constructor(id: string, method: string, rawUrl: string, private readonly res: ServerResponse, private readonly log: Logger) {
+  constructor(id: string, method: string, rawUrl: string, private readonly res: ServerResponse, private readonly log: Logger, private readonly metrics: Metrics) {
     this.id = id;
     this.method = method;
     const q = rawUrl.indexOf('?');
@@ -51,11 +54,14 @@ export class Exchange {
     if (this.logged || !this.closed || this.holds > 0) return;
     this.logged = true;
     const replaced = this.ownCode !== null;
+    const status = this.status ?? this.res.statusCode;
+    const durationMs = Math.round((performance.now() - this.startedAt) * 100) / 100;
+    this.metrics.response({ upstream: this.upstream, method: this.method, outcome: this.outcome, status, durationMs, sdkRetry: this.sdkRetryCount !== null });
     this.log.info(
       {
         request_id: replaced ? this.id : (this.upstreamRequestId ?? this.id),
         code: this.ownCode ?? this.upstreamCode,
-        status: this.status ?? this.res.statusCode,
+        status,
         method: this.method,
         upstream: this.upstream,
         path: this.path,
@@ -63,10 +69,11 @@ export class Exchange {
         key_source: this.keySource,
         idempotency_key: this.idempotencyKeyHash,
         attempts: this.attempts,
+        sdk_retry_count: this.sdkRetryCount ?? undefined,
         upstream_code: replaced ? this.upstreamCode : undefined,
         upstream_request_id: replaced ? this.upstreamRequestId : undefined,
         client_gone: this.res.writableFinished ? undefined : true,
-        duration_ms: Math.round((performance.now() - this.startedAt) * 100) / 100,
+        duration_ms: durationMs,
       },
       'response',
     );

@@ -9,6 +9,7 @@ import type { Dispatcher } from 'undici';
 import type { Config, IdempotencyConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
 import { PROBLEM_CONTENT_TYPE, WriteguardError, toProblem } from '../errors.js';
 import type { Logger } from '../observe/logger.js';
+import type { Metrics } from '../observe/metrics.js';
 import { Exchange } from '../observe/response-log.js';
 import { agentForRead, scopeOf } from '../idempotency/scope.js';
 import type { RetryKit } from '../retry/cooldown.js';
@@ -53,6 +54,7 @@ export interface ProxyDeps {
   lifecycle: { draining: boolean };
   handleWrite: WriteHandler;
   kit: RetryKit;
+  metrics: Metrics;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -131,7 +133,10 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
   app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', async (request, reply) => {
-    request.exchange = new Exchange(request.id, request.method, request.raw.url ?? '', reply.raw, log);
+    const exchange = new Exchange(request.id, request.method, request.raw.url ?? '', reply.raw, log, deps.metrics);
+    request.exchange = exchange;
+    const sdkRetry = Number(request.headers['x-stainless-retry-count']);
+    if (sdkRetry >= 1) exchange.sdkRetryCount = sdkRetry;
     if (lifecycle.draining) throw new WriteguardError('draining', 'writeguard is shutting down; retry on another instance', { headers: { connection: 'close' } });
     const refused = preflight(request.raw, config.limits);
     if (refused !== null) throw refused;
@@ -193,7 +198,7 @@ function registerUpstream(app: FastifyInstance, prefix: string, upstream: Upstre
           const agent = agentForRead(deps.config.identity, deps.config.identity.agentIdHeader === null ? undefined : request.raw.headersDistinct[deps.config.identity.agentIdHeader]);
           return forwardRead({
             request, reply, exchange: request.exchange, upstream, dispatcher, origin: target.origin, path,
-            headers: upstreamRequestHeaders(request.headers, target.host), scope: scopeOf(deps.config.namespace, agent), kit: deps.kit, log: deps.log,
+            headers: upstreamRequestHeaders(request.headers, target.host), scope: scopeOf(deps.config.namespace, agent), kit: deps.kit, log: deps.log, metrics: deps.metrics,
           });
         }
         // Not safe to repeat: streamed once.

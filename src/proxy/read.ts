@@ -7,6 +7,7 @@ import type { UpstreamConfig } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
 import { extractAnswer, requestIdFromHeaders } from '../observe/extract.js';
 import type { Logger } from '../observe/logger.js';
+import { retryReason, type Metrics } from '../observe/metrics.js';
 import type { Exchange } from '../observe/response-log.js';
 import { noteRateLimit, passCooldown, type RetryKit } from '../retry/cooldown.js';
 import { retryAfterSeconds } from '../retry/delay.js';
@@ -79,6 +80,7 @@ export interface ReadContext {
   scope: string;
   kit: RetryKit;
   log: Logger;
+  metrics: Metrics;
 }
 
 type ReadAttempt = { kind: 'answer'; res: Dispatcher.ResponseData } | AttemptFailure;
@@ -106,9 +108,11 @@ export async function forwardRead(ctx: ReadContext): Promise<FastifyReply> {
           origin: ctx.origin, path: ctx.path, method: ctx.request.method as Dispatcher.HttpMethod, headers: ctx.headers as Record<string, string>,
           headersTimeout: upstream.timeoutMs, bodyTimeout: upstream.timeoutMs, signal,
         });
+        ctx.metrics.attempt(upstream.name, 'read', res.statusCode);
         if (res.statusCode === 429) noteRateLimit(kit, ctx.scope, upstream, res.headers as HeaderMap);
         return { kind: 'answer', res };
       } catch (err) {
+        ctx.metrics.attempt(upstream.name, 'read', null);
         return classifyFailure(err, signal.aborted);
       }
     },
@@ -116,6 +120,7 @@ export async function forwardRead(ctx: ReadContext): Promise<FastifyReply> {
     headersOf: (r) => (r.kind === 'answer' ? (r.res.headers as HeaderMap) : null),
     mayContinue: () => !reply.raw.destroyed,
     onRetry: (n, delayMs, r) => {
+      ctx.metrics.retry(upstream.name, 'read', retryReason(r.kind === 'answer' ? r.res.statusCode : null, r.kind === 'answer' ? undefined : r.reason));
       ctx.log.info({ upstream: upstream.name, attempt: n, status: r.kind === 'answer' ? r.res.statusCode : null, failure: r.kind === 'answer' ? undefined : r.reason, delay_ms: delayMs }, 'attempt');
       if (r.kind === 'answer') r.res.body.dump().catch(() => undefined);
     },

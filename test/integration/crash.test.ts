@@ -13,7 +13,7 @@ import { fingerprint } from '../../src/idempotency/fingerprint.js';
 import { keyHash } from '../../src/idempotency/key.js';
 import { createRedisStore } from '../../src/store/redis.js';
 
-const LEASE_MS = 1200;
+const LEASE_MS = 3000;
 let redis: RedisServer;
 let up: CountingUpstream;
 let file: { path: string; remove(): void };
@@ -35,7 +35,7 @@ before(async () => {
   });
   file = writeConfigFile({
     listen: { port: 0 }, admin: { port: 0 }, store: { kind: 'redis', url: redis.url },
-    upstreams: [{ name: 'pay', target: up.url, timeoutMs: 1000, idempotency: { leaseMs: LEASE_MS } }],
+    upstreams: [{ name: 'pay', target: up.url, timeoutMs: 2500, idempotency: { leaseMs: LEASE_MS } }],
   });
 });
 after(async () => {
@@ -49,7 +49,10 @@ after(async () => {
 
 test('SIGKILL while the upstream holds a sent write: after restart the retry is outcome_unknown, count stays 1', async () => {
   const first = launch();
+  // The survivor is up before the kill, so the dead writer's lease is still running when it is asked.
+  const second = launch();
   const { listen } = await first.ready;
+  const url = (await second.ready).listen[0]!;
   const key = `crash-sent-${process.pid}`;
   const pending = post(`${listen[0]}/v1/held`, '{"amount":1}', { 'idempotency-key': key }).catch((err: Error) => err);
   for (let i = 0; i < 200 && up.count('/v1/held') === 0; i++) await sleep(10);
@@ -58,8 +61,6 @@ test('SIGKILL while the upstream holds a sent write: after restart the retry is 
   assert.equal(await first.exited, null);
   assert.ok((await pending) instanceof Error, 'the agent lost its connection');
 
-  const second = launch();
-  const url = (await second.ready).listen[0]!;
   // While the dead writer's lease runs, the key is in use; once it lapses, the outcome is unknown.
   await expectProblem(await post(`${url}/v1/held`, '{"amount":1}', { 'idempotency-key': key }), 409, 'idempotency_key_in_use');
   await sleep(LEASE_MS + 100);
@@ -72,6 +73,8 @@ test('a claim left by a writeguard that died before sending is taken over after 
   // sent, for exactly the request the agent will retry.
   const key = `crash-claimed-${process.pid}`;
   const body = '{"amount":1}';
+  const wg = launch();
+  const url = (await wg.ready).listen[0]!;
   const store = createRedisStore(redisStoreConfig(redis.url));
   try {
     assert.equal(await store.whenReady(5000), true);
@@ -85,8 +88,6 @@ test('a claim left by a writeguard that died before sending is taken over after 
   } finally {
     await store.close();
   }
-  const wg = launch();
-  const url = (await wg.ready).listen[0]!;
   await expectProblem(await post(`${url}/v1/claimed`, body, { 'idempotency-key': key }), 409, 'idempotency_key_in_use');
   await sleep(LEASE_MS + 100);
   const retry = await post(`${url}/v1/claimed`, body, { 'idempotency-key': key });

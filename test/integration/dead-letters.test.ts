@@ -41,7 +41,8 @@ async function deadLetter(path: string, key: string): Promise<Letter> {
   failing = true;
   await expectProblem(await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': key }), 502, 'outcome_unknown');
   failing = false;
-  const list = (await (await fetch(`${wg.adminUrl}/dead-letters`)).json()) as { dead_letters: Letter[] };
+  assert.equal((await fetch(`${wg.adminUrl}/dead-letters`)).status, 401, 'with a token set, the admin routes need it');
+  const list = (await (await fetch(`${wg.adminUrl}/dead-letters`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { dead_letters: Letter[] };
   const letter = list.dead_letters.find((d) => d.path === path);
   assert.ok(letter, 'listed');
   assert.equal(letter.state, 'outcome_unknown');

@@ -1,0 +1,106 @@
+// Prometheus metrics, one registry per writeguard instance. Labels stay low-cardinality: upstream
+// names and methods from the config, outcome and status classes — never paths, keys or agents.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Outcome } from './response-log.js';
+
+export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'error';
+
+export function statusClass(status: number | null): StatusClass {
+  if (status === null || status < 100 || status > 599) return 'error';
+  return `${Math.floor(status / 100)}xx` as StatusClass;
+}
+
+export interface ResponseFacts {
+  upstream: string | null;
+  method: string;
+  outcome: Outcome;
+  status: number;
+  durationMs: number;
+  sdkRetry: boolean;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: 'writeguard_requests_total', help: 'Answers to the agent, by upstream, method, outcome and status class',
+    labelNames: ['upstream', 'method', 'outcome', 'status_class'], registers: [this.registry],
+  });
+  private readonly duration = new Histogram({
+    name: 'writeguard_request_duration_seconds', help: 'Time from request to settled answer',
+    labelNames: ['upstream', 'method'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry],
+  });
+  private readonly replays = new Counter({ name: 'writeguard_replays_total', help: 'Writes answered from a stored response', labelNames: ['upstream'], registers: [this.registry] });
+  private readonly sdkRetries = new Counter({
+    name: 'writeguard_sdk_retries_total', help: 'Requests an SDK marked as its own retry (X-Stainless-Retry-Count > 0)', labelNames: ['upstream'], registers: [this.registry],
+  });
+  private readonly attempts = new Counter({
+    name: 'writeguard_upstream_attempts_total', help: 'Requests sent upstream, by answer status class (error: no answer)',
+    labelNames: ['upstream', 'kind', 'status_class'], registers: [this.registry],
+  });
+  private readonly retries = new Counter({
+    name: 'writeguard_retries_total', help: 'Retries writeguard made, by what was retried', labelNames: ['upstream', 'kind', 'reason'], registers: [this.registry],
+  });
+  private readonly storeErrors = new Counter({ name: 'writeguard_store_errors_total', help: 'Store steps that failed (writes failed closed)', labelNames: ['op'], registers: [this.registry] });
+  private readonly storeDuration = new Histogram({
+    name: 'writeguard_store_duration_seconds', help: 'Store step latency', labelNames: ['op'],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1], registers: [this.registry],
+  });
+  private readonly inFlight = new Gauge({ name: 'writeguard_writes_in_flight', help: 'Protected writes being attempted now', registers: [this.registry] });
+
+  constructor(deadLetters: () => Promise<number>) {
+    new Gauge({
+      name: 'writeguard_dead_letters', help: 'Writes whose outcome is unknown, awaiting reconciliation (store-wide)', registers: [this.registry],
+      async collect() {
+        try {
+          this.set(await deadLetters());
+        } catch {
+          // A scrape during a store outage keeps the last value rather than failing.
+        }
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'writeguard_process_' });
+  }
+
+  response(f: ResponseFacts): void {
+    const upstream = f.upstream ?? 'none';
+    this.requests.inc({ upstream, method: f.method, outcome: f.outcome, status_class: statusClass(f.status) });
+    this.duration.observe({ upstream, method: f.method }, f.durationMs / 1000);
+    if (f.outcome === 'replayed') this.replays.inc({ upstream });
+    if (f.sdkRetry) this.sdkRetries.inc({ upstream });
+  }
+
+  attempt(upstream: string, kind: 'read' | 'write', status: number | null): void {
+    this.attempts.inc({ upstream, kind, status_class: statusClass(status) });
+  }
+
+  retry(upstream: string, kind: 'read' | 'write', reason: string): void {
+    this.retries.inc({ upstream, kind, reason });
+  }
+
+  /** Times a store step; a failure is counted and rethrown. */
+  async store<T>(op: string, step: () => Promise<T>): Promise<T> {
+    const end = this.storeDuration.startTimer({ op });
+    try {
+      return await step();
+    } catch (err) {
+      this.storeErrors.inc({ op });
+      throw err;
+    } finally {
+      end();
+    }
+  }
+
+  writeStarted(): void {
+    this.inFlight.inc();
+  }
+
+  writeEnded(): void {
+    this.inFlight.dec();
+  }
+}
+
+/** A retry's reason, low-cardinality: the status (429, 503…) or the failure kind. */
+export function retryReason(status: number | null, failure: string | undefined): string {
+  if (status !== null) return status === 429 ? '429' : statusClass(status);
+  return failure === 'timeout' ? 'timeout' : 'connection';
+}
