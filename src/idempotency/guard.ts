@@ -16,7 +16,7 @@ import { classifyWriteStatus } from '../retry/classify.js';
 import { noteRateLimit, passCooldown, type RetryKit } from '../retry/cooldown.js';
 import { retryAfterSeconds } from '../retry/delay.js';
 import { retryLoop, sleep, type LoopResult } from '../retry/loop.js';
-import type { BeginResult, Fence, FinishOutcome, IdemRecord, RecordKey, ResolveOutcome, Store, StoredResponse } from '../store/store.js';
+import { StoreUnavailableError, type BeginInput, type BeginResult, type Fence, type FinishOutcome, type IdemRecord, type RecordKey, type ResolveOutcome, type Store, type StoredResponse } from '../store/store.js';
 import { fingerprint } from './fingerprint.js';
 import { findKey, keyHash } from './key.js';
 import { agentOf, generatedUpstreamKey, scopeOf } from './scope.js';
@@ -97,15 +97,11 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     const owner = randomUUID();
     const now = Date.now();
     const upstreamKey = op.source === 'client' || op.source === 'body' ? op.key : generatedUpstreamKey(secret, scope, op.key, now);
-    const begin = (): Promise<BeginResult> =>
-      storeStep(
-        'begin',
-        () => store.begin({
-          key: recordKey, fingerprint: fp, upstreamKey, owner, leaseMs, mode: op.mode, reclaimUnknown: idem.upstreamHonorsKey,
-          meta: { method: request.method, path: exchange.path, keySource: op.source },
-        }),
-        op.key,
-      );
+    const beginInput = {
+      key: recordKey, fingerprint: fp, upstreamKey, owner, leaseMs, mode: op.mode, reclaimUnknown: idem.upstreamHonorsKey,
+      meta: { method: request.method, path: exchange.path, keySource: op.source },
+    } as const;
+    const begin = (): Promise<BeginResult> => storeStep('begin', () => resendableBegin(beginInput), op.key);
 
     let begun = await begin();
     if (begun.outcome === 'in_use' && idem.onConcurrent === 'wait') {
@@ -123,6 +119,21 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     if (begun.outcome === 'acquired') return attempt(ctx, { key: recordKey, owner, epoch: begun.record.epoch }, begun.record, op, { leaseMs, scope, startedAt });
     answerFromRecord(ctx, begun, op);
   };
+
+  /**
+   * A begin whose reply was lost may have claimed the record. It is sent once more with the same
+   * owner token, only after the store is ready again (its sentinel re-checked), and the script
+   * recognises the claim as ours: no false "in use", no orphaned claim, no duplicate.
+   */
+  async function resendableBegin(input: BeginInput): Promise<BeginResult> {
+    try {
+      return await store.begin(input);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError) || !(await store.whenReady(config.store.commandTimeoutMs))) throw err;
+      log.info({ upstream: input.key.upstream }, 'begin resent with its owner token after a store failure');
+      return store.begin(input);
+    }
+  }
 
   /** No key on the request: make one, refuse, or let it through unprotected, as configured. */
   function missingKey(ctx: WriteContext, fp: string): Operation | null {
