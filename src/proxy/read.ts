@@ -96,12 +96,16 @@ export async function forwardRead(ctx: ReadContext): Promise<FastifyReply> {
   const { upstream, reply, exchange, kit } = ctx;
   const startedAt = Date.now();
   await passCooldown(kit, ctx.scope, upstream, startedAt);
+  // A retried answer's body is discarded only when the next attempt starts: if the wait is cut short
+  // (shutdown, agent gone), that answer is what goes back, body intact.
+  let previous: ReadAttempt | null = null;
   const loop = await retryLoop<ReadAttempt>({
     policy: upstream.retry,
     budget: kit.budgets.get(upstream.name)!,
     startedAt,
     signal: kit.signal,
     attempt: async () => {
+      if (previous?.kind === 'answer') previous.res.body.dump().catch(() => undefined);
       const signal = AbortSignal.timeout(upstream.timeoutMs);
       try {
         const res = await ctx.dispatcher.request({
@@ -110,10 +114,10 @@ export async function forwardRead(ctx: ReadContext): Promise<FastifyReply> {
         });
         ctx.metrics.attempt(upstream.name, 'read', res.statusCode);
         if (res.statusCode === 429) noteRateLimit(kit, ctx.scope, upstream, res.headers as HeaderMap);
-        return { kind: 'answer', res };
+        return (previous = { kind: 'answer', res });
       } catch (err) {
         ctx.metrics.attempt(upstream.name, 'read', null);
-        return classifyFailure(err, signal.aborted);
+        return (previous = classifyFailure(err, signal.aborted));
       }
     },
     retryable: (r) => r.kind !== 'answer' || READ_RETRY_STATUSES.has(r.res.statusCode),
@@ -122,7 +126,6 @@ export async function forwardRead(ctx: ReadContext): Promise<FastifyReply> {
     onRetry: (n, delayMs, r) => {
       ctx.metrics.retry(upstream.name, 'read', retryReason(r.kind === 'answer' ? r.res.statusCode : null, r.kind === 'answer' ? undefined : r.reason));
       ctx.log.info({ upstream: upstream.name, attempt: n, status: r.kind === 'answer' ? r.res.statusCode : null, failure: r.kind === 'answer' ? undefined : r.reason, delay_ms: delayMs }, 'attempt');
-      if (r.kind === 'answer') r.res.body.dump().catch(() => undefined);
     },
   });
   exchange.attempts = loop.attempts;
