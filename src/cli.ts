@@ -80,7 +80,7 @@ export function program(): Command {
     .command('show')
     .description('show a key\'s record (state, fingerprint, attempts, stored status, request id, lease)')
     .argument('<key>')
-    .option('--agent <id>', 'the agent whose key it is (default: WRITEGUARD_AGENT_ID or "default")')
+    .option('--agent <id>', 'only this agent\'s record (default: every agent\'s)')
     .option('--upstream <name>', 'only this upstream')
     .option(...configOption)
     .action(keysShow);

@@ -1,6 +1,6 @@
 // Key inspection: a key's records, as operators see them (state, fingerprint, attempts, status, lease).
 import { keyHash } from '../idempotency/key.js';
-import type { Store } from '../store/store.js';
+import type { DeadLetter, Store } from '../store/store.js';
 import { recordView, type RecordView } from './dead-letters.js';
 
 export interface KeyRecordView extends RecordView {
@@ -8,16 +8,26 @@ export interface KeyRecordView extends RecordView {
   lease_until: string | null;
 }
 
-/** The key's record in each of the upstreams named, for one agent's scope. */
-export async function keyRecords(store: Store, scope: string, upstreams: readonly string[], key: string): Promise<KeyRecordView[]> {
+const ALL_SCOPES_LIMIT = 100;
+
+export interface KeyQuery {
+  /** One agent's scope (`namespace:agent`); absent: every scope (the store is scanned). */
+  scope?: string;
+  /** Only these upstreams (with a scope, the ones to look in); absent: any. */
+  upstreams?: readonly string[];
+}
+
+export async function keyRecords(store: Store, key: string, query: KeyQuery): Promise<KeyRecordView[]> {
   const hash = keyHash(key);
-  const found: KeyRecordView[] = [];
-  for (const upstream of upstreams) {
-    const recordKey = { scope, upstream, keyHash: hash };
-    const record = await store.get(recordKey);
-    if (record !== null) {
-      found.push({ ...recordView(recordKey, record), fingerprint: record.fingerprint, lease_until: record.leaseUntil === 0 ? null : new Date(record.leaseUntil).toISOString() });
-    }
+  let found: DeadLetter[];
+  const { scope, upstreams } = query;
+  if (scope !== undefined && upstreams !== undefined) {
+    const records = await Promise.all(upstreams.map(async (upstream) => ({ key: { scope, upstream, keyHash: hash }, record: await store.get({ scope, upstream, keyHash: hash }) })));
+    found = records.filter((r): r is DeadLetter => r.record !== null);
+  } else {
+    found = (await store.findByKeyHash(hash, ALL_SCOPES_LIMIT)).filter((r) => (upstreams?.includes(r.key.upstream) ?? true) && (scope === undefined || r.key.scope === scope));
   }
-  return found;
+  return found.map(({ key: recordKey, record }) => ({
+    ...recordView(recordKey, record), fingerprint: record.fingerprint, lease_until: record.leaseUntil === 0 ? null : new Date(record.leaseUntil).toISOString(),
+  }));
 }

@@ -79,10 +79,11 @@ export async function dlqResolve(id: string, options: OperatorOptions & { execut
 /** A key's record in every configured upstream (or the one named), for the agent given. */
 export async function keysShow(key: string, options: OperatorOptions & { agent?: string; upstream?: string }): Promise<void> {
   await withStore(options, async (store, config) => {
-    const upstreams = options.upstream !== undefined ? [options.upstream] : config.upstreams.map((u) => u.name);
-    if (upstreams.length === 0) throw new UsageError('name the upstream with --upstream (or pass the config file)');
-    const scope = scopeOf(config.namespace, options.agent ?? process.env.WRITEGUARD_AGENT_ID ?? 'default');
-    const found = await keyRecords(store, scope, upstreams, key);
+    const upstreams = options.upstream !== undefined ? [options.upstream] : config.upstreams.length > 0 ? config.upstreams.map((u) => u.name) : undefined;
+    const found = await keyRecords(store, key, {
+      ...(options.agent === undefined ? {} : { scope: scopeOf(config.namespace, options.agent) }),
+      ...(upstreams === undefined ? {} : { upstreams }),
+    });
     if (found.length === 0) process.exitCode = 1;
     print({ records: found });
   });

@@ -65,10 +65,13 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   });
 
   app.get('/keys/:key', async (request: FastifyRequest<{ Params: { key: string }; Querystring: { agent?: string; upstream?: string } }>, reply) => {
-    const agent = request.query.agent ?? config.identity.agentId;
-    if (!AGENT_ID.test(agent)) return fail(reply, 400, 'invalid_agent', 'agent must be 1-128 of A-Z, a-z, 0-9, . _ : @ -');
-    const upstreams = request.query.upstream !== undefined ? [request.query.upstream] : config.upstreams.map((u) => u.name);
-    const records = await keyRecords(store, scopeOf(config.namespace, agent), upstreams, request.params.key);
+    // With an agent, that agent's record; without, every agent's (an operator's view, scanned).
+    const { agent, upstream } = request.query;
+    if (agent !== undefined && !AGENT_ID.test(agent)) return fail(reply, 400, 'invalid_agent', 'agent must be 1-128 of A-Z, a-z, 0-9, . _ : @ -');
+    const records = await keyRecords(store, request.params.key, {
+      ...(agent === undefined ? {} : { scope: scopeOf(config.namespace, agent) }),
+      upstreams: upstream !== undefined ? [upstream] : config.upstreams.map((u) => u.name),
+    });
     return records.length === 0 ? fail(reply, 404, 'not_found', 'no record for this key (agent and upstream as given)') : { records };
   });
 

@@ -81,6 +81,15 @@ export class MemoryStore implements Store {
     return this.read(key, this.clock());
   }
 
+  async findByKeyHash(keyHash: string, limit: number): Promise<DeadLetter[]> {
+    const now = this.clock();
+    const found: DeadLetter[] = [];
+    for (const entry of this.entries.values()) {
+      if (entry.key.keyHash === keyHash && (entry.expiresAt === null || now < entry.expiresAt)) found.push({ key: entry.key, record: entry.record });
+    }
+    return found.slice(0, limit);
+  }
+
   async deadLetters(limit: number): Promise<DeadLetter[]> {
     const now = this.clock();
     const found: DeadLetter[] = [];

@@ -495,6 +495,31 @@ export class RedisStore implements Store {
     });
   }
 
+  async findByKeyHash(keyHash: string, limit: number): Promise<DeadLetter[]> {
+    // Hex only: nothing in it can act as a SCAN glob.
+    if (!/^[0-9a-f]{16,64}$/.test(keyHash) || limit <= 0) return [];
+    const prefix = this.config.keyPrefix;
+    return this.call('findByKeyHash', async () => {
+      const recordKeys: string[] = [];
+      for (const node of masters(this.client)) {
+        await scanOnce(node, `${prefix}{*}:*:${keyHash}`, 'hash', (keys) => {
+          recordKeys.push(...keys);
+          return recordKeys.length < limit;
+        });
+      }
+      const found: DeadLetter[] = [];
+      for (const recordKey of recordKeys.slice(0, limit)) {
+        // `${prefix}{scope}:upstream:hash`: the scope never holds '}', upstream names never hold ':'.
+        const close = recordKey.indexOf('}:', prefix.length);
+        const upstream = recordKey.slice(close + 2, recordKey.length - keyHash.length - 1);
+        const key = { scope: recordKey.slice(prefix.length + 1, close), upstream, keyHash };
+        const reply = await this.scripts.wgGet(recordKey, `${recordKey}:resp`);
+        if (Array.isArray(reply)) found.push({ key, record: parseRecord(reply[0], reply[1]) });
+      }
+      return found;
+    }, Math.max(5000, 10 * this.config.commandTimeoutMs));
+  }
+
   async deadLetters(limit: number): Promise<DeadLetter[]> {
     if (limit <= 0) return [];
     const prefix = this.config.keyPrefix;

@@ -109,6 +109,7 @@ export type StepResult = 'ok' | 'stale';
 
 export type CooldownListener = (scope: string, upstream: string, delayMs: number) => void;
 
+/** A record with its address (a dead letter, or any record an operator looked up). */
 export interface DeadLetter {
   key: RecordKey;
   record: IdemRecord;
@@ -124,6 +125,8 @@ export interface Store {
   /** An operator's answer for an `outcome_unknown` record; `epoch` guards against a change since it was read. */
   resolve(key: RecordKey, epoch: number, outcome: ResolveOutcome): Promise<StepResult>;
   get(key: RecordKey): Promise<IdemRecord | null>;
+  /** Every record of this key hash, in any scope (an operator's look-up; Redis scans for it). */
+  findByKeyHash(keyHash: string, limit: number): Promise<DeadLetter[]>;
   /** The `outcome_unknown` records, oldest first. */
   deadLetters(limit: number): Promise<DeadLetter[]>;
   /** Whether writes may proceed (reachable, and for Redis initialised with the sentinel this instance saw). */

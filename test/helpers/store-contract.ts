@@ -319,6 +319,18 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       assert.equal(await store.resolve(newKey(), 1, { kind: 'not_executed' }), 'stale');
     });
 
+    withStore('findByKeyHash finds a key hash in every scope and upstream, and nothing else', async (store) => {
+      const a = newKey();
+      const b = { ...a, scope: `${a.scope}-other` };
+      const c = { ...a, upstream: `${a.upstream}-2` };
+      for (const key of [a, b, c]) await store.begin(input(key));
+      await store.begin(input(newKey()));
+      const found = await store.findByKeyHash(a.keyHash, 10);
+      assert.deepEqual(found.map((f) => `${f.key.scope}|${f.key.upstream}`).sort(), [a, b, c].map((k) => `${k.scope}|${k.upstream}`).sort());
+      assert.ok(found.every((f) => f.key.keyHash === a.keyHash && f.record.state === 'in_flight'));
+      assert.deepEqual(await store.findByKeyHash('0'.repeat(64), 10), []);
+    });
+
     withStore('resolve executed without a response → it ran, its answer unknown: replay has no response', async (store) => {
       const key = newKey();
       const { record } = await store.begin(input(key));

@@ -80,4 +80,8 @@ test('GET /keys/:key shows a key\'s record; an unknown key is a 404', async () =
   assert.equal(records[0]!.attempts, 1);
   assert.equal(typeof records[0]!.fingerprint, 'string');
   assert.equal((await fetch(`${wg.adminUrl}/keys/never-seen`)).status, 404);
+  // Scoped to an agent: that agent's record only.
+  assert.equal((await fetch(`${wg.adminUrl}/keys/inspect-me?agent=default`)).status, 200);
+  assert.equal((await fetch(`${wg.adminUrl}/keys/inspect-me?agent=someone-else`)).status, 404);
+  assert.equal((await fetch(`${wg.adminUrl}/keys/inspect-me?agent=bad{agent}`)).status, 400);
 });

@@ -145,4 +145,9 @@ test('CLI: keys show prints the record of a key', async () => {
   assert.equal(record?.attempts, 1);
   assert.equal(record?.path, '/v1/shown');
   assert.equal(cli(['keys', 'show', 'never-used', '--upstream', 'pay']).status, 1);
+  // Without --agent or --upstream (and no config file): every scope is scanned.
+  const everywhere = cli(['keys', 'show', key]);
+  assert.equal(everywhere.status, 0, everywhere.stderr);
+  const [found] = (JSON.parse(everywhere.stdout) as { records: Array<Record<string, unknown>> }).records;
+  assert.deepEqual([found?.scope, found?.upstream, found?.state], ['live:default', 'pay', 'completed']);
 });
