@@ -59,9 +59,12 @@ export function parseJsonBody(headers: HeaderMap, body: Buffer | null): unknown 
  */
 export function extractAnswer(status: number, headers: HeaderMap, body: Buffer | null, rules: ExtractRules): Extracted {
   const headerId = requestIdFromHeaders(headers, rules);
+  const success = status >= 200 && status < 300;
+  // The body is parsed only when it can tell something the headers did not.
+  if (headerId !== null && success) return { requestId: headerId, code: null };
   const json = parseJsonBody(headers, body);
   return {
     requestId: headerId ?? (json === undefined ? null : firstField(json, rules.requestIdFields)),
-    code: status >= 200 && status < 300 ? null : json === undefined ? null : firstField(json, rules.codeFields),
+    code: success || json === undefined ? null : firstField(json, rules.codeFields),
   };
 }

@@ -10,6 +10,9 @@ export function statusClass(status: number | null): StatusClass {
   return `${Math.floor(status / 100)}xx` as StatusClass;
 }
 
+/** A metric bound to one label set: a counter's inc or a histogram's observe. */
+type Bound = { inc(): void; observe(value: number): void };
+
 export interface ResponseFacts {
   upstream: string | null;
   method: string;
@@ -61,16 +64,29 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'writeguard_process_' });
   }
 
+  // Label sets are few (upstreams × methods × outcomes × classes): bound children are cached, so the
+  // hot path skips prom-client's per-call label hashing.
+  private readonly children = new Map<Counter | Histogram, Map<string, Bound>>();
+
+  private child(metric: Counter | Histogram, ...labels: string[]): Bound {
+    let byLabels = this.children.get(metric);
+    if (byLabels === undefined) this.children.set(metric, (byLabels = new Map()));
+    const id = labels.join('\n');
+    let bound = byLabels.get(id);
+    if (bound === undefined) byLabels.set(id, (bound = metric.labels(...labels) as Bound));
+    return bound;
+  }
+
   response(f: ResponseFacts): void {
     const upstream = f.upstream ?? 'none';
-    this.requests.inc({ upstream, method: f.method, outcome: f.outcome, status_class: statusClass(f.status) });
-    this.duration.observe({ upstream, method: f.method }, f.durationMs / 1000);
+    this.child(this.requests, upstream, f.method, f.outcome, statusClass(f.status)).inc();
+    this.child(this.duration, upstream, f.method).observe(f.durationMs / 1000);
     if (f.outcome === 'replayed') this.replays.inc({ upstream });
     if (f.sdkRetry) this.sdkRetries.inc({ upstream });
   }
 
   attempt(upstream: string, kind: 'read' | 'write', status: number | null): void {
-    this.attempts.inc({ upstream, kind, status_class: statusClass(status) });
+    this.child(this.attempts, upstream, kind, statusClass(status)).inc();
   }
 
   retry(upstream: string, kind: 'read' | 'write', reason: string): void {
