@@ -16,7 +16,7 @@ import { classifyWriteStatus } from '../retry/classify.js';
 import { noteRateLimit, passCooldown, type RetryKit } from '../retry/cooldown.js';
 import { retryAfterSeconds } from '../retry/delay.js';
 import { retryLoop, sleep, type LoopResult } from '../retry/loop.js';
-import { StoreUnavailableError, type BeginInput, type BeginResult, type Fence, type FinishOutcome, type IdemRecord, type RecordKey, type ResolveOutcome, type Store, type StoredResponse } from '../store/store.js';
+import { StoreUnavailableError, type BeginResult, type Fence, type FinishOutcome, type IdemRecord, type RecordKey, type ResolveOutcome, type Store, type StoredResponse } from '../store/store.js';
 import { fingerprint } from './fingerprint.js';
 import { findKey, keyHash } from './key.js';
 import { agentOf, generatedUpstreamKey, scopeOf } from './scope.js';
@@ -101,7 +101,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
       key: recordKey, fingerprint: fp, upstreamKey, owner, leaseMs, mode: op.mode, reclaimUnknown: idem.upstreamHonorsKey,
       meta: { method: request.method, path: exchange.path, keySource: op.source },
     } as const;
-    const begin = (): Promise<BeginResult> => storeStep('begin', () => resendableBegin(beginInput), op.key);
+    const begin = (): Promise<BeginResult> => storeStep('begin', () => resendable('begin', () => store.begin(beginInput)), op.key);
 
     let begun = await begin();
     if (begun.outcome === 'in_use' && idem.onConcurrent === 'wait') {
@@ -121,17 +121,17 @@ export function createGuard(deps: GuardDeps): WriteHandler {
   };
 
   /**
-   * A begin whose reply was lost may have claimed the record. It is sent once more with the same
-   * owner token, only after the store is ready again (its sentinel re-checked), and the script
-   * recognises the claim as ours: no false "in use", no orphaned claim, no duplicate.
+   * A step whose reply was lost may have applied. Begin and markSent are safe to send once more with
+   * the same owner token and fence, after the store is ready again (its sentinel re-checked): the
+   * scripts recognise what was ours — no false "in use", no write dead-lettered that never left.
    */
-  async function resendableBegin(input: BeginInput): Promise<BeginResult> {
+  async function resendable<T>(op: string, step: () => Promise<T>): Promise<T> {
     try {
-      return await store.begin(input);
+      return await step();
     } catch (err) {
       if (!(err instanceof StoreUnavailableError) || !(await store.whenReady(config.store.commandTimeoutMs))) throw err;
-      log.info({ upstream: input.key.upstream }, 'begin resent with its owner token after a store failure');
-      return store.begin(input);
+      log.info({ op }, 'store step resent with its owner token after a store failure');
+      return step();
     }
   }
 
@@ -229,7 +229,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     delete headers[headerName];
     if (idem.forwardKey) headers[headerName] = record.upstreamKey;
 
-    if ((await storeStep('markSent', () => store.markSent(fence, run.leaseMs), op.key)) === 'stale') {
+    if ((await storeStep('markSent', () => resendable('markSent', () => store.markSent(fence, run.leaseMs)), op.key)) === 'stale') {
       // The claim lapsed before a byte left: someone else may hold it now.
       throw new WriteguardError('idempotency_key_in_use', 'the claim on this key lapsed before sending; retry shortly', { idempotencyKey: op.key, headers: { 'retry-after': '1' } });
     }
@@ -323,7 +323,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     } catch (err) {
       // Nothing is reported as stored that isn't: the lease will lapse in phase `sent` → outcome_unknown.
       stored = false;
-      log.warn({ err: { message: (err as Error).message } }, 'finish failed; the record will become outcome_unknown');
+      log.warn({ err: { message: (err as Error).message } }, 'finish not confirmed: if it did not apply, the record becomes outcome_unknown when its lease lapses');
       ctx.reply.header('writeguard-stored', 'false');
     }
     if (outcome.kind === 'unknown') ctx.exchange.outcome = 'unknown';

@@ -1,6 +1,6 @@
 // One fastify app per listener: preflight, routing by prefix, streamed reads, buffered writes, problems.
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import httpProxy from '@fastify/http-proxy';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -91,7 +91,11 @@ function asWriteguardError(err: Error & { statusCode?: number; code?: string }, 
 function createHttpServer(config: Config) {
   const { limits } = config;
   return (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
-    const server = createServer({ maxHeaderSize: limits.maxHeaderBytes, requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs }, handler);
+    const server = createServer({
+      maxHeaderSize: limits.maxHeaderBytes, requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node checks those timeouts only this often (30 s by default): a 1-byte/s client would outlive them.
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+    }, handler);
     // One more than allowed, so an over-long header block is seen (and refused) rather than truncated.
     server.maxHeadersCount = limits.maxHeaderCount + 1;
     server.maxConnections = limits.maxConnections;
@@ -103,14 +107,15 @@ function createHttpServer(config: Config) {
 function clientErrorHandler(log: Logger) {
   return (err: Error & { code?: string }, socket: Socket): void => {
     if (!socket.writable) return void socket.destroy();
-    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    const error = tooLarge
+    const error = err.code === 'HPE_HEADER_OVERFLOW'
       ? new WriteguardError('headers_too_large', 'the request headers are too large')
-      : new WriteguardError('bad_request', `the request could not be parsed (${err.code ?? 'error'})`);
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new WriteguardError('bad_request', 'the request was not received in time (limits.headersTimeoutMs / requestTimeoutMs)', { status: 408 })
+        : new WriteguardError('bad_request', `the request could not be parsed (${err.code ?? 'error'})`);
     const id = randomUUID();
     const body = JSON.stringify(toProblem(error, id));
     socket.end(
-      `HTTP/1.1 ${error.status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Request-Id: ${id}\r\n\r\n${body}`,
     );
     log.info({ request_id: id, code: error.code, status: error.status, method: null, upstream: null, path: null, outcome: 'rejected', attempts: 0 }, 'response');

@@ -16,5 +16,5 @@ test('the README lists every error code with its status and retry strategy', () 
 test('the README gives the two set-up commands', () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   assert.match(readme, /npm ci && npm start -- --upstream /);
-  assert.match(readme, /npm ci && npm test/);
+  assert.match(readme, /npm ci && npm test && npm run test:faults/);
 });
