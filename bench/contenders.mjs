@@ -1,0 +1,177 @@
+// What runs on the server core: the upstream, a private Redis, and each contender in front of the
+// upstream, every one its own process, started here and stopped by PID.
+import { writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { ensureNginx, startNginx } from './nginx.mjs';
+import { CORE_SUT, freePort, start, stop, waitForHttp, waitForPort } from './lib/procs.mjs';
+
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+export const ROOT = here('../');
+
+/**
+ * GET /__count on a fresh connection each time (no keep-alive socket to race the server's close),
+ * tried three times: one lost answer must not sink a 12-minute run.
+ */
+async function countOf(port) {
+  let last;
+  for (let i = 0; i < 3; i++) {
+    try {
+      return await new Promise((resolve, reject) => {
+        const req = get({ host: '127.0.0.1', port, path: '/__count', agent: false, timeout: 5000 }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c) => (text += c));
+          res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`/__count answered ${res.statusCode}`))));
+          res.on('error', reject);
+        });
+        req.on('timeout', () => req.destroy(new Error('/__count timed out')));
+        req.on('error', reject);
+      });
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new Error(`the upstream on port ${port} did not give its count: ${last.message}`);
+}
+
+/** The loopback upstream (bench/upstream.mjs). `count()` is what reached it, by method. */
+export async function startUpstream(tmp, { name = 'upstream', postDelayMs = 0, core = CORE_SUT } = {}) {
+  const port = await freePort();
+  const entry = start(name, 'node', [here('./upstream.mjs')], {
+    core, env: { PORT: String(port), POST_DELAY_MS: String(postDelayMs) }, stderr: join(tmp, `${name}.stderr.log`),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/__count`, { entry });
+  return {
+    entry, port, url,
+    count: () => countOf(port),
+  };
+}
+
+/** A private redis-server on a free port: no persistence (a bench, not a store of record). */
+export async function startRedis(tmp, { name = 'redis', core = CORE_SUT } = {}) {
+  const port = await freePort();
+  const entry = start(name, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp], {
+    core, stdout: join(tmp, `${name}.log`),
+  });
+  await waitForPort(port, { entry });
+  const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
+  // Errors surface on the calls themselves; the event would only print noise at shutdown.
+  client.on('error', () => {});
+  return {
+    entry, port, client,
+    /** Calls per command since start (INFO commandstats), without our own INFO calls. */
+    async calls() {
+      const info = await client.info('commandstats');
+      const out = {};
+      for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (m[1] !== 'info') out[m[1]] = Number(m[2]);
+      return out;
+    },
+    async close() {
+      client.disconnect();
+      await stop(entry);
+    },
+  };
+}
+
+function writeguardConfig({ port, adminPort, upstreamUrl, redisPort }) {
+  // Defaults everywhere else: logging at info (its cost is part of the product), every check on.
+  return [
+    `listen: { host: 127.0.0.1, port: ${port} }`,
+    `admin: { host: 127.0.0.1, port: ${adminPort} }`,
+    redisPort === null ? 'store: { kind: memory }' : `store: { kind: redis, url: "redis://127.0.0.1:${redisPort}" }`,
+    'logLevel: info',
+    'upstreams:',
+    '  - name: bench',
+    '    prefix: /',
+    `    target: ${upstreamUrl}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * writeguard from the built CLI. Its log lines go to /dev/null (written, not disabled); stderr is
+ * kept for a post-mortem. `cpuProfDir` runs it under --cpu-prof (written when it exits on SIGTERM).
+ */
+export async function startWriteguard({ tmp, name, upstreamUrl, redisPort = null, cpuProfDir = null }) {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const configFile = join(tmp, `${name}.yaml`);
+  writeFileSync(configFile, writeguardConfig({ port, adminPort, upstreamUrl, redisPort }));
+  const node = cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
+  const entry = start(name, 'node', [...node, join(ROOT, 'dist/cli.js'), '--config', configFile], {
+    core: CORE_SUT, stdout: 'ignore', stderr: join(tmp, `${name}.stderr.log`), cwd: ROOT,
+  });
+  await waitForHttp(`http://127.0.0.1:${adminPort}/readyz`, { entry, timeoutMs: 20_000 });
+  return { entry, url: `http://127.0.0.1:${port}`, pids: () => [entry.pid], stop: () => stop(entry, { graceMs: 10_000 }) };
+}
+
+async function startNodeServer(tmp, name, script, env) {
+  const port = await freePort();
+  const entry = start(name, 'node', [here(script)], { core: CORE_SUT, env: { PORT: String(port), ...env }, stderr: join(tmp, `${name}.stderr.log`), cwd: ROOT });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/v1/items`, { entry });
+  return { entry, url, pids: () => [entry.pid], stop: () => stop(entry) };
+}
+
+/**
+ * The contenders, in the order they are run within a workload. `start` gets the shared
+ * infrastructure ({ tmp, upstream, redis, nginx }) and returns { url, pids(), stop(), redisPid? }.
+ */
+export const CONTENDERS = [
+  {
+    id: 'direct', label: 'direct (no proxy)',
+    // The upstream itself is the system under test: the physical limit.
+    start: async ({ upstream }) => ({ url: upstream.url, pids: () => [upstream.entry.pid], stop: async () => {} }),
+  },
+  {
+    id: 'bare', label: 'bare @fastify/http-proxy',
+    start: ({ tmp, upstream }) => startNodeServer(tmp, 'bare', './servers/bare-proxy.mjs', { UPSTREAM: upstream.url }),
+  },
+  {
+    id: 'nginx', label: 'nginx (1 worker)',
+    available: (infra) => (infra.nginx.skip === undefined ? null : infra.nginx.skip),
+    start: async ({ tmp, upstream, nginx }) => {
+      const port = await freePort();
+      const n = await startNginx({ path: nginx.path, tmp, port, upstreamPort: upstream.port });
+      return {
+        url: `http://127.0.0.1:${port}`, pids: n.pids,
+        stop: async () => {
+          const workers = n.pids().slice(1);
+          await stop(n.entry);
+          // The master takes its workers with it; make sure, by their PIDs.
+          for (const pid of workers) {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              /* gone, as it should be */
+            }
+          }
+        },
+      };
+    },
+  },
+  {
+    id: 'setnx', label: 'bare proxy + SET NX/SET', writesOnly: true, usesRedis: true,
+    start: async ({ tmp, upstream, redis }) => ({
+      ...(await startNodeServer(tmp, 'setnx', './servers/setnx-proxy.mjs', { UPSTREAM: upstream.url, REDIS_PORT: String(redis.port) })),
+      redisPid: redis.entry.pid,
+    }),
+  },
+  {
+    id: 'wg-mem', label: 'writeguard (memory)',
+    start: ({ tmp, upstream }) => startWriteguard({ tmp, name: 'wg-mem', upstreamUrl: upstream.url }),
+  },
+  {
+    id: 'wg-redis', label: 'writeguard (Redis)', usesRedis: true,
+    start: async ({ tmp, upstream, redis }) => ({
+      ...(await startWriteguard({ tmp, name: 'wg-redis', upstreamUrl: upstream.url, redisPort: redis.port })),
+      redisPid: redis.entry.pid,
+    }),
+  },
+];
+
+export { ensureNginx };

@@ -1,0 +1,187 @@
+// The phases of a bench run. Each takes the run's context { tmp, log, results, upstream, redis }
+// and adds what it measured to `results`, with an anomaly for anything that makes a number invalid.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startRedis, startUpstream, startWriteguard } from './contenders.mjs';
+import { measure } from './load.mjs';
+import { CORE_LOAD, rssMiB, stop } from './lib/procs.mjs';
+import { summarise } from './profile.mjs';
+import { countRoundTrips } from './redis-trips.mjs';
+import { summariseRuns } from './report.mjs';
+import { WORKLOADS, cfg, spec } from './workloads.mjs';
+
+const BODY = '{"amount":1250,"currency":"eur","customer":"cus_bench","description":"bench payment"}';
+
+function noteUnexpected(results, where, r) {
+  const unexpected = r.non2xx + r.errors + r.timeouts;
+  if (unexpected > 0) results.anomalies.push(`${where}: ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}, ${r.errors} errors, ${r.timeouts} timeouts`);
+  return unexpected;
+}
+
+/** Sends a key once so that the runs after it are replays. */
+async function prime(url, key) {
+  const res = await fetch(`${url}/v1/payments`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: BODY });
+  await res.arrayBuffer();
+  if (res.status !== 201) throw new Error(`priming replay key answered ${res.status}`);
+}
+
+/** One contender under one workload, with the checks that make the run valid. */
+async function runOne(ctx, { wl, id, sut, round }) {
+  const { results, upstream, redis } = ctx;
+  const extra = {};
+  let before = null;
+  if (wl.mode === 'post-replay') {
+    extra.replayKey = `bench-replay-${id}-${round}-${randomUUID()}`;
+    await prime(sut.url, extra.replayKey);
+    before = await upstream.count(); // taken before the warm-up: the replay check covers it too
+  }
+  const r = await measure({
+    tool: wl.tool ?? 'autocannon', spec: spec(wl, sut.url, extra), sutPids: sut.pids, redisPid: sut.redisPid ?? null,
+    redisCalls: id === 'wg-redis' ? redis.calls : undefined, upstreamCount: upstream.count,
+  });
+  const where = `round ${round + 1}, ${wl.id}, ${id}`;
+  const unexpected = noteUnexpected(results, where, r);
+  if (wl.mode === 'post-replay') {
+    const posts = (await upstream.count()).post - before.post;
+    results.replayUpstreamPosts[id] = (results.replayUpstreamPosts[id] ?? 0) + posts;
+    if (posts !== 0) results.anomalies.push(`${where}: the upstream received ${posts} POSTs during a replay run (must be 0)`);
+  } else if (id !== 'direct' && wl.mode !== 'get' && r.upstreamPosts < r.total - unexpected) {
+    results.anomalies.push(`${where}: ${r.total} answers but only ${r.upstreamPosts} POSTs reached the upstream (writes replayed or lost?)`);
+  }
+  ctx.log(`${where}: ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.cpuUsPerReq?.toFixed(0)} µs CPU/req${unexpected ? `, ${unexpected} UNEXPECTED` : ''}`);
+  return r;
+}
+
+/**
+ * Every workload, every contender, `cfg.rounds` times. The order rotates each round, so drift
+ * (a noisy neighbour, a warming cache) spreads over everyone rather than landing on one.
+ */
+export async function runRounds(ctx, running, contenders) {
+  const { results } = ctx;
+  const runs = Object.fromEntries(WORKLOADS.map((wl) => [wl.id, Object.fromEntries(wl.contenders.map((c) => [c, []]))]));
+  for (let round = 0; round < cfg.rounds; round++) {
+    for (const wl of WORKLOADS) {
+      const order = wl.contenders.filter((c) => running[c]);
+      for (const id of order.map((_, i) => order[(i + round) % order.length])) {
+        const r = await runOne(ctx, { wl, id, sut: running[id], round });
+        runs[wl.id][id].push(r);
+        results.rss[id].load = Math.max(results.rss[id].load, r.rssLoadMiB);
+      }
+    }
+    await sleep(500);
+    for (const id of ['wg-redis', 'wg-mem']) if (running[id]) results.rssByRound[id].push(rssMiB(running[id].pids()[0]));
+  }
+  const byId = Object.fromEntries(contenders.map((c) => [c.id, c]));
+  results.workloads = WORKLOADS.map((wl) => ({
+    ...wl,
+    contenders: wl.contenders.map((id) => (running[id]
+      ? { id, label: byId[id].label, runs: runs[wl.id][id], summary: summariseRuns(runs[wl.id][id]) }
+      : { id, label: byId[id].label, runs: [], summary: null, skip: byId[id].skipped })),
+  }));
+}
+
+/** Redis round trips per request type, on the running writeguard-on-Redis. */
+export async function roundTrips(ctx, url) {
+  const { results } = ctx;
+  results.trips = await countRoundTrips({ redis: ctx.redis, url, upstream: ctx.upstream, n: cfg.tripsPerType });
+  for (const t of results.trips) {
+    const expected = t.id === 'replay' ? 0 : t.n;
+    if (t.upstreamRequests !== expected) results.anomalies.push(`round trips, ${t.id}: the upstream saw ${t.upstreamRequests} requests (expected ${expected})`);
+    if (Object.keys(t.statuses).some((s) => !s.startsWith('2'))) results.anomalies.push(`round trips, ${t.id}: answers ${JSON.stringify(t.statuses)}`);
+  }
+}
+
+/** RSS of writeguard on Redis with 200 writes in flight (an upstream that takes a second per POST). */
+export async function inflightCheck(ctx) {
+  const f = cfg.inflight;
+  const slow = await startUpstream(ctx.tmp, { name: 'upstream-slow', postDelayMs: f.postDelayMs });
+  try {
+    const wg = await startWriteguard({ tmp: ctx.tmp, name: 'wg-inflight', upstreamUrl: slow.url, redisPort: ctx.redis.port });
+    try {
+      await sleep(1000);
+      const rssIdleMiB = rssMiB(wg.entry.pid);
+      const r = await measure({
+        tool: 'autocannon', spec: { url: wg.url, mode: 'post-key', connections: f.connections, warmupSec: f.warmupSec, durationSec: f.durationSec },
+        sutPids: wg.pids, redisPid: null, upstreamCount: slow.count,
+      });
+      const unexpected = noteUnexpected(ctx.results, 'in-flight memory check', r);
+      ctx.results.inflight = { ...f, rssIdleMiB, rssMaxMiB: r.rssLoadMiB, rssAfterMiB: r.rssAfterMiB, rps: r.rps, p50: r.p50, p99: r.p99, unexpected };
+      ctx.log(`in flight: RSS max ${r.rssLoadMiB.toFixed(1)} MiB, ${Math.round(r.rps)} req/s, p50 ${r.p50} ms`);
+    } finally {
+      await wg.stop();
+    }
+  } finally {
+    await stop(slow.entry);
+  }
+}
+
+/** New writes on Redis for `cfg.soakSec`, RSS sampled throughout: does it settle or climb? */
+export async function soak(ctx) {
+  const wg = await startWriteguard({ tmp: ctx.tmp, name: 'wg-soak', upstreamUrl: ctx.upstream.url, redisPort: ctx.redis.port });
+  try {
+    await sleep(1000);
+    const rssIdleMiB = rssMiB(wg.entry.pid);
+    const r = await measure({
+      tool: 'autocannon', spec: { url: wg.url, mode: 'post-key', connections: cfg.connections, warmupSec: cfg.warmupSec, durationSec: cfg.soakSec },
+      sutPids: wg.pids, redisPid: ctx.redis.entry.pid, upstreamCount: ctx.upstream.count, traceRss: true,
+    });
+    const unexpected = noteUnexpected(ctx.results, 'soak', r);
+    ctx.results.soak = { durationSec: r.durationSec, total: r.total, rps: r.rps, cpuUsPerReq: r.cpuUsPerReq, rssIdleMiB, rssMaxMiB: r.rssLoadMiB, trace: r.rssTrace, unexpected };
+    ctx.log(`soak: ${r.total} writes, ${Math.round(r.rps)} req/s, RSS max ${r.rssLoadMiB.toFixed(1)} MiB`);
+  } finally {
+    await wg.stop();
+  }
+}
+
+/**
+ * Runs writeguard on Redis under --cpu-prof for one workload and summarises the measured window.
+ * Here writeguard has the server core to itself (its upstream and Redis sit on the load core): V8
+ * samples by wall clock, so a Redis or upstream running on the same core while writeguard waits in
+ * a send() would be charged to that send.
+ */
+async function profileWorkload(ctx, { wl, title, upstream, redis }) {
+  const dir = join(ctx.tmp, `prof-${wl.id}`);
+  mkdirSync(dir, { recursive: true });
+  const wg = await startWriteguard({ tmp: ctx.tmp, name: `wg-prof-${wl.id}`, upstreamUrl: upstream.url, redisPort: redis.port, cpuProfDir: dir });
+  let r;
+  try {
+    const extra = {};
+    if (wl.mode === 'post-replay') {
+      extra.replayKey = `bench-prof-${randomUUID()}`;
+      await prime(wg.url, extra.replayKey);
+    }
+    r = await measure({ tool: 'autocannon', spec: spec(wl, wg.url, extra), sutPids: wg.pids, redisPid: null, upstreamCount: upstream.count });
+  } finally {
+    await wg.stop(); // SIGTERM: a graceful exit, which is when V8 writes the profile
+  }
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) throw new Error(`no .cpuprofile written for ${wl.id}`);
+  ctx.log(`profiled ${wl.id}: ${Math.round(r.rps)} req/s, ${r.cpuUsPerReq?.toFixed(0)} µs CPU/req under the profiler`);
+  const summary = summarise(join(dir, file), { fromUs: r.windowStartUs, toUs: r.windowEndUs });
+  return { id: wl.id, title, rps: r.rps, cpuUsPerReq: r.cpuUsPerReq, summary };
+}
+
+/** A profile for each workload behind a missed target. */
+export async function profileMissed(ctx, missed) {
+  const wanted = [];
+  if (missed.some((t) => t.startsWith('Reads'))) wanted.push(['get', 'Reads (GET), writeguard on Redis']);
+  if (missed.some((t) => t.startsWith('New writes') || t.startsWith('One connection') || t.includes('new write'))) wanted.push(['post-key', 'New writes (unique key), writeguard on Redis']);
+  if (missed.some((t) => t.startsWith('Replays') || t.includes('replay'))) wanted.push(['post-replay', 'Replays, writeguard on Redis']);
+  if (wanted.length === 0) return;
+  const upstream = await startUpstream(ctx.tmp, { name: 'upstream-prof', core: CORE_LOAD });
+  try {
+    const redis = await startRedis(ctx.tmp, { name: 'redis-prof', core: CORE_LOAD });
+    try {
+      for (const [id, title] of wanted) {
+        ctx.log(`profiling ${id} (a target was missed)`);
+        ctx.results.profiles.push(await profileWorkload(ctx, { wl: WORKLOADS.find((w) => w.id === id), title, upstream, redis }));
+      }
+    } finally {
+      await redis.close();
+    }
+  } finally {
+    await stop(upstream.entry);
+  }
+}

@@ -1,0 +1,257 @@
+// From measured runs to bench/RESULTS.md: medians over rounds, ratios to the baselines, the
+// targets of issue 6 judged met or missed, and the profile evidence when one is missed.
+
+export const median = (xs) => {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+
+/** Medians of each metric over a contender's runs (RSS under load: the largest seen). */
+export function summariseRuns(runs) {
+  const m = (k) => median(runs.map((r) => r[k]));
+  return {
+    rps: m('rps'), p50: m('p50'), p99: m('p99'), cpuUsPerReq: m('cpuUsPerReq'), redisCpuUsPerReq: m('redisCpuUsPerReq'),
+    cpuBusy: m('cpuBusy'), rssLoadMiB: Math.max(...runs.map((r) => r.rssLoadMiB)),
+    unexpected: runs.reduce((t, r) => t + r.non2xx + r.errors + r.timeouts, 0),
+    rounds: runs.length,
+  };
+}
+
+const ratio = (a, b) => (a === null || b === null || a === undefined || b === undefined || b === 0 ? null : a / b);
+const fx = (x, d = 2) => (x === null || x === undefined ? '—' : x.toFixed(d));
+const signed = (x, d = 3) => (x === null || x === undefined ? '—' : `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(d)}`);
+const fr = (x) => (x === null ? '—' : `${x.toFixed(2)}×`);
+const fint = (x) => (x === null || x === undefined ? '—' : Math.round(x).toLocaleString('en-US'));
+
+const find = (wl, id) => wl?.contenders.find((c) => c.id === id)?.summary ?? null;
+
+/** The targets of issue 6, each with the measured value and met / missed. */
+export function evaluateTargets(r) {
+  const w = Object.fromEntries(r.workloads.map((x) => [x.id, x]));
+  const out = [];
+  const add = (target, measured, met, note = '') => out.push({ target, measured, met, note });
+
+  const trips = Object.fromEntries((r.trips ?? []).map((t) => [t.id, t.roundTripsPerReq]));
+  if (r.trips) {
+    add('Redis round trips: 0 for a read', fx(trips.read), trips.read === 0);
+    add('Redis round trips: 3 for a new write (begin, markSent, finish)', fx(trips.new), Math.abs(trips.new - 3) < 0.005);
+    add('Redis round trips: 1 for a replay', fx(trips.replay), Math.abs(trips.replay - 1) < 0.005);
+  }
+  for (const [id, label] of [['wg-redis', 'Redis'], ['wg-mem', 'memory']]) {
+    const x = ratio(find(w.get, id)?.rps, find(w.get, 'bare')?.rps);
+    const cpu = ratio(find(w.get, 'bare')?.cpuUsPerReq, find(w.get, id)?.cpuUsPerReq);
+    add(`Reads (${label} store): ≥ 1.30× bare @fastify/http-proxy req/s`, `${fr(x)} (by CPU/req: ${fr(cpu)})`, x !== null && x >= 1.3);
+  }
+  {
+    const x = ratio(find(w['post-key'], 'wg-redis')?.rps, find(w['post-key'], 'setnx')?.rps);
+    const cpu = ratio(find(w['post-key'], 'setnx')?.cpuUsPerReq, find(w['post-key'], 'wg-redis')?.cpuUsPerReq);
+    add('New writes on Redis: ≥ 1.20× bare proxy + SET NX/SET req/s', `${fr(x)} (by CPU/req: ${fr(cpu)})`, x !== null && x >= 1.2);
+  }
+  for (const [id, label] of [['wg-redis', 'Redis'], ['wg-mem', 'memory']]) {
+    const x = ratio(find(w['post-replay'], id)?.rps, find(w['post-key'], 'direct')?.rps);
+    const untouched = (r.replayUpstreamPosts ?? {})[id] === 0;
+    add(`Replays (${label} store): ≥ 0.70× direct write req/s, upstream untouched`, `${fr(x)}; upstream requests during replay runs: ${(r.replayUpstreamPosts ?? {})[id] ?? '—'}`, x !== null && x >= 0.7 && untouched);
+  }
+  {
+    const d = find(w['seq-write'], 'direct');
+    const g = find(w['seq-write'], 'wg-redis');
+    const a50 = d && g ? g.p50 - d.p50 : null;
+    const a99 = d && g ? g.p99 - d.p99 : null;
+    add('One connection, write on Redis: adds ≤ 0.5 ms at p50 over direct', `${signed(a50)} ms`, a50 !== null && a50 <= 0.5);
+    add('One connection, write on Redis: adds ≤ 2 ms at p99 over direct', `${signed(a99)} ms`, a99 !== null && a99 <= 2);
+  }
+  if (r.inflight) {
+    add('Memory: RSS < 150 MB with 200 writes in flight (Redis)', `${fx(r.inflight.rssMaxMiB, 1)} MiB`, r.inflight.rssMaxMiB < 150);
+  }
+  if (r.soak) {
+    const g = soakGrowth(r.soak);
+    if (g.early === null || g.late === null) add('Memory: no growth over a 3-minute run', `soak of ${fx(r.soak.durationSec, 0)} s: too short to judge (needs ≥ 120 s)`, false);
+    else add(
+      `Memory: no growth over a ${fx(r.soak.durationSec, 0)} s run of new writes (Redis)`,
+      `RSS floor ${fx(g.early, 1)} MiB (30–90 s) → ${fx(g.late, 1)} MiB (last minute): ${signed(g.delta, 1)} MiB`,
+      g.delta < 10,
+      'floor = 10th percentile of RSS samples every 250 ms (under load RSS is a GC sawtooth); under +10 MiB counts as flat',
+    );
+  }
+  return out;
+}
+
+/** The p-th percentile (0-100) of the finite numbers in xs; null when there are none. */
+export const percentile = (xs, p) => {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  return v.length === 0 ? null : v[Math.min(v.length - 1, Math.floor((p / 100) * v.length))];
+};
+
+/**
+ * Retained memory early in the soak against the last minute. Under load RSS is a GC sawtooth; its
+ * floor (10th percentile of the samples in a window) is what stays alive, so floors are compared:
+ * [30 s, 90 s) — the heap has settled after 30 s — against the last 60 s.
+ */
+export function soakGrowth(soak) {
+  const end = soak.trace.length === 0 ? 0 : soak.trace[soak.trace.length - 1][0];
+  if (end < 120) return { early: null, late: null, delta: null };
+  const floor = (a, b) => percentile(soak.trace.filter(([t]) => t >= a && t < b).map(([, v]) => v), 10);
+  const early = floor(30, 90);
+  const late = floor(end - 60, end + 1);
+  return { early, late, delta: late - early };
+}
+
+/** RSS floor and peak in each 30 s of the soak. */
+function soakTimeline(soak) {
+  const marks = [];
+  for (let t = 0; t < soak.durationSec - 1; t += 30) {
+    const window = soak.trace.filter(([s]) => s >= t && s < t + 30).map(([, v]) => v);
+    if (window.length > 0) marks.push(`${t}–${t + 30} s: ${fx(percentile(window, 10), 0)}–${fx(Math.max(...window), 0)}`);
+  }
+  return marks.join(' · ');
+}
+
+function throughputTable(wl, workloads) {
+  const direct = wl.ratioBase === 'direct-writes' ? find(workloads.find((x) => x.id === 'post-key'), 'direct') : find(wl, 'direct');
+  const bare = find(wl, 'bare');
+  const lines = [
+    `| contender | req/s | × direct${wl.ratioBase === 'direct-writes' ? ' writes' : ''} | × bare | p50 ms | p99 ms | CPU µs/req | CPU × direct | CPU × bare | + Redis CPU µs/req | RSS max MiB | non-2xx / errors |`,
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const c of wl.contenders) {
+    const s = c.summary;
+    if (s === null) {
+      lines.push(`| ${c.label} | skipped: ${c.skip} |||||||||||`);
+      continue;
+    }
+    lines.push(`| ${c.label} | ${fint(s.rps)} | ${fr(ratio(s.rps, direct?.rps))} | ${fr(ratio(s.rps, bare?.rps))} | ${fx(s.p50, 0)} | ${fx(s.p99, 0)} | ${fx(s.cpuUsPerReq, 0)} | ${fr(ratio(s.cpuUsPerReq, direct?.cpuUsPerReq))} | ${fr(ratio(s.cpuUsPerReq, bare?.cpuUsPerReq))} | ${s.redisCpuUsPerReq === null ? '' : fx(s.redisCpuUsPerReq, 0)} | ${fx(s.rssLoadMiB, 0)} | ${s.unexpected} |`);
+  }
+  return lines.join('\n');
+}
+
+function latencyTable(wl) {
+  const direct = find(wl, 'direct');
+  const lines = [
+    '| contender | req/s | p50 ms | p99 ms | mean ms | added p50 ms | added p99 ms | CPU µs/req | non-2xx / errors |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const c of wl.contenders) {
+    const s = c.summary;
+    if (s === null) continue;
+    const mean = median(c.runs.map((x) => x.mean));
+    lines.push(`| ${c.label} | ${fint(s.rps)} | ${fx(s.p50, 3)} | ${fx(s.p99, 3)} | ${fx(mean, 3)} | ${c.id === 'direct' ? '' : signed(s.p50 - direct.p50)} | ${c.id === 'direct' ? '' : signed(s.p99 - direct.p99)} | ${fx(s.cpuUsPerReq, 0)} | ${s.unexpected} |`);
+  }
+  return lines.join('\n');
+}
+
+function profileSection(profiles) {
+  const out = ['## Where the time goes', ''];
+  if (profiles.length === 0) {
+    out.push('Every writeguard target was met: no profile was taken.', '');
+    return out;
+  }
+  out.push(
+    'writeguard on Redis, run again under `node --cpu-prof` for each workload whose target was missed, with the',
+    'same load. For the profile, writeguard has the server core to itself (upstream and Redis move to the load core):',
+    'V8 samples by wall clock, and a co-located Redis running while writeguard sits in a `send()` would be charged',
+    'to that send. Only the samples of the measured window count (no start-up, no warm-up). Percentages are of the',
+    "process's busy (non-idle) time; *self* is time in the function itself, *inclusive* adds what it calls. Native",
+    'entries such as `writeUtf8String`, `writev` and `writeString` are the socket / file write system calls (their',
+    'kernel time included). Summarised by `bench/profile.mjs` (`node bench/profile.mjs FILE.cpuprofile` prints the full lists).',
+    '',
+  );
+  for (const p of profiles) {
+    const s = p.summary;
+    out.push(`### ${p.title}`, '', `${fint(p.rps)} req/s and ${fx(p.cpuUsPerReq, 0)} µs CPU/req under the profiler; in the window: busy ${fx(s.busyMs / 1000, 2)} s, idle ${fx(s.idleMs / 1000, 2)} s${s.windowed ? '' : ' (whole profile: the window could not be matched)'}.`, '');
+    out.push('By package:', '', '| where | % busy, self | % busy, inclusive |', '|---|--:|--:|');
+    for (const c of s.byCategory.slice(0, 16)) out.push(`| ${c.name} | ${fx(c.pct, 1)} | ${fx(c.inclusivePct, 1)} |`);
+    out.push('', 'Top functions by self time:', '', '| % busy | function | at |', '|--:|---|---|');
+    for (const f of s.self.slice(0, 20)) out.push(`| ${fx(f.pct, 1)} | \`${f.fn}\` | ${f.where} |`);
+    out.push('', "writeguard's own functions, inclusive (self + callees):", '', '| % busy | function | at |', '|--:|---|---|');
+    for (const f of s.writeguard.slice(0, 15)) out.push(`| ${fx(f.pct, 1)} | \`${f.fn}\` | ${f.where} |`);
+    out.push('');
+  }
+  return out;
+}
+
+export function render(r) {
+  const targets = r.targets;
+  const out = [
+    '# writeguard benchmark results',
+    '',
+    `Generated by \`npm run bench\` (bench/run.mjs) — do not edit by hand.`,
+    '',
+    `- Date: ${r.meta.date}`,
+    `- Commit: \`${r.meta.commit}\`${r.meta.dirty ? ' (work tree had uncommitted changes)' : ''}`,
+    `- Machine: ${r.meta.nproc} cores (${r.meta.cpuModel}), Node ${r.meta.node}, ${r.meta.redis}, ${r.meta.nginx}`,
+    `- Pinning: ${r.meta.pinning}`,
+    `- Method: ${r.cfg.rounds} rounds, contenders interleaved (order rotated each round), medians reported; throughput runs ${r.cfg.warmupSec} s warm-up + ${r.cfg.durationSec} s measured with autocannon, ${r.cfg.connections} connections; one-connection runs ${r.cfg.seqWarmupSec} s + ${r.cfg.seqDurationSec} s with a per-request hrtime client. Total bench time ${fx(r.totalSec / 60, 1)} min.`,
+    '- CPU µs/req: utime+stime of the system-under-test process(es) over the measured window ÷ requests completed (nginx: master + worker; direct: the upstream itself). `+ Redis CPU`: the private redis-server\'s share, for contenders that use it.',
+    '- Latencies of throughput runs are autocannon\'s (whole milliseconds, 50 connections, so they mostly show queueing); the one-connection table has sub-millisecond timings.',
+    '',
+  ];
+  const noise = r.workloads.flatMap((w) => w.contenders.flatMap((c) => c.runs.map((x) => x.foreignCores ?? 0)));
+  const steal = r.workloads.flatMap((w) => w.contenders.flatMap((c) => c.runs.map((x) => x.stealCores ?? 0)));
+  if (noise.length > 0) {
+    const noisy = noise.filter((x) => x > 0.2).length;
+    out.push(
+      `Machine noise — CPU used by processes the bench did not start, during the measured windows: median ${fx(median(noise), 2)} cores, max ${fx(Math.max(...noise), 2)}; ` +
+        `${noisy} of ${noise.length} runs above 0.2 cores${noisy > 0 ? ' (on a shared machine, e.g. other sessions running test suites: read those numbers with care)' : ''}. Hypervisor steal: median ${fx(median(steal), 2)} cores.`,
+      '',
+    );
+  }
+  if (r.anomalies.length > 0) {
+    out.push('**Anomalies** (runs with unexpected answers or failed checks):', '', ...r.anomalies.map((a) => `- ${a}`), '');
+  } else {
+    out.push('Every run: zero non-2xx answers, zero errors, zero timeouts; every replay run left the upstream untouched.', '');
+  }
+
+  out.push('## Targets (issue 6)', '', '| target | measured | |', '|---|---|---|');
+  for (const t of targets) out.push(`| ${t.target} | ${t.measured}${t.note ? ` — ${t.note}` : ''} | ${t.met ? 'met' : '**missed**'} |`);
+  out.push('');
+
+  for (const wl of r.workloads) {
+    out.push(`## ${wl.title}`, '', wl.note, '');
+    out.push(wl.kind === 'latency' ? latencyTable(wl) : throughputTable(wl, r.workloads), '');
+  }
+
+  if (r.trips) {
+    out.push(
+      '## Redis round trips per request (writeguard on Redis)', '',
+      `${r.trips[0].n} requests of each type, one at a time. Round trips: commands a client sent, counted with \`MONITOR\` (commands a Lua script runs inside Redis are not round trips; the once-a-second sentinel check is left out). \`commandstats\`: INFO commandstats deltas ÷ requests, script-internal commands included.`, '',
+      '| request type | round trips / req | client commands | Lua-internal commands / req | commandstats per req | upstream requests | answers |',
+      '|---|--:|---|--:|---|--:|---|',
+    );
+    for (const t of r.trips) {
+      const cmds = Object.entries(t.clientCommands).map(([k, v]) => `${k} ×${fx(v / t.n, 2)}`).join(', ') || 'none';
+      const stats = Object.entries(t.commandstatsPerReq).map(([k, v]) => `${k} ${fx(v, 2)}`).join(', ') || 'none';
+      const statuses = Object.entries(t.statuses).map(([k, v]) => `${k} ×${v}`).join(', ');
+      out.push(`| ${t.label} | ${fx(t.roundTripsPerReq)} | ${cmds} | ${fx(t.luaCommandsPerReq)} | ${stats} | ${t.upstreamRequests} | ${statuses} |`);
+    }
+    out.push('');
+  }
+
+  out.push('## Memory (RSS)', '', '| contender | idle MiB | under load MiB (max over all runs) |', '|---|--:|--:|');
+  for (const [id, m] of Object.entries(r.rss)) out.push(`| ${m.label} | ${fx(m.idle, 1)} | ${fx(m.load, 1)} |`);
+  out.push('');
+  if (r.inflight) {
+    const f = r.inflight;
+    out.push(
+      `200 writes in flight — writeguard on Redis, ${f.connections} connections, upstream holding each POST ${f.postDelayMs} ms, ${f.durationSec} s: ` +
+        `RSS idle ${fx(f.rssIdleMiB, 1)} MiB, max ${fx(f.rssMaxMiB, 1)} MiB, after ${fx(f.rssAfterMiB, 1)} MiB; ${fint(f.rps)} req/s, p50 ${fx(f.p50, 0)} ms, p99 ${fx(f.p99, 0)} ms, ${f.unexpected} non-2xx/errors.`,
+      '',
+    );
+  }
+  if (r.soak) {
+    const s = r.soak;
+    out.push(
+      `Soak — writeguard on Redis, new writes, ${r.cfg.connections} connections, ${fx(s.durationSec, 0)} s: ${fint(s.total)} writes at ${fint(s.rps)} req/s, ${fx(s.cpuUsPerReq, 0)} µs CPU/req, ${s.unexpected} non-2xx/errors; ` +
+        `RSS idle ${fx(s.rssIdleMiB, 1)} MiB, max ${fx(s.rssMaxMiB, 1)} MiB. RSS floor–peak (MiB) per 30 s: ${soakTimeline(s)}.`,
+      '',
+    );
+  }
+  for (const [id, rounds] of Object.entries(r.rssByRound)) {
+    out.push(`RSS of ${id} after each round of the main runs: ${rounds.map((x) => fx(x, 1)).join(' → ')} MiB.`);
+  }
+  out.push('');
+  out.push(...profileSection(r.profiles));
+  out.push('## Caveats', '', ...r.caveats.map((c) => `- ${c}`), '');
+  return out.join('\n');
+}
