@@ -25,8 +25,8 @@ declare module 'fastify' {
   }
 }
 
-/** Everything a write handler needs; the body is already buffered and bounded. */
-export interface WriteContext {
+/** One request on its way to one upstream: what both the read and the write paths are handed. */
+export interface ForwardContext {
   request: FastifyRequest;
   reply: FastifyReply;
   exchange: Exchange;
@@ -35,9 +35,14 @@ export interface WriteContext {
   origin: string;
   /** Path and query as the upstream receives them. */
   path: string;
+  /** The agent's headers as they go upstream (hygiene applied, Host rewritten). */
+  headers: HeaderMap;
+}
+
+/** Everything a write handler needs; the body is already buffered and bounded. */
+export interface WriteContext extends ForwardContext {
   /** Path and query as the API documents them (prefix stripped), for route rules. */
   apiPath: string;
-  headers: HeaderMap;
   body: Buffer;
   /** The upstream's idempotency settings with the matching route's overrides. */
   idempotency: IdempotencyConfig;

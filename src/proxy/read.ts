@@ -14,6 +14,7 @@ import { retryAfterSeconds } from '../retry/delay.js';
 import { retryLoop } from '../retry/loop.js';
 import { agentResponseHeaders, firstHeader, type HeaderMap } from './headers.js';
 import { stampRequestId } from './answer.js';
+import type { ForwardContext } from './plugin.js';
 import { classifyFailure, type AttemptFailure } from './write.js';
 
 /** Bodies up to this size are read to find a request id or error code; larger ones stream untouched. */
@@ -67,15 +68,7 @@ async function sendStreamed(reply: FastifyReply, exchange: Exchange, upstream: U
   return reply.send(head);
 }
 
-export interface ReadContext {
-  request: FastifyRequest;
-  reply: FastifyReply;
-  exchange: Exchange;
-  upstream: UpstreamConfig;
-  dispatcher: Dispatcher;
-  origin: string;
-  path: string;
-  headers: HeaderMap;
+export interface ReadContext extends ForwardContext {
   /** The agent's scope, for its cooldown. */
   scope: string;
   kit: RetryKit;
