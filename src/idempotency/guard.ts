@@ -2,7 +2,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Config, IdempotencyConfig } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
-import { extractAnswer, parseJsonBody } from '../observe/extract.js';
+import { extractAnswer, parseJsonBody, type Extracted } from '../observe/extract.js';
 import type { Logger } from '../observe/logger.js';
 import { retryReason, type Metrics } from '../observe/metrics.js';
 import type { KeySource } from '../observe/response-log.js';
@@ -289,8 +289,9 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     const derived = op.source === 'derived';
     let outcome: FinishOutcome;
     let verdict: 'answer' | 'unknown' | 'unreachable';
+    let found: Extracted | undefined;
     if (result.kind === 'answer') {
-      const found = extractAnswer(result.status, result.headers, result.body, ctx.upstream);
+      found = extractAnswer(result.status, result.headers, result.body, ctx.upstream);
       const classified = classifyWriteStatus(result.status, idem);
       if (classified === 'definitive') {
         outcome = {
@@ -335,7 +336,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
       if (result.headers['retry-after'] === undefined && loop.retryAfterMs !== null && loop.stopped !== 'final') {
         ctx.reply.header('retry-after', retryAfterSeconds(loop.retryAfterMs));
       }
-      return sendAnswer(ctx.reply, ctx.exchange, ctx.upstream, result);
+      return sendAnswer(ctx.reply, ctx.exchange, ctx.upstream, result, found);
     }
     if (result.kind === 'answer') {
       throw new WriteguardError('outcome_unknown', `the upstream answered ${result.status}; the write may have run and is held for reconciliation`, { idempotencyKey: op.key });

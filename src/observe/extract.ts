@@ -11,6 +11,8 @@ export interface ExtractRules {
 export interface Extracted {
   requestId: string | null;
   code: string | null;
+  /** The request id came in a header (else writeguard stamps its own `x-request-id`). */
+  inHeader: boolean;
 }
 
 /** Reads "error.code" from a parsed JSON value; only strings and numbers count. */
@@ -61,10 +63,11 @@ export function extractAnswer(status: number, headers: HeaderMap, body: Buffer |
   const headerId = requestIdFromHeaders(headers, rules);
   const success = status >= 200 && status < 300;
   // The body is parsed only when it can tell something the headers did not.
-  if (headerId !== null && success) return { requestId: headerId, code: null };
+  if (headerId !== null && success) return { requestId: headerId, code: null, inHeader: true };
   const json = parseJsonBody(headers, body);
   return {
     requestId: headerId ?? (json === undefined ? null : firstField(json, rules.requestIdFields)),
     code: success || json === undefined ? null : firstField(json, rules.codeFields),
+    inHeader: headerId !== null,
   };
 }

@@ -23,8 +23,8 @@ const INSPECT_MAX_BYTES = 64 * 1024;
 const READ_RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
 /** Errors always (their code matters), successes only when no header carries the request id. */
-function worthInspecting(status: number, headers: HeaderMap, upstream: UpstreamConfig): boolean {
-  if (status < 400 && requestIdFromHeaders(headers, upstream) !== null) return false;
+function worthInspecting(status: number, headers: HeaderMap, headerRequestId: string | null): boolean {
+  if (status < 400 && headerRequestId !== null) return false;
   const type = firstHeader(headers['content-type']);
   if (type === undefined || !/[/+]json\b/i.test(type)) return false;
   const length = firstHeader(headers['content-length']);
@@ -48,15 +48,13 @@ async function readHead(stream: AsyncIterable<Buffer>): Promise<{ head: Buffer; 
 /** Streams an upstream answer to the agent (headers already set), noting its request id and code. */
 async function sendStreamed(reply: FastifyReply, exchange: Exchange, upstream: UpstreamConfig, status: number, headers: HeaderMap, body: NodeJS.ReadableStream): Promise<FastifyReply> {
   exchange.status = status;
-  stampRequestId(reply, exchange, upstream, headers);
-  if (!worthInspecting(status, headers, upstream)) {
-    exchange.upstreamRequestId = requestIdFromHeaders(headers, upstream);
-    return reply.send(body);
-  }
+  const headerRequestId = requestIdFromHeaders(headers, upstream);
+  stampRequestId(reply, exchange, headerRequestId);
+  exchange.upstreamRequestId = headerRequestId;
+  if (!worthInspecting(status, headers, headerRequestId)) return reply.send(body);
   const { head, rest } = await readHead(body as AsyncIterable<Buffer>);
   if (rest !== null) {
     // Too large to inspect: send what was read, then the rest, unchanged.
-    exchange.upstreamRequestId = requestIdFromHeaders(headers, upstream);
     return reply.send(Readable.from((async function* () {
       yield head;
       for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;

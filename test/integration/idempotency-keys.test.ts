@@ -24,6 +24,8 @@ before(async () => {
           { match: 'POST /v1/open/*', idempotency: { missing: 'allow' } },
           { match: 'POST /v1/random/*', idempotency: { missing: 'uuid' } },
           { match: 'POST /v1/ledger/*', idempotency: { keyFrom: ['header', 'body:referenceId'] } },
+          { match: 'POST /v1/unkeyed-upstream/*', idempotency: { forwardKey: false } },
+          { match: 'POST /v1/short-window/*', idempotency: { deriveWindowSec: 1 } },
         ],
       },
     ],
@@ -122,4 +124,25 @@ test('identity: a write without the agent header is refused; keys are scoped per
   assert.equal(up.count() - before, 2);
   // Reads need no identity.
   assert.equal((await fetch(`${wg.url}/pay/v1/items`)).status, 200);
+});
+
+test('forwardKey: false — the key protects the write here but is not sent upstream', async () => {
+  const before = up.count();
+  const first = await post(`${wg.url}/pay/v1/unkeyed-upstream/x`, '{"a":1}', { ...agent, 'idempotency-key': 'kept-here' });
+  assert.equal(first.status, 201);
+  assert.equal(up.received.at(-1)!.headers['idempotency-key'], undefined);
+  assert.equal((await post(`${wg.url}/pay/v1/unkeyed-upstream/x`, '{"a":1}', { ...agent, 'idempotency-key': 'kept-here' })).headers.get('idempotent-replayed'), 'true');
+  assert.equal(up.count() - before, 1);
+});
+
+test('a derived key lives deriveWindowSec with no tombstone: after it, an identical write is a new operation', async () => {
+  const b = body();
+  const before = up.count();
+  assert.equal((await post(`${wg.url}/pay/v1/short-window/pay`, b, agent)).status, 201);
+  await expectProblem(await post(`${wg.url}/pay/v1/short-window/pay`, b, agent), 409, 'possible_duplicate');
+  await new Promise((r) => setTimeout(r, 1100));
+  const later = await post(`${wg.url}/pay/v1/short-window/pay`, b, agent);
+  assert.equal(later.status, 201, 'not refused as expired: a derived record leaves no tombstone');
+  assert.equal(later.headers.get('idempotent-replayed'), null);
+  assert.equal(up.count() - before, 2);
 });
