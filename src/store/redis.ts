@@ -4,9 +4,10 @@
 // Failing closed (DESIGN §3.11–12):
 // - ioredis never queues a command while disconnected (enableOfflineQueue: false), never resends
 //   one whose connection dropped (maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false:
-//   a resend would reach a restarted Redis before the sentinel check below), and every call is
-//   bounded by commandTimeoutMs plus a small margin. Any failure is a StoreUnavailableError whose
-//   message names the step and a fixed cause (never a key, an argument or a body).
+//   a resend would reach a restarted Redis before the sentinel check below). Every command is
+//   bounded by commandTimeoutMs (ioredis' own timer), work of several commands (WAIT, scans) by a
+//   deadline of its own. Any failure is a StoreUnavailableError whose message names the step and
+//   a fixed cause (never a key, an argument or a body).
 // - The sentinel: an instance remembers the value it saw (sentinel.ts has the rules). It is not
 //   ready from the moment a connection closes until a check after reconnecting has passed, and it
 //   checks again every second. Steps refuse to run while not ready.
@@ -25,7 +26,7 @@ import {
 export type StoreConfig = Config['store'];
 type Client = Redis | Cluster;
 
-/** Added to commandTimeoutMs for the hard deadline of one call (ioredis' own timer fires first). */
+/** Added to commandTimeoutMs for the hard deadline of work of several commands. */
 const DEADLINE_MARGIN_MS = 100;
 const CHECK_INTERVAL_MS = 1000;
 const RECONNECT_MAX_DELAY_MS = 2000;
@@ -386,19 +387,32 @@ export class RedisStore implements Store {
     return { record, resp: `${record}:resp`, dlq: `${tag}:dlq`, member: `${key.upstream}:${key.keyHash}` };
   }
 
-  /** Bounds a call and turns every failure into StoreUnavailableError. */
-  private async call<T>(op: string, work: () => Promise<T>, extraMs = 0): Promise<T> {
+  /**
+   * Turns every failure into StoreUnavailableError. One command needs no timer of ours (ioredis'
+   * commandTimeout bounds it); work of several commands passes a deadline.
+   */
+  private async call<T>(op: string, work: () => Promise<T>, deadlineMs?: number): Promise<T> {
     try {
-      return await withDeadline(work(), this.config.commandTimeoutMs + DEADLINE_MARGIN_MS + extraMs);
+      return await (deadlineMs === undefined ? work() : withDeadline(work(), deadlineMs));
     } catch (err) {
       throw unavailable(op, err);
     }
   }
 
+  /** The deadline of work that may take `extraMs` beyond one command. */
+  private deadline(extraMs: number): number {
+    return this.config.commandTimeoutMs + DEADLINE_MARGIN_MS + extraMs;
+  }
+
+  /** Walks over every master: a budget of their own. */
+  private scanDeadline(): number {
+    return this.deadline(Math.max(5000, 10 * this.config.commandTimeoutMs));
+  }
+
   /** A step that writes: refused while the store is not ready. */
-  private step<T>(op: string, work: () => Promise<T>, extraMs = 0): Promise<T> {
+  private step<T>(op: string, work: () => Promise<T>): Promise<T> {
     if (!this.isReady) return Promise.reject(new StoreUnavailableError(`redis store not ready: ${this.reason ?? 'unknown'}`));
-    return this.call(op, work, extraMs);
+    return this.call(op, work);
   }
 
   private runScript(name: ScriptName, keys: KeySet, args: string[]): Promise<unknown> {
@@ -419,7 +433,7 @@ export class RedisStore implements Store {
 
   private async writeStep(name: ScriptName, keys: KeySet, args: string[]): Promise<{ reply: unknown; replicated: boolean }> {
     if (this.config.waitReplicas === 0) return { reply: await this.runScript(name, keys, args), replicated: true };
-    const { reply, acks } = await this.runScriptAndWait(name, keys, args);
+    const { reply, acks } = await withDeadline(this.runScriptAndWait(name, keys, args), this.deadline(this.config.waitTimeoutMs));
     return { reply, replicated: acks >= this.config.waitReplicas };
   }
 
@@ -432,7 +446,7 @@ export class RedisStore implements Store {
       const { reply, replicated } = await this.writeStep('wgBegin', keys, args);
       if (!Array.isArray(reply) || !BEGIN_OUTCOMES.includes(reply[0] as BeginOutcome)) throw new CorruptRecordError('begin reply');
       return { result: { outcome: reply[0] as BeginOutcome, record: parseRecord(reply[1], reply[2]) }, replicated };
-    }, this.config.waitTimeoutMs);
+    });
     if (!replicated && result.outcome === 'acquired') {
       // Replicas did not confirm the claim: a failover could forget it. Give it back and refuse.
       try {
@@ -469,7 +483,7 @@ export class RedisStore implements Store {
     const { result, replicated } = await this.step('finish', async () => {
       const { reply, replicated } = await this.writeStep('wgFinish', keys, args);
       return { result: stepResult(reply), replicated };
-    }, this.config.waitTimeoutMs);
+    });
     if (!replicated && result === 'ok') {
       throw new StoreUnavailableError(`redis store finish failed: fewer than ${this.config.waitReplicas} replicas acknowledged`);
     }
@@ -517,14 +531,13 @@ export class RedisStore implements Store {
         if (Array.isArray(reply)) found.push({ key, record: parseRecord(reply[0], reply[1]) });
       }
       return found;
-    }, Math.max(5000, 10 * this.config.commandTimeoutMs));
+    }, this.scanDeadline());
   }
 
   async deadLetters(limit: number): Promise<DeadLetter[]> {
     if (limit <= 0) return [];
     const prefix = this.config.keyPrefix;
     const suffix = '}:dlq';
-    const budgetMs = Math.max(5000, 10 * this.config.commandTimeoutMs);
     return this.call('deadLetters', async () => {
       const dlqKeys = new Set<string>();
       for (const node of masters(this.client)) {
@@ -554,7 +567,7 @@ export class RedisStore implements Store {
         if (record.state === 'outcome_unknown') letters.push({ key, record });
       }
       return letters.sort((a, b) => a.record.updatedAt - b.record.updatedAt);
-    }, budgetMs);
+    }, this.scanDeadline());
   }
 
   ready(): boolean {
