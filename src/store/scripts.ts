@@ -12,6 +12,10 @@
 // nullable status, reqId, reason (a field that is absent is null). Times are integer ms read
 // from the server (`TIME`), so instances with skewed clocks agree. Nullable arguments arrive as
 // '' for null and '=' followed by the text otherwise. No number goes through cjson.
+//
+// A step writes only what it changes: HSET of the fields that differ, HDEL of those that became
+// null, ZADD/ZREM when the state is or leaves outcome_unknown. `completed` is final (decide.ts)
+// and the only state with an expiry, so no step ever has an expiry to clear.
 
 const PRELUDE = `
 local function now_ms()
@@ -20,6 +24,7 @@ local function now_ms()
 end
 local function fmt(n) return string.format('%.0f', n) end
 local function opt(s) if s == '' then return nil end return string.sub(s, 2) end
+-- The whole record, or nil.
 local function load()
   local flat = redis.call('HGETALL', KEYS[1])
   if #flat == 0 then return nil end
@@ -27,41 +32,59 @@ local function load()
   for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
   return r
 end
+-- Only the named fields; an absent one (or every one, when there is no record) is false.
+local function read(...)
+  local names = {...}
+  local values = redis.call('HMGET', KEYS[1], unpack(names))
+  local r = {}
+  for i = 1, #names do r[names[i]] = values[i] end
+  return r
+end
 local function flatten(r)
   local out = {}
   for k, v in pairs(r) do out[#out + 1] = k; out[#out + 1] = v end
   return out
 end
--- Replaces the record; expiresAt nil: never expires. The dlq member is present iff outcome_unknown.
-local function save(r, expiresAt)
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], unpack(flatten(r)))
-  if expiresAt then redis.call('PEXPIREAT', KEYS[1], fmt(expiresAt)) end
+-- Applies changes (field -> string, false for null) to the record r was read from, and r itself.
+-- A field that may become null must have been read; one not read is written. The dlq member is
+-- present iff outcome_unknown, scored by the last update.
+local function save(r, changes)
+  local was = r.state
+  local set, gone = {}, {}
+  for k, v in pairs(changes) do
+    if v then
+      if r[k] ~= v then set[#set + 1] = k; set[#set + 1] = v end
+    elseif r[k] then
+      gone[#gone + 1] = k
+    end
+    r[k] = v or nil
+  end
+  if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
+  if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
   if r.state == 'outcome_unknown' then redis.call('ZADD', KEYS[3], r.updated, ARGV[1])
-  else redis.call('ZREM', KEYS[3], ARGV[1]) end
+  elseif was == 'outcome_unknown' then redis.call('ZREM', KEYS[3], ARGV[1]) end
 end
-local function remove()
+local function remove(r)
   redis.call('DEL', KEYS[1], KEYS[2])
-  redis.call('ZREM', KEYS[3], ARGV[1])
+  if r.state == 'outcome_unknown' then redis.call('ZREM', KEYS[3], ARGV[1]) end
 end
 local function fenced(r, owner, epoch)
-  return r ~= nil and r.owner == owner and tonumber(r.epoch) == tonumber(epoch)
+  return r.owner == owner and tonumber(r.epoch) == tonumber(epoch)
 end
 local function may_have_sent(r)
   return r.phase == 'sent' or tonumber(r.attempts) > 0
 end
+-- r must hold state, reqId and reason; reqId false for null.
 local function completed(r, now, status, reqId, resp, ttlMs, tombMs)
   local respUntil = now + tonumber(ttlMs)
-  r.state = 'completed'; r.status = status; r.reqId = reqId; r.reason = nil
-  r.respUntil = fmt(respUntil); r.lease = '0'; r.updated = fmt(now)
-  if resp then
-    r.hasResp = '1'
-    redis.call('SET', KEYS[2], resp, 'PXAT', fmt(respUntil))
-  else
-    r.hasResp = '0'
-    redis.call('DEL', KEYS[2])
-  end
-  save(r, respUntil + tonumber(tombMs))
+  save(r, {
+    state = 'completed', status = status, reqId = reqId, reason = false,
+    respUntil = fmt(respUntil), lease = '0', updated = fmt(now), hasResp = resp and '1' or '0',
+  })
+  -- Without a response, none may stay: one left by an earlier record here (evicted, deleted by hand) would replay.
+  if resp then redis.call('SET', KEYS[2], resp, 'PXAT', fmt(respUntil))
+  else redis.call('DEL', KEYS[2]) end
+  redis.call('PEXPIREAT', KEYS[1], fmt(respUntil + tonumber(tombMs)))
 end
 `;
 
@@ -71,22 +94,23 @@ local now = now_ms()
 local fp, ukey, owner, leaseMs, mode, reclaim, meta = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7] == '1', ARGV[8]
 local cur = load()
 if cur == nil then
-  local r = {
+  cur = {}
+  save(cur, {
     state = 'in_flight', phase = 'claimed', fp = fp, ukey = ukey, owner = owner, epoch = '1',
     lease = fmt(now + leaseMs), attempts = '0', created = fmt(now), updated = fmt(now),
     respUntil = '0', meta = meta, hasResp = '0',
-  }
-  save(r, nil)
-  return {'acquired', flatten(r), false}
+  })
+  return {'acquired', flatten(cur), false}
 end
 -- A begin resent after its reply was lost: the claim it made is its own.
 if cur.owner == owner and cur.state == 'in_flight' then return {'acquired', flatten(cur), false} end
 if mode == 'fresh' then return {'duplicate', flatten(cur), false} end
 if cur.fp ~= fp then return {'mismatch', flatten(cur), false} end
 local function claim()
-  cur.state = 'in_flight'; cur.phase = 'claimed'; cur.owner = owner
-  cur.epoch = fmt(tonumber(cur.epoch) + 1); cur.lease = fmt(now + leaseMs); cur.updated = fmt(now)
-  save(cur, nil)
+  save(cur, {
+    state = 'in_flight', phase = 'claimed', owner = owner,
+    epoch = fmt(tonumber(cur.epoch) + 1), lease = fmt(now + leaseMs), updated = fmt(now),
+  })
   return {'acquired', flatten(cur), false}
 end
 if cur.state == 'completed' then
@@ -97,10 +121,7 @@ if cur.state == 'in_flight' then
   if now < tonumber(cur.lease) then return {'in_use', flatten(cur), false} end
   if not may_have_sent(cur) then return claim() end
   if reclaim then return claim() end
-  cur.state = 'outcome_unknown'
-  if cur.reason == nil then cur.reason = 'lease_expired_after_send' end
-  cur.updated = fmt(now)
-  save(cur, nil)
+  save(cur, { state = 'outcome_unknown', reason = cur.reason or 'lease_expired_after_send', updated = fmt(now) })
   return {'unknown', flatten(cur), false}
 end
 if reclaim then return claim() end
@@ -110,21 +131,18 @@ return {'unknown', flatten(cur), false}
 /** ARGV: member, owner, epoch, leaseMs. → 'ok' | 'stale' */
 export const MARK_SENT = `${PRELUDE}
 local now = now_ms()
-local cur = load()
+local cur = read('owner', 'epoch', 'state', 'lease', 'attempts')
 if not fenced(cur, ARGV[2], ARGV[3]) or cur.state ~= 'in_flight' or now >= tonumber(cur.lease) then return 'stale' end
-cur.phase = 'sent'; cur.attempts = fmt(tonumber(cur.attempts) + 1)
-cur.lease = fmt(now + tonumber(ARGV[4])); cur.updated = fmt(now)
-save(cur, nil)
+save(cur, { phase = 'sent', attempts = fmt(tonumber(cur.attempts) + 1), lease = fmt(now + tonumber(ARGV[4])), updated = fmt(now) })
 return 'ok'
 `;
 
 /** ARGV: member, owner, epoch, leaseMs. → 'ok' | 'stale' */
 export const RENEW = `${PRELUDE}
 local now = now_ms()
-local cur = load()
+local cur = read('owner', 'epoch', 'state', 'lease')
 if not fenced(cur, ARGV[2], ARGV[3]) or cur.state ~= 'in_flight' then return 'stale' end
-cur.lease = fmt(math.max(tonumber(cur.lease), now + tonumber(ARGV[4]))); cur.updated = fmt(now)
-save(cur, nil)
+save(cur, { lease = fmt(math.max(tonumber(cur.lease), now + tonumber(ARGV[4]))), updated = fmt(now) })
 return 'ok'
 `;
 
@@ -136,17 +154,18 @@ return 'ok'
  */
 export const FINISH = `${PRELUDE}
 local now = now_ms()
-local cur = load()
+local cur = read('owner', 'epoch', 'state', 'status', 'reqId', 'reason')
 if not fenced(cur, ARGV[2], ARGV[3]) or cur.state == 'completed' then return 'stale' end
 local kind = ARGV[4]
 if kind == 'complete' then
-  completed(cur, now, ARGV[5], opt(ARGV[6]), opt(ARGV[7]), ARGV[8], ARGV[9])
+  completed(cur, now, ARGV[5], opt(ARGV[6]) or false, opt(ARGV[7]), ARGV[8], ARGV[9])
 elseif kind == 'release' then
-  remove()
+  remove(cur)
 else
-  cur.state = 'outcome_unknown'; cur.status = opt(ARGV[5]); cur.reqId = opt(ARGV[6]); cur.reason = ARGV[7]
-  cur.lease = '0'; cur.updated = fmt(now)
-  save(cur, nil)
+  save(cur, {
+    state = 'outcome_unknown', status = opt(ARGV[5]) or false, reqId = opt(ARGV[6]) or false, reason = ARGV[7],
+    lease = '0', updated = fmt(now),
+  })
 end
 return 'ok'
 `;
@@ -154,12 +173,12 @@ return 'ok'
 /** ARGV: member, epoch, kind ('executed'|'not_executed'), then for executed: status, response JSON ('' when unknown), ttlMs, tombstoneMs. → 'ok' | 'stale' */
 export const RESOLVE = `${PRELUDE}
 local now = now_ms()
-local cur = load()
-if cur == nil or tonumber(cur.epoch) ~= tonumber(ARGV[2]) then return 'stale' end
+local cur = read('epoch', 'state', 'phase', 'attempts', 'lease', 'reqId', 'reason')
+if not cur.state or tonumber(cur.epoch) ~= tonumber(ARGV[2]) then return 'stale' end
 local unknown = cur.state == 'outcome_unknown' or (cur.state == 'in_flight' and may_have_sent(cur) and now >= tonumber(cur.lease))
 if not unknown then return 'stale' end
 if ARGV[3] == 'not_executed' then
-  remove()
+  remove(cur)
 else
   local resp = nil
   if ARGV[5] ~= '' then resp = ARGV[5] end
@@ -176,21 +195,17 @@ return 'ok'
  */
 export const UNCLAIM = `${PRELUDE}
 local now = now_ms()
-local cur = load()
+local cur = read('owner', 'epoch', 'state', 'phase', 'attempts', 'reason')
 if not fenced(cur, ARGV[2], ARGV[3]) or cur.state ~= 'in_flight' or cur.phase ~= 'claimed' then return 'stale' end
 if tonumber(cur.epoch) == 1 and tonumber(cur.attempts) == 0 then
-  remove()
+  remove(cur)
   return 'ok'
 end
 if may_have_sent(cur) then
-  cur.state = 'outcome_unknown'
-  if cur.reason == nil then cur.reason = 'lease_expired_after_send' end
-  cur.lease = '0'
+  save(cur, { state = 'outcome_unknown', reason = cur.reason or 'lease_expired_after_send', lease = '0', updated = fmt(now) })
 else
-  cur.lease = fmt(now)
+  save(cur, { lease = fmt(now), updated = fmt(now) })
 end
-cur.updated = fmt(now)
-save(cur, nil)
 return 'ok'
 `;
 
