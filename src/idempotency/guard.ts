@@ -11,7 +11,7 @@ import { failureError, forwardWrite } from '../proxy/forward-write.js';
 import type { HeaderMap } from '../proxy/headers.js';
 import { upstreamPath } from '../proxy/route.js';
 import type { WriteContext, WriteHandler } from '../proxy/plugin.js';
-import { sendWrite, type AttemptResult } from '../proxy/write.js';
+import { sendAttempt, type AttemptResult } from '../proxy/write.js';
 import { classifyWriteStatus } from '../retry/classify.js';
 import { noteRateLimit, passCooldown, type RetryKit } from '../retry/cooldown.js';
 import { retryAfterSeconds } from '../retry/delay.js';
@@ -165,7 +165,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     const headers: HeaderMap = { ...ctx.headers };
     for (const name of ['content-type', 'content-length', idem.header.toLowerCase()]) delete headers[name];
     const path = upstreamPath(new URL(ctx.upstream.target).pathname, probe.path.replace('{key}', encodeURIComponent(record.upstreamKey)));
-    const answer = await sendWrite(ctx.dispatcher, { origin: ctx.origin, path, method: probe.method, headers, body: null, timeoutMs: ctx.upstream.timeoutMs });
+    const answer = await sendAttempt(ctx.dispatcher, { origin: ctx.origin, path, method: probe.method, headers, body: null, timeoutMs: ctx.upstream.timeoutMs });
     if (answer.kind !== 'answer') return false;
     const found = probe.foundStatuses.includes(answer.status);
     if (!found && !probe.notFoundStatuses.includes(answer.status)) return false;
@@ -244,7 +244,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
         signal: kit.signal,
         attempt: async (n) => {
           ctx.exchange.attempts = n;
-          const result = await sendWrite(ctx.dispatcher, { origin: ctx.origin, path: ctx.path, method: ctx.request.method, headers, body: ctx.body, timeoutMs: ctx.upstream.timeoutMs });
+          const result = await sendAttempt(ctx.dispatcher, { origin: ctx.origin, path: ctx.path, method: ctx.request.method, headers, body: ctx.body, timeoutMs: ctx.upstream.timeoutMs });
           metrics.attempt(ctx.upstream.name, 'write', result.kind === 'answer' ? result.status : null);
           if (result.kind === 'answer' && result.status === 429) noteRateLimit(kit, run.scope, ctx.upstream, result.headers);
           return result;

@@ -2,10 +2,10 @@
 import { WriteguardError } from '../errors.js';
 import { sendAnswer } from './answer.js';
 import type { WriteContext } from './plugin.js';
-import { sendWrite, type AttemptResult } from './write.js';
+import { sendAttempt, type AttemptResult } from './write.js';
 
 export async function forwardWrite(ctx: WriteContext): Promise<void> {
-  const result = await sendWrite(ctx.dispatcher, {
+  const result = await sendAttempt(ctx.dispatcher, {
     origin: ctx.origin, path: ctx.path, method: ctx.request.method, headers: ctx.headers, body: ctx.body, timeoutMs: ctx.upstream.timeoutMs,
   });
   if (result.kind !== 'answer') throw failureError(result);

@@ -1,8 +1,8 @@
-// Reads: safe methods go through writeguard's retry loop with undici and stream the final answer;
-// passthrough writes stream through @fastify/reply-from, once. Answers are inspected only when small.
+// Reads: safe methods go through writeguard's retry loop with undici; the final answer goes back
+// whole when small (most API answers), streamed when large. Passthrough writes stream through
+// @fastify/reply-from, once. Answers are inspected only when small.
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
 import { extractAnswer, requestIdFromHeaders } from '../observe/extract.js';
@@ -15,7 +15,7 @@ import { retryLoop } from '../retry/loop.js';
 import { agentResponseHeaders, firstHeader, type HeaderMap } from './headers.js';
 import { stampRequestId } from './answer.js';
 import type { ForwardContext } from './plugin.js';
-import { classifyFailure, type AttemptFailure } from './write.js';
+import { sendAttempt, type AttemptFailure, type AttemptResult, type StreamedAnswer } from './write.js';
 
 /** Bodies up to this size are read to find a request id or error code; larger ones stream untouched. */
 const INSPECT_MAX_BYTES = 64 * 1024;
@@ -45,20 +45,26 @@ async function readHead(stream: AsyncIterable<Buffer>): Promise<{ head: Buffer; 
   }
 }
 
-/** Streams an upstream answer to the agent (headers already set), noting its request id and code. */
-async function sendStreamed(reply: FastifyReply, exchange: Exchange, upstream: UpstreamConfig, status: number, headers: HeaderMap, body: NodeJS.ReadableStream): Promise<FastifyReply> {
+/** Sends an upstream answer to the agent (headers already set), noting its request id and code. */
+async function sendUpstreamAnswer(reply: FastifyReply, exchange: Exchange, upstream: UpstreamConfig, status: number, headers: HeaderMap, body: Buffer | NodeJS.ReadableStream): Promise<FastifyReply> {
   exchange.status = status;
   const headerRequestId = requestIdFromHeaders(headers, upstream);
   stampRequestId(reply, exchange, headerRequestId);
   exchange.upstreamRequestId = headerRequestId;
   if (!worthInspecting(status, headers, headerRequestId)) return reply.send(body);
-  const { head, rest } = await readHead(body as AsyncIterable<Buffer>);
-  if (rest !== null) {
-    // Too large to inspect: send what was read, then the rest, unchanged.
-    return reply.send(Readable.from((async function* () {
-      yield head;
-      for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
-    })()));
+  let head: Buffer;
+  if (Buffer.isBuffer(body)) head = body;
+  else {
+    const read = await readHead(body as AsyncIterable<Buffer>);
+    if (read.rest !== null) {
+      // Too large to inspect: send what was read, then the rest, unchanged.
+      const rest = read.rest;
+      return reply.send(Readable.from((async function* () {
+        yield read.head;
+        for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
+      })()));
+    }
+    head = read.head;
   }
   const found = extractAnswer(status, headers, head, upstream);
   exchange.upstreamRequestId = found.requestId;
@@ -74,7 +80,11 @@ export interface ReadContext extends ForwardContext {
   metrics: Metrics;
 }
 
-type ReadAttempt = { kind: 'answer'; res: Dispatcher.ResponseData } | AttemptFailure;
+type ReadAttempt = AttemptResult | StreamedAnswer;
+
+function isAnswer(r: ReadAttempt): r is Exclude<ReadAttempt, AttemptFailure> {
+  return r.kind === 'answer' || r.kind === 'stream';
+}
 
 function failureError(failure: AttemptFailure): WriteguardError {
   return failure.kind === 'no_answer' && failure.timedOut
@@ -96,43 +106,36 @@ export async function forwardRead(ctx: ReadContext): Promise<FastifyReply> {
     startedAt,
     signal: kit.signal,
     attempt: async () => {
-      if (previous?.kind === 'answer') previous.res.body.dump().catch(() => undefined);
-      try {
-        // undici's own timeouts bound a read (no per-request AbortSignal timer: it showed in profiles).
-        const res = await ctx.dispatcher.request({
-          origin: ctx.origin, path: ctx.path, method: ctx.request.method as Dispatcher.HttpMethod, headers: ctx.headers as Record<string, string>,
-          headersTimeout: upstream.timeoutMs, bodyTimeout: upstream.timeoutMs,
-        });
-        ctx.metrics.attempt(upstream.name, 'read', res.statusCode);
-        if (res.statusCode === 429) noteRateLimit(kit, ctx.scope, upstream, res.headers as HeaderMap);
-        return (previous = { kind: 'answer', res });
-      } catch (err) {
-        ctx.metrics.attempt(upstream.name, 'read', null);
-        return (previous = classifyFailure(err, false));
-      }
+      if (previous?.kind === 'stream') previous.stream.destroy();
+      const result = await sendAttempt(ctx.dispatcher, { origin: ctx.origin, path: ctx.path, method: ctx.request.method, headers: ctx.headers, body: null, timeoutMs: upstream.timeoutMs }, INSPECT_MAX_BYTES);
+      const answered = isAnswer(result);
+      ctx.metrics.attempt(upstream.name, 'read', answered ? result.status : null);
+      if (answered && result.status === 429) noteRateLimit(kit, ctx.scope, upstream, result.headers);
+      return (previous = result);
     },
-    retryable: (r) => r.kind !== 'answer' || READ_RETRY_STATUSES.has(r.res.statusCode),
-    headersOf: (r) => (r.kind === 'answer' ? (r.res.headers as HeaderMap) : null),
+    retryable: (r) => !isAnswer(r) || READ_RETRY_STATUSES.has(r.status),
+    headersOf: (r) => (isAnswer(r) ? r.headers : null),
     mayContinue: () => !reply.raw.destroyed,
     onRetry: (n, delayMs, r) => {
-      ctx.metrics.retry(upstream.name, 'read', retryReason(r.kind === 'answer' ? r.res.statusCode : null, r.kind === 'answer' ? undefined : r.reason));
-      ctx.log.info({ upstream: upstream.name, attempt: n, status: r.kind === 'answer' ? r.res.statusCode : null, failure: r.kind === 'answer' ? undefined : r.reason, delay_ms: delayMs }, 'attempt');
+      const answered = isAnswer(r);
+      ctx.metrics.retry(upstream.name, 'read', retryReason(answered ? r.status : null, answered ? undefined : r.reason));
+      ctx.log.info({ upstream: upstream.name, attempt: n, status: answered ? r.status : null, failure: answered ? undefined : r.reason, delay_ms: delayMs }, 'attempt');
     },
   });
   exchange.attempts = loop.attempts;
   const last = loop.result;
-  if (last.kind !== 'answer') throw failureError(last);
-  const headers = last.res.headers as HeaderMap;
-  reply.code(last.res.statusCode).headers(agentResponseHeaders(headers));
+  if (!isAnswer(last)) throw failureError(last);
+  const headers = last.headers;
+  reply.code(last.status).headers(agentResponseHeaders(headers));
   // Passed back early rather than slept: tell the agent when to come back.
   if (loop.stopped === 'elapsed' && headers['retry-after'] === undefined && loop.retryAfterMs !== null) reply.header('retry-after', retryAfterSeconds(loop.retryAfterMs));
-  return sendStreamed(reply, exchange, upstream, last.res.statusCode, headers, last.res.body);
+  return sendUpstreamAnswer(reply, exchange, upstream, last.status, headers, last.kind === 'stream' ? last.stream : last.body);
 }
 
 /** reply-from's hook for passthrough writes (streamed once, never retried). */
 export function onPassthroughResponse(upstream: UpstreamConfig) {
   return (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number; headers: HeaderMap; stream: NodeJS.ReadableStream }): Promise<FastifyReply> =>
-    sendStreamed(reply, request.exchange, upstream, res.statusCode, res.headers, res.stream);
+    sendUpstreamAnswer(reply, request.exchange, upstream, res.statusCode, res.headers, res.stream);
 }
 
 /** reply-from's failures, in writeguard's vocabulary. */

@@ -1,14 +1,18 @@
-// One write attempt upstream with undici: the exact bytes out, the whole answer back, every failure classified.
+// One attempt upstream with undici's dispatch API: the exact bytes out, the answer back (whole, or
+// streamed when a read's body is large), every failure classified. No response stream, promise per
+// chunk or AbortSignal for the common small answer: they were most of a read's cost in profiles.
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { HeaderMap } from './headers.js';
 
-export interface WriteRequest {
+export interface AttemptRequest {
   origin: string;
   path: string;
   method: string;
   headers: HeaderMap;
-  /** null for a bodiless request (a reconcile probe). */
+  /** null for a bodiless request (a read, a reconcile probe). */
   body: Buffer | null;
+  /** Bounds the wait for the headers and, for a buffered answer, the whole exchange. */
   timeoutMs: number;
 }
 
@@ -19,31 +23,96 @@ export type AttemptResult =
   /** Bytes may have reached the upstream and no answer came back: the outcome is unknown. */
   | { kind: 'no_answer'; reason: string; timedOut: boolean };
 
+export type AttemptFailure = Exclude<AttemptResult, { kind: 'answer' }>;
+
+/** A read's answer too large (or of unknown length) to buffer: its body arrives as a stream. */
+export interface StreamedAnswer {
+  kind: 'stream';
+  status: number;
+  headers: HeaderMap;
+  stream: Readable;
+}
+
 // Errors raised before the request could be written to a socket.
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED']);
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
-export async function sendWrite(dispatcher: Dispatcher, req: WriteRequest): Promise<AttemptResult> {
-  const signal = AbortSignal.timeout(req.timeoutMs);
-  try {
-    const res = await dispatcher.request({
-      origin: req.origin,
-      path: req.path,
-      method: req.method as Dispatcher.HttpMethod,
-      headers: req.headers as Record<string, string | string[]>,
-      body: req.body,
-      signal,
-      headersTimeout: req.timeoutMs,
-      bodyTimeout: req.timeoutMs,
-    });
-    const body = Buffer.from(await res.body.arrayBuffer());
-    return { kind: 'answer', status: res.statusCode, headers: res.headers as HeaderMap, body };
-  } catch (err) {
-    return classifyFailure(err, signal.aborted);
-  }
-}
+const attemptTimeout = (): Error => new Error('the attempt timed out');
 
-export type AttemptFailure = Exclude<AttemptResult, { kind: 'answer' }>;
+/** A write's attempt (or a reconcile probe): the whole answer buffered. */
+export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest): Promise<AttemptResult>;
+/** A read's attempt: answers with a body over `streamAbove` bytes (or of unknown length) stream. */
+export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest, streamAbove: number): Promise<AttemptResult | StreamedAnswer>;
+export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest, streamAbove = Infinity): Promise<AttemptResult | StreamedAnswer> {
+  return new Promise((resolve) => {
+    let controller: Dispatcher.DispatchController | null = null;
+    let timedOut = false;
+    let settled = false;
+    let status = 0;
+    let headers: HeaderMap = {};
+    let chunks: Buffer[] = [];
+    let size = 0;
+    let stream: Readable | null = null;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (controller !== null) return controller.abort(attemptTimeout());
+      // Still queued for a connection: answered now, and cancelled before a byte is written if it
+      // ever starts. Counted as no answer, as any timeout is.
+      settle(classifyFailure(attemptTimeout(), true));
+    }, req.timeoutMs);
+    const settle = (result: AttemptResult | StreamedAnswer): void => {
+      if (settled) return;
+      clearTimeout(timer);
+      settled = true;
+      resolve(result);
+    };
+    dispatcher.dispatch({
+      origin: req.origin, path: req.path, method: req.method as Dispatcher.HttpMethod, headers: req.headers as Record<string, string | string[]>,
+      body: req.body, headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs,
+    }, {
+      onRequestStart(c) {
+        controller = c;
+        if (timedOut) c.abort(attemptTimeout());
+      },
+      onResponseStart(c, statusCode, responseHeaders) {
+        if (statusCode < 200) return; // 1xx: the real answer follows
+        status = statusCode;
+        headers = responseHeaders as HeaderMap;
+        const length = headers['content-length'];
+        const known = typeof length === 'string' && /^\d+$/.test(length);
+        if (known ? Number(length) <= streamAbove : streamAbove === Infinity) return;
+        // Streamed from here: paused while the agent's socket is full, cancelled if it goes away.
+        const body = new Readable({
+          read: () => c.resume(),
+          destroy: (err, done) => {
+            if (!c.aborted && !body.readableEnded) c.abort(err ?? new Error('the agent stopped reading'));
+            done(err);
+          },
+        });
+        stream = body;
+        settle({ kind: 'stream', status, headers, stream: body });
+      },
+      onResponseData(c, chunk) {
+        if (stream !== null) {
+          if (!stream.push(chunk)) c.pause();
+          return;
+        }
+        chunks.push(chunk);
+        size += chunk.length;
+      },
+      onResponseEnd() {
+        if (stream !== null) return void stream.push(null);
+        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        chunks = [];
+        settle({ kind: 'answer', status, headers, body });
+      },
+      onResponseError(_c, err) {
+        if (settled) return void (stream !== null && stream.destroy(err));
+        settle(classifyFailure(err, timedOut));
+      },
+    });
+  });
+}
 
 function errorCode(err: unknown): string {
   let e: unknown = err;
