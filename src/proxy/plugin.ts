@@ -142,20 +142,22 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
   // Bodies stay raw streams (http-proxy's catch-all parser); fastify's text parser would turn them into strings.
   app.removeContentTypeParser('text/plain');
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: an async hook costs a promise per request on the hot path.
+  app.addHook('onRequest', (request, reply, done) => {
     const exchange = new Exchange(request.id, request.method, request.raw.url ?? '', reply.raw, log, deps.metrics);
     request.exchange = exchange;
     const sdkRetry = Number(request.headers['x-stainless-retry-count']);
     if (sdkRetry >= 1) exchange.sdkRetryCount = sdkRetry;
-    if (lifecycle.draining) throw new WriteguardError('draining', 'writeguard is shutting down; retry on another instance', { headers: { connection: 'close' } });
+    if (lifecycle.draining) return done(new WriteguardError('draining', 'writeguard is shutting down; retry on another instance', { headers: { connection: 'close' } }));
     const refused = preflight(request.raw, config.limits);
-    if (refused !== null) throw refused;
+    done(refused ?? undefined);
   });
   // Every answer says how many upstream attempts it took; after a retry, SDKs must not add their own.
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     const attempts = request.exchange.attempts;
     reply.header('x-writeguard-attempts', String(attempts));
     if (attempts > 1) reply.header('x-should-retry', 'false').header('stripe-should-retry', 'false');
+    done(null, payload);
   });
   app.setErrorHandler((err, request, reply) => sendProblem(request, reply, asWriteguardError(err as Error, log)));
   app.setNotFoundHandler((request) => {
@@ -166,20 +168,63 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
   return app;
 }
 
+/** GET and HEAD: writeguard's own route (no body, no reply-from); every other method goes through http-proxy. */
+const READ_ROUTE_METHODS = ['GET', 'HEAD'];
+const PROXIED_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'];
+
 function registerUpstream(app: FastifyInstance, prefix: string, upstream: UpstreamConfig, deps: ProxyDeps): void {
   const target = new URL(upstream.target);
   const dispatcher = deps.dispatchers.get(upstream.name)!;
-  const paths = (request: FastifyRequest): { apiPath: string; path: string } => {
+
+  /** Routes one request; `options` is http-proxy's, for a passthrough write (absent on the read route). */
+  const handle = async (request: FastifyRequest, reply: FastifyReply, options?: unknown): Promise<FastifyReply> => {
+    request.exchange.upstream = upstream.name;
     const raw = request.raw.url!;
     if (!raw.startsWith(prefix) || hasDotSegment(raw)) throw new WriteguardError('bad_request', 'the request path is not a plain path under this route');
     const apiPath = stripPrefix(raw, prefix);
-    return { apiPath, path: upstreamPath(target.pathname, apiPath) };
+    if (!isAllowed(upstream.allow, request.method, apiPath)) {
+      throw new WriteguardError('route_not_allowed', `${request.method} ${request.exchange.path} is not in this upstream's allow-list`);
+    }
+    const path = upstreamPath(target.pathname, apiPath);
+    const policy = routePolicy(upstream, request.method, apiPath);
+    // Reads, and POSTs that read (a quote, a completion: `passthrough`), stream: no key, no record.
+    if (policy.mode === 'passthrough' || !(policy.idempotency.methods as readonly string[]).includes(request.method)) {
+      if (SAFE_METHODS.has(request.method)) {
+        const agent = agentForRead(deps.config.identity, deps.config.identity.agentIdHeader === null ? undefined : request.raw.headersDistinct[deps.config.identity.agentIdHeader]);
+        return forwardRead({
+          request, reply, exchange: request.exchange, upstream, dispatcher, origin: target.origin, path,
+          headers: upstreamRequestHeaders(request.headers, target.host), scope: scopeOf(deps.config.namespace, agent), kit: deps.kit, log: deps.log, metrics: deps.metrics,
+        });
+      }
+      // Not safe to repeat: streamed once.
+      request.exchange.attempts = 1;
+      return reply.from(path, options as never);
+    }
+    const body = await readBody(request.body as Readable | undefined, request.headers['content-length'], policy.idempotency.maxBodyBytes);
+    // The line waits for the write's own end: the agent may leave while the upstream still works.
+    request.exchange.hold();
+    try {
+      await deps.handleWrite({
+        request, reply, exchange: request.exchange, upstream, dispatcher, origin: target.origin, path, apiPath,
+        headers: upstreamRequestHeaders(request.headers, target.host), body, idempotency: policy.idempotency, reconcile: policy.reconcile,
+      });
+    } catch (err) {
+      sendProblem(request, reply, asWriteguardError(err as Error, deps.log));
+    } finally {
+      request.exchange.release();
+    }
+    return reply;
   };
 
+  // fastify's root prefix is ''; with '/' the slash between target path and rest would be dropped.
+  const routePrefix = prefix === '/' ? '' : prefix;
+  app.register(async (reads) => {
+    for (const url of ['/', '/*']) reads.route({ method: READ_ROUTE_METHODS, url, handler: (request, reply) => handle(request, reply) });
+  }, { prefix: routePrefix });
   app.register(httpProxy, {
     upstream: upstream.target,
-    // fastify's root prefix is ''; with '/' http-proxy would drop the slash between target path and rest.
-    prefix: prefix === '/' ? '' : prefix,
+    prefix: routePrefix,
+    httpMethods: PROXIED_METHODS,
     undici: dispatcher as never,
     retryMethods: [],
     disableRequestLogging: true,
@@ -192,43 +237,6 @@ function registerUpstream(app: FastifyInstance, prefix: string, upstream: Upstre
       onResponse: onPassthroughResponse(upstream) as never,
       onError: onPassthroughError as never,
     },
-    preHandler: async (request: FastifyRequest) => {
-      request.exchange.upstream = upstream.name;
-      const { apiPath } = paths(request);
-      if (!isAllowed(upstream.allow, request.method, apiPath)) {
-        throw new WriteguardError('route_not_allowed', `${request.method} ${request.exchange.path} is not in this upstream's allow-list`);
-      }
-    },
-    handler: async (request: FastifyRequest, reply: FastifyReply, _dest: string, options: unknown) => {
-      const { apiPath, path } = paths(request);
-      const policy = routePolicy(upstream, request.method, apiPath);
-      // Reads, and POSTs that read (a quote, a completion: `passthrough`), stream: no key, no record.
-      if (policy.mode === 'passthrough' || !(policy.idempotency.methods as readonly string[]).includes(request.method)) {
-        if (SAFE_METHODS.has(request.method)) {
-          const agent = agentForRead(deps.config.identity, deps.config.identity.agentIdHeader === null ? undefined : request.raw.headersDistinct[deps.config.identity.agentIdHeader]);
-          return forwardRead({
-            request, reply, exchange: request.exchange, upstream, dispatcher, origin: target.origin, path,
-            headers: upstreamRequestHeaders(request.headers, target.host), scope: scopeOf(deps.config.namespace, agent), kit: deps.kit, log: deps.log, metrics: deps.metrics,
-          });
-        }
-        // Not safe to repeat: streamed once.
-        request.exchange.attempts = 1;
-        return reply.from(path, options as never);
-      }
-      const body = await readBody(request.body as Readable | undefined, request.headers['content-length'], policy.idempotency.maxBodyBytes);
-      // The line waits for the write's own end: the agent may leave while the upstream still works.
-      request.exchange.hold();
-      try {
-        await deps.handleWrite({
-          request, reply, exchange: request.exchange, upstream, dispatcher, origin: target.origin, path, apiPath,
-          headers: upstreamRequestHeaders(request.headers, target.host), body, idempotency: policy.idempotency, reconcile: policy.reconcile,
-        });
-      } catch (err) {
-        sendProblem(request, reply, asWriteguardError(err as Error, deps.log));
-      } finally {
-        request.exchange.release();
-      }
-      return reply;
-    },
+    handler: (request: FastifyRequest, reply: FastifyReply, _dest: string, options: unknown) => handle(request, reply, options),
   } as never);
 }

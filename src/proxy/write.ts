@@ -12,7 +12,7 @@ export interface AttemptRequest {
   headers: HeaderMap;
   /** null for a bodiless request (a read, a reconcile probe). */
   body: Buffer | null;
-  /** Bounds the wait for the headers and, for a buffered answer, the whole exchange. */
+  /** Bounds the wait for the headers and between body chunks; for a write, the whole exchange. */
   timeoutMs: number;
 }
 
@@ -53,7 +53,9 @@ export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest, streamA
     let chunks: Buffer[] = [];
     let size = 0;
     let stream: Readable | null = null;
-    const timer = setTimeout(() => {
+    // A write's whole exchange has a deadline; a read is bounded by undici's headers and body
+    // timeouts alone (a large download may outlast timeoutMs as long as bytes keep coming).
+    const timer = streamAbove !== Infinity ? null : setTimeout(() => {
       timedOut = true;
       if (controller !== null) return controller.abort(attemptTimeout());
       // Still queued for a connection: answered now, and cancelled before a byte is written if it
@@ -62,7 +64,7 @@ export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest, streamA
     }, req.timeoutMs);
     const settle = (result: AttemptResult | StreamedAnswer): void => {
       if (settled) return;
-      clearTimeout(timer);
+      if (timer !== null) clearTimeout(timer);
       settled = true;
       resolve(result);
     };
