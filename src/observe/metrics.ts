@@ -95,14 +95,14 @@ export class Metrics {
 
   /** Times a store step; a failure is counted and rethrown. */
   async store<T>(op: string, step: () => Promise<T>): Promise<T> {
-    const end = this.storeDuration.startTimer({ op });
+    const startedAt = performance.now();
     try {
       return await step();
     } catch (err) {
-      this.storeErrors.inc({ op });
+      this.child(this.storeErrors, op).inc();
       throw err;
     } finally {
-      end();
+      this.child(this.storeDuration, op).observe((performance.now() - startedAt) / 1000);
     }
   }
 
