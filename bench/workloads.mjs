@@ -26,7 +26,7 @@ export const WORKLOADS = [
   {
     id: 'get', kind: 'throughput', mode: 'get', title: 'Reads: GET passthrough',
     contenders: ['direct', 'bare', 'nginx', 'wg-mem', 'wg-redis'],
-    note: '`GET /v1/items`, small JSON. No key, no record, one log line; writeguard sends reads through its retry loop (undici) and streams the answer.',
+    note: '`GET /v1/items`, small JSON. No key, no record, one log line; writeguard sends reads through its retry loop (undici) and sends a small answer back whole (a large one streams).',
   },
   {
     id: 'post-key', kind: 'throughput', mode: 'post-key', title: 'New writes: POST with a unique Idempotency-Key',
