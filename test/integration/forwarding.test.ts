@@ -382,3 +382,28 @@ test('an agent that leaves in the middle of a large read cancels it upstream', {
   assert.ok(got >= 1024 * 1024);
   await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the upstream read was not cancelled within 5 s')), 5000))]);
 });
+
+test('bodiless answers on the streamed path: HEAD of a large resource and a 204 pass through with their headers', async (t) => {
+  const sized = await startUpstream((req, res) => {
+    if (req.url === '/v1/empty') {
+      res.writeHead(204, { 'x-kept': 'yes' });
+      return void res.end();
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(1024 * 1024) });
+    res.end(req.method === 'HEAD' ? undefined : Buffer.alloc(1024 * 1024, 2));
+  });
+  const hWg = await startWriteguard({ upstreams: [{ name: 'h', target: sized.url }] });
+  t.after(async () => {
+    await hWg.close();
+    await sized.close();
+  });
+  const head = await raw(`${hWg.url}/v1/file`, 'HEAD', {});
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['content-length'], String(1024 * 1024));
+  assert.equal(head.body.length, 0);
+  const empty = await raw(`${hWg.url}/v1/empty`, 'GET', {});
+  assert.equal(empty.status, 204);
+  assert.equal(empty.headers['x-kept'], 'yes');
+  assert.equal(empty.body.length, 0);
+  assert.equal(sized.received.length, 2);
+});
