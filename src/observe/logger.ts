@@ -22,5 +22,7 @@ export function createLogger(options: LoggerOptions): Logger {
   if (options.pretty === true) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
   }
-  return pino(base);
+  // Synchronous writes: a line is on its way to the fd before the answer it describes leaves, so a
+  // crash cannot keep one and lose the other (pino's default buffers and writes later).
+  return pino(base, pino.destination({ dest: 1, sync: true }));
 }

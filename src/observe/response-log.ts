@@ -1,4 +1,6 @@
-// Exactly one "response" line per request, written when the answer is settled — even if the agent left.
+// Exactly one "response" line per request: written just before the answer's bytes leave (so no crash
+// can separate an answer from its line), or, when no answer is sent (the agent left), once the
+// request is over.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -28,6 +30,7 @@ export class Exchange {
   private holds = 0;
   private closed = false;
   private logged = false;
+  private sending = false;
 
   constructor(id: string, method: string, rawUrl: string, private readonly res: ServerResponse, private readonly log: Logger, private readonly metrics: Metrics) {
     this.id = id;
@@ -50,8 +53,19 @@ export class Exchange {
     this.flush();
   }
 
+  /** The answer is about to be written: everything the line says is known now. */
+  answering(): void {
+    this.sending = true;
+    this.write();
+  }
+
   private flush(): void {
-    if (this.logged || !this.closed || this.holds > 0) return;
+    if (!this.closed || this.holds > 0) return;
+    this.write();
+  }
+
+  private write(): void {
+    if (this.logged) return;
     this.logged = true;
     const replaced = this.ownCode !== null;
     const status = this.status ?? this.res.statusCode;
@@ -72,7 +86,7 @@ export class Exchange {
         sdk_retry_count: this.sdkRetryCount ?? undefined,
         upstream_code: replaced ? this.upstreamCode : undefined,
         upstream_request_id: replaced ? this.upstreamRequestId : undefined,
-        client_gone: this.res.writableFinished ? undefined : true,
+        client_gone: this.sending || this.res.writableFinished ? undefined : true,
         duration_ms: durationMs,
       },
       'response',

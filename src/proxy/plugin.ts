@@ -157,6 +157,7 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
     const attempts = request.exchange.attempts;
     reply.header('x-writeguard-attempts', String(attempts));
     if (attempts > 1) reply.header('x-should-retry', 'false').header('stripe-should-retry', 'false');
+    request.exchange.answering();
     done(null, payload);
   });
   app.setErrorHandler((err, request, reply) => sendProblem(request, reply, asWriteguardError(err as Error, log)));
