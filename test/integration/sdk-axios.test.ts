@@ -4,32 +4,12 @@
 // both with `x-should-retry: true` — and keep the Idempotency-Key header identical across retries
 // (axios-retry re-sends the same config, so a key set per request stays).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import axios, { isAxiosError } from 'axios';
 import axiosRetry from 'axios-retry';
-import { startUpstream, type CountingUpstream, type Responder } from '../helpers/upstream.js';
-import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
+import { slowPaymentsBehindWriteguard } from '../helpers/slow-payments.js';
 
-let payments = 0;
-const paymentsApi: Responder = (_req, res) => {
-  const id = `pay_${++payments}`;
-  setTimeout(() => {
-    res.writeHead(201, { 'content-type': 'application/json', 'request-id': `req_${id}` });
-    res.end(JSON.stringify({ id, status: 'succeeded' }));
-  }, 400);
-};
-
-let up: CountingUpstream;
-let wg: RunningWriteguard;
-
-before(async () => {
-  up = await startUpstream(paymentsApi);
-  wg = await startWriteguard({ upstreams: [{ name: 'payments', prefix: '/', target: up.url }] });
-});
-after(async () => {
-  await wg.close();
-  await up.close();
-});
+const payments = slowPaymentsBehindWriteguard(400);
 
 /** The snippet: an axios instance for writeguard whose retries are writeguard's retryable answers. */
 function writeguardClient(baseURL: string, onRetry?: () => void) {
@@ -45,21 +25,21 @@ function writeguardClient(baseURL: string, onRetry?: () => void) {
 
 test('axios-retry on 409/503: a concurrent duplicate with the same key is retried into the replay → one payment', async () => {
   let retries = 0;
-  const api = writeguardClient(wg.url, () => retries++);
+  const api = writeguardClient(payments.wg.url, () => retries++);
   const pay = () => api.post('/v1/payments', { amount: 2000, currency: 'usd' }, { headers: { 'Idempotency-Key': 'order-C-3' } });
 
   const [a, b] = await Promise.all([pay(), pay()]);
   assert.deepEqual([a.status, b.status], [201, 201]);
   assert.deepEqual(a.data, b.data);
-  assert.equal(up.count('/v1/payments'), 1);
+  assert.equal(payments.up.count('/v1/payments'), 1);
   assert.equal(retries, 1, 'the duplicate met 409 in use once, then got the replay');
   assert.ok([a, b].some((r) => r.headers['idempotent-replayed'] === 'true'));
 });
 
 test('a 409 marked x-should-retry: false (possible_duplicate) is not retried', async () => {
   let retries = 0;
-  const api = writeguardClient(wg.url, () => retries++);
-  const sent = up.count();
+  const api = writeguardClient(payments.wg.url, () => retries++);
+  const sent = payments.up.count();
   const body = { amount: 900, currency: 'usd', note: 'keyless' };
 
   await api.post('/v1/payments', body);
@@ -70,5 +50,5 @@ test('a 409 marked x-should-retry: false (possible_duplicate) is not retried', a
     return true;
   });
   assert.equal(retries, 0);
-  assert.equal(up.count() - sent, 1);
+  assert.equal(payments.up.count() - sent, 1);
 });

@@ -6,35 +6,15 @@
 // which is for reconciliation, not for a retry.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Agent, RetryAgent, request } from 'undici';
-import { startUpstream, type CountingUpstream, type Responder } from '../helpers/upstream.js';
-import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
+import { slowPaymentsBehindWriteguard } from '../helpers/slow-payments.js';
 
-let payments = 0;
 /** Takes 800 ms to create a payment: longer than the client's timeout below. */
-const paymentsApi: Responder = (req, res) => {
-  const id = `pay_${++payments}`;
-  setTimeout(() => {
-    res.writeHead(201, { 'content-type': 'application/json', 'request-id': `req_${id}` });
-    res.end(JSON.stringify({ id, status: 'succeeded', request: JSON.parse(req.body.toString('utf8')) as unknown }));
-  }, 800);
-};
-
-let up: CountingUpstream;
-let wg: RunningWriteguard;
-
-before(async () => {
-  up = await startUpstream(paymentsApi);
-  wg = await startWriteguard({ upstreams: [{ name: 'payments', prefix: '/', target: up.url }] });
-});
-after(async () => {
-  await wg.close();
-  await up.close();
-});
+const payments = slowPaymentsBehindWriteguard(800, { echoRequest: true });
 
 test('fetch with an Idempotency-Key: a timed-out attempt and its retries make one payment', async () => {
-  const WRITEGUARD = wg.url; // http://127.0.0.1:8787
+  const WRITEGUARD = payments.wg.url; // http://127.0.0.1:8787
   const TIMEOUT_MS = 300; // short only to make the slow fake upstream time out
 
   // --- the snippet ---
@@ -61,24 +41,24 @@ test('fetch with an Idempotency-Key: a timed-out attempt and its retries make on
   assert.equal(res.status, 201);
   assert.equal(res.headers.get('idempotent-replayed'), 'true', 'the retry got the stored answer');
   assert.equal(((await res.json()) as { id: string }).id, 'pay_1');
-  assert.equal(up.count('/v1/payments'), 1);
+  assert.equal(payments.up.count('/v1/payments'), 1);
 });
 
 test('undici RetryAgent retrying POST on 409/503 only: a concurrent duplicate waits for the replay', async () => {
   // --- the snippet ---
   const dispatcher = new RetryAgent(new Agent(), { methods: ['POST'], statusCodes: [409, 503], maxRetries: 3 });
-  const pay = () => request(`${wg.url}/v1/payments`, {
+  const pay = () => request(`${payments.wg.url}/v1/payments`, {
     method: 'POST', dispatcher,
     headers: { 'content-type': 'application/json', 'idempotency-key': 'order-B-7' },
     body: JSON.stringify({ amount: 1500, currency: 'eur', order: 'B-7' }),
   });
   // --- end ---
-  const sent = up.count();
+  const sent = payments.up.count();
 
   const [a, b] = await Promise.all([pay(), pay()]);
   assert.deepEqual([a.statusCode, b.statusCode], [201, 201]);
   assert.equal(await a.body.text(), await b.body.text());
-  assert.equal(up.count() - sent, 1);
-  assert.ok(wg.logs.responses().some((l) => l.code === 'idempotency_key_in_use'), 'one of them met the 409 and retried');
+  assert.equal(payments.up.count() - sent, 1);
+  assert.ok(payments.wg.logs.responses().some((l) => l.code === 'idempotency_key_in_use'), 'one of them met the 409 and retried');
   await dispatcher.close();
 });

@@ -5,32 +5,12 @@
 // unavailable), stop when it says `x-should-retry: false`, and set maxRetryAfter. Network errors and
 // timeouts may be retried too: the Idempotency-Key makes the retry join the first attempt.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import got, { HTTPError } from 'got';
-import { startUpstream, type CountingUpstream, type Responder } from '../helpers/upstream.js';
-import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
+import { slowPaymentsBehindWriteguard } from '../helpers/slow-payments.js';
 
-let payments = 0;
 /** Takes 800 ms to create a payment: longer than the client's timeout below. */
-const paymentsApi: Responder = (_req, res) => {
-  const id = `pay_${++payments}`;
-  setTimeout(() => {
-    res.writeHead(201, { 'content-type': 'application/json', 'request-id': `req_${id}` });
-    res.end(JSON.stringify({ id, status: 'succeeded' }));
-  }, 800);
-};
-
-let up: CountingUpstream;
-let wg: RunningWriteguard;
-
-before(async () => {
-  up = await startUpstream(paymentsApi);
-  wg = await startWriteguard({ upstreams: [{ name: 'payments', prefix: '/', target: up.url }] });
-});
-after(async () => {
-  await wg.close();
-  await up.close();
-});
+const payments = slowPaymentsBehindWriteguard(800);
 
 /** The snippet (timeout shortened only to make the slow fake upstream time out). */
 function writeguardClient(prefixUrl: string, timeoutMs = 10_000) {
@@ -49,31 +29,31 @@ function writeguardClient(prefixUrl: string, timeoutMs = 10_000) {
 }
 
 test('got: a concurrent duplicate with the same key meets 409 in use, waits Retry-After, gets the replay', async () => {
-  const api = writeguardClient(wg.url);
+  const api = writeguardClient(payments.wg.url);
   const pay = () => api.post('v1/payments', { json: { amount: 2000, currency: 'usd' }, headers: { 'idempotency-key': 'order-D-9' } });
-  const sent = up.count();
+  const sent = payments.up.count();
 
   const [a, b] = await Promise.all([pay(), pay()]);
   assert.deepEqual([a.statusCode, b.statusCode], [201, 201]);
   assert.equal(a.body, b.body);
   assert.deepEqual([a.retryCount, b.retryCount].sort(), [0, 1]);
-  assert.equal(up.count() - sent, 1);
+  assert.equal(payments.up.count() - sent, 1);
 });
 
 test('got: a timed-out POST is retried with its key and gets the stored answer → one payment', async () => {
-  const api = writeguardClient(wg.url, 300);
-  const sent = up.count();
+  const api = writeguardClient(payments.wg.url, 300);
+  const sent = payments.up.count();
   const res = await api.post('v1/payments', { json: { amount: 2500, currency: 'usd' }, headers: { 'idempotency-key': 'order-D-10' } });
 
   assert.equal(res.statusCode, 201);
   assert.equal(res.headers['idempotent-replayed'], 'true');
   assert.ok(res.retryCount >= 1);
-  assert.equal(up.count() - sent, 1);
+  assert.equal(payments.up.count() - sent, 1);
 });
 
 test('got stops at a 409 marked x-should-retry: false (possible_duplicate): not retried, not run twice', async () => {
-  const api = writeguardClient(wg.url);
-  const sent = up.count();
+  const api = writeguardClient(payments.wg.url);
+  const sent = payments.up.count();
   const payment = { json: { amount: 300, currency: 'usd', note: 'keyless' } };
 
   await api.post('v1/payments', payment);
@@ -84,5 +64,5 @@ test('got stops at a 409 marked x-should-retry: false (possible_duplicate): not 
     assert.equal((JSON.parse(String(err.response.body)) as { code: string }).code, 'possible_duplicate');
     return true;
   });
-  assert.equal(up.count() - sent, 1);
+  assert.equal(payments.up.count() - sent, 1);
 });
