@@ -8,7 +8,7 @@ import { retryReason, type Metrics } from '../observe/metrics.js';
 import type { KeySource } from '../observe/response-log.js';
 import { sendAnswer, type Answer } from '../proxy/answer.js';
 import { failureError, forwardWrite } from '../proxy/forward-write.js';
-import type { HeaderMap } from '../proxy/headers.js';
+import { valuesOf, type HeaderMap } from '../proxy/headers.js';
 import { upstreamPath } from '../proxy/route.js';
 import type { WriteContext, WriteHandler } from '../proxy/plugin.js';
 import { sendAttempt, type AttemptResult } from '../proxy/write.js';
@@ -63,17 +63,17 @@ export function createGuard(deps: GuardDeps): WriteHandler {
   return async function guardedWrite(ctx: WriteContext): Promise<void> {
     const startedAt = Date.now();
     const { request, reply, exchange, idempotency: idem } = ctx;
-    const headers = request.raw.headersDistinct;
-    const agent = agentOf(config.identity, config.identity.agentIdHeader === null ? undefined : headers[config.identity.agentIdHeader]);
+    const raw = request.raw.rawHeaders;
+    const agent = agentOf(config.identity, config.identity.agentIdHeader === null ? undefined : valuesOf(raw, config.identity.agentIdHeader));
     const fingerprintHeaders = idem.fingerprintHeaders.flatMap((name) => {
-      const values = headers[name];
+      const values = valuesOf(raw, name);
       return values === undefined ? [] : [[name, values.join(',')] as const];
     });
     const fp = fingerprint({ method: request.method, apiPath: ctx.apiPath, headers: fingerprintHeaders, body: ctx.body, contentType: request.headers['content-type'], mode: idem.fingerprint });
 
     let json: unknown = null;
     const found = findKey({
-      headerValues: headers[idem.header.toLowerCase()],
+      headerValues: valuesOf(raw, idem.header.toLowerCase()),
       headerName: idem.header,
       keyFrom: idem.keyFrom,
       json: () => (json ??= parseJsonBody({ 'content-type': 'application/json' }, ctx.body) ?? undefined),

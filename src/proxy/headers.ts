@@ -44,3 +44,16 @@ export function agentResponseHeaders(headers: HeaderMap): HeaderMap {
 export function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
+
+/**
+ * Every value the agent sent for one header (lower-case `name`), as node's `headersDistinct` would
+ * give it, without building that object for every header of every request.
+ */
+export function valuesOf(rawHeaders: readonly string[], name: string): string[] | undefined {
+  let out: string[] | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const n = rawHeaders[i]!;
+    if (n.length === name.length && n.toLowerCase() === name) (out ??= []).push(rawHeaders[i + 1]!);
+  }
+  return out;
+}

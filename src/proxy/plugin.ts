@@ -14,7 +14,7 @@ import { Exchange } from '../observe/response-log.js';
 import { agentForRead, scopeOf } from '../idempotency/scope.js';
 import type { RetryKit } from '../retry/cooldown.js';
 import { readBody } from './body.js';
-import { upstreamRequestHeaders, agentResponseHeaders, type HeaderMap } from './headers.js';
+import { upstreamRequestHeaders, agentResponseHeaders, valuesOf, type HeaderMap } from './headers.js';
 import { preflight } from './preflight.js';
 import { forwardRead, onPassthroughError, onPassthroughResponse } from './read.js';
 import { hasDotSegment, isAllowed, routePolicy, stripPrefix, upstreamPath, type Listener } from './route.js';
@@ -133,6 +133,9 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
+    // No per-request child logger: writeguard's own lines carry request_id, and a child costs a
+    // pino bindings serialisation on every request.
+    childLoggerFactory: (logger) => logger,
     requestIdHeader: false,
     serverFactory: createHttpServer(config),
     forceCloseConnections: 'idle',
@@ -191,7 +194,7 @@ function registerUpstream(app: FastifyInstance, prefix: string, upstream: Upstre
     // Reads, and POSTs that read (a quote, a completion: `passthrough`), stream: no key, no record.
     if (policy.mode === 'passthrough' || !(policy.idempotency.methods as readonly string[]).includes(request.method)) {
       if (SAFE_METHODS.has(request.method)) {
-        const agent = agentForRead(deps.config.identity, deps.config.identity.agentIdHeader === null ? undefined : request.raw.headersDistinct[deps.config.identity.agentIdHeader]);
+        const agent = agentForRead(deps.config.identity, deps.config.identity.agentIdHeader === null ? undefined : valuesOf(request.raw.rawHeaders, deps.config.identity.agentIdHeader));
         return forwardRead({
           request, reply, exchange: request.exchange, upstream, dispatcher, origin: target.origin, path,
           headers: upstreamRequestHeaders(request.headers, target.host), scope: scopeOf(deps.config.namespace, agent), kit: deps.kit, log: deps.log, metrics: deps.metrics,

@@ -1,7 +1,9 @@
 // writeguard's own refusals and failures: exact status, problem code, and what the upstream received.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { request as httpRequest, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { freePort } from '../helpers/ports.js';
 import { rawRequest, portOf, type RawResponse } from '../helpers/raw-http.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
@@ -99,6 +101,20 @@ test('an oversized chunked body is 413 body_too_large; the upstream sees nothing
   const before = up.received.length;
   const res = await chunkedPost(`${wg.url}/pay/v1/x`, [Buffer.alloc(512, 0x61), Buffer.alloc(512, 0x62), Buffer.alloc(1024, 0x63)]);
   assertProblem(res, res.text, 413, 'body_too_large');
+  assert.equal(up.received.length, before);
+});
+
+test('an agent that leaves halfway through a body: nothing is sent upstream and its line says client_gone', async () => {
+  const before = up.received.length;
+  const linesBefore = wg.logs.responses().length;
+  const socket = connect(portOf(wg.url), '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write('POST /pay/v1/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nIdempotency-Key: k-gone\r\n\r\n{"amount":');
+  await new Promise((r) => setTimeout(r, 50));
+  socket.destroy();
+  await wg.logs.waitForResponses(linesBefore + 1);
+  const line = wg.logs.responses().at(-1)!;
+  assert.equal(line.client_gone, true);
   assert.equal(up.received.length, before);
 });
 

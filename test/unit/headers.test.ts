@@ -1,7 +1,7 @@
 // Header hygiene at the proxy boundary, pure (RFC 9110 §7.6.1).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { agentResponseHeaders, firstHeader, upstreamRequestHeaders } from '../../src/proxy/headers.js';
+import { agentResponseHeaders, firstHeader, upstreamRequestHeaders, valuesOf } from '../../src/proxy/headers.js';
 
 test('upstreamRequestHeaders strips hop-by-hop headers, forwarding headers and Proxy-Authorization, and sets Host', () => {
   const out = upstreamRequestHeaders(
@@ -82,4 +82,11 @@ test('firstHeader takes the first of repeated values', () => {
   assert.equal(firstHeader(['a', 'b']), 'a');
   assert.equal(firstHeader('a'), 'a');
   assert.equal(firstHeader(undefined), undefined);
+});
+
+test('valuesOf gives every value of one header, any case, in order, as headersDistinct would', () => {
+  const raw = ['Host', 'x', 'Idempotency-Key', 'a', 'content-type', 'application/json', 'IDEMPOTENCY-KEY', 'b'];
+  assert.deepEqual(valuesOf(raw, 'idempotency-key'), ['a', 'b']);
+  assert.deepEqual(valuesOf(raw, 'content-type'), ['application/json']);
+  assert.equal(valuesOf(raw, 'stripe-account'), undefined);
 });
