@@ -132,6 +132,11 @@ export const CONTENDERS = [
     start: ({ tmp, upstream }) => startNodeServer(tmp, 'bare', './servers/bare-proxy.mjs', { UPSTREAM: upstream.url }),
   },
   {
+    id: 'floor', label: 'fastify floor (no logic)',
+    // Not a product: the least writeguard's own stack (fastify + undici) can cost. See its header.
+    start: ({ tmp, upstream }) => startNodeServer(tmp, 'floor', './servers/fastify-floor.mjs', { UPSTREAM: upstream.url }),
+  },
+  {
     id: 'nginx', label: 'nginx (1 worker)',
     available: (infra) => (infra.nginx.skip === undefined ? null : infra.nginx.skip),
     start: async ({ tmp, upstream, nginx }) => {

@@ -3,10 +3,11 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startRedis, startUpstream, startWriteguard } from './contenders.mjs';
 import { measure } from './load.mjs';
-import { CORE_LOAD, rssMiB, stop } from './lib/procs.mjs';
+import { CORE_LOAD, CORE_SUT, rssMiB, start, stop } from './lib/procs.mjs';
 import { summarise } from './profile.mjs';
 import { countRoundTrips } from './redis-trips.mjs';
 import { summariseRuns } from './report.mjs';
@@ -91,6 +92,21 @@ export async function roundTrips(ctx, url) {
     if (t.upstreamRequests !== expected) results.anomalies.push(`round trips, ${t.id}: the upstream saw ${t.upstreamRequests} requests (expected ${expected})`);
     if (Object.keys(t.statuses).some((s) => !s.startsWith('2'))) results.anomalies.push(`round trips, ${t.id}: answers ${JSON.stringify(t.statuses)}`);
   }
+}
+
+/** A single Redis round trip from the server core, one at a time (bench/redis-rtt.mjs). */
+export async function redisRoundTrip(ctx, seconds = 3) {
+  const entry = start('redis-rtt', 'node', [fileURLToPath(new URL('./redis-rtt.mjs', import.meta.url)), JSON.stringify({ port: ctx.redis.port, seconds })], {
+    core: CORE_SUT, stdout: 'pipe', stderr: join(ctx.tmp, 'redis-rtt.stderr.log'),
+  });
+  let out = '';
+  entry.child.stdout.on('data', (c) => (out += c));
+  const timer = setTimeout(() => stop(entry), (seconds + 30) * 1000);
+  const { code } = await entry.exit;
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`the Redis round-trip client exited with ${code}`);
+  ctx.results.redisRtt = JSON.parse(out);
+  ctx.log(`Redis round trip, one at a time: p50 ${ctx.results.redisRtt.p50.toFixed(3)} ms, p99 ${ctx.results.redisRtt.p99.toFixed(3)} ms`);
 }
 
 /** RSS of writeguard on Redis with 200 writes in flight (an upstream that takes a second per POST). */

@@ -42,7 +42,7 @@ export function evaluateTargets(r) {
   for (const [id, label] of [['wg-redis', 'Redis'], ['wg-mem', 'memory']]) {
     const x = ratio(find(w.get, id)?.rps, find(w.get, 'bare')?.rps);
     const cpu = ratio(find(w.get, 'bare')?.cpuUsPerReq, find(w.get, id)?.cpuUsPerReq);
-    add(`Reads (${label} store): ≥ 1.30× bare @fastify/http-proxy req/s`, `${fr(x)} (by CPU/req: ${fr(cpu)})`, x !== null && x >= 1.3);
+    add(`Reads (${label} store): ≥ 1.30× bare @fastify/http-proxy req/s`, `${fr(x)} (by CPU/req: ${fr(cpu)})`, x !== null && x >= 1.3, floorNote(w.get, 'bare', 'bare'));
   }
   {
     const x = ratio(find(w['post-key'], 'wg-redis')?.rps, find(w['post-key'], 'setnx')?.rps);
@@ -52,15 +52,20 @@ export function evaluateTargets(r) {
   for (const [id, label] of [['wg-redis', 'Redis'], ['wg-mem', 'memory']]) {
     const x = ratio(find(w['post-replay'], id)?.rps, find(w['post-key'], 'direct')?.rps);
     const untouched = (r.replayUpstreamPosts ?? {})[id] === 0;
-    add(`Replays (${label} store): ≥ 0.70× direct write req/s, upstream untouched`, `${fr(x)}; upstream requests during replay runs: ${(r.replayUpstreamPosts ?? {})[id] ?? '—'}`, x !== null && x >= 0.7 && untouched);
+    add(`Replays (${label} store): ≥ 0.70× direct write req/s, upstream untouched`, `${fr(x)}; upstream requests during replay runs: ${(r.replayUpstreamPosts ?? {})[id] ?? '—'}`, x !== null && x >= 0.7 && untouched,
+      floorNote(w['post-replay'], 'direct', 'direct writes', find(w['post-key'], 'direct')));
   }
   {
     const d = find(w['seq-write'], 'direct');
     const g = find(w['seq-write'], 'wg-redis');
     const a50 = d && g ? g.p50 - d.p50 : null;
     const a99 = d && g ? g.p99 - d.p99 : null;
-    add('One connection, write on Redis: adds ≤ 0.5 ms at p50 over direct', `${signed(a50)} ms`, a50 !== null && a50 <= 0.5);
-    add('One connection, write on Redis: adds ≤ 2 ms at p99 over direct', `${signed(a99)} ms`, a99 !== null && a99 <= 2);
+    const b = find(w['seq-write'], 'bare');
+    const rtt = r.redisRtt;
+    const hop = d && b ? `bare @fastify/http-proxy alone adds ${signed(b.p50 - d.p50)} ms at p50, ${signed(b.p99 - d.p99)} ms at p99` : '';
+    add('One connection, write on Redis: adds ≤ 0.5 ms at p50 over direct', `${signed(a50)} ms`, a50 !== null && a50 <= 0.5,
+      [rtt ? `one Redis round trip from the server core: p50 ${fx(rtt.p50, 3)} ms, so the 3 a new write makes in sequence take ${fx(3 * rtt.p50, 3)} ms on their own` : '', hop].filter(Boolean).join('; '));
+    add('One connection, write on Redis: adds ≤ 2 ms at p99 over direct', `${signed(a99)} ms`, a99 !== null && a99 <= 2, rtt ? `one Redis round trip: p99 ${fx(rtt.p99, 3)} ms` : '');
   }
   if (r.inflight) {
     add('Memory: RSS < 150 MB with 200 writes in flight (Redis)', `${fx(r.inflight.rssMaxMiB, 1)} MiB`, r.inflight.rssMaxMiB < 150);
@@ -76,6 +81,12 @@ export function evaluateTargets(r) {
     );
   }
   return out;
+}
+
+/** What the fastify floor contender (the stack with no logic) reaches against a target's baseline. */
+function floorNote(wl, baseId, baseLabel, base = find(wl, baseId)) {
+  const x = ratio(find(wl, 'floor')?.rps, base?.rps);
+  return x === null ? '' : `fastify floor (the stack, no logic): ${fr(x)} ${baseLabel}`;
 }
 
 /** The p-th percentile (0-100) of the finite numbers in xs; null when there are none. */

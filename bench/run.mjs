@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONTENDERS, ROOT, ensureNginx, startRedis, startUpstream } from './contenders.mjs';
 import { killAllNow, pinning, rssMiB, stopAll } from './lib/procs.mjs';
-import { inflightCheck, profileMissed, roundTrips, runRounds, soak } from './phases.mjs';
+import { inflightCheck, profileMissed, redisRoundTrip, roundTrips, runRounds, soak } from './phases.mjs';
 import { evaluateTargets, render } from './report.mjs';
 import { cfg } from './workloads.mjs';
 
@@ -75,6 +75,7 @@ function caveats(results, skipped) {
     'For **direct** (and nginx), one autocannon process on one core may be the bottleneck rather than the server, and their req/s swing between runs: direct\'s req/s is a floor of the physical limit, not the limit itself — so the replay target, a ratio to direct, is the noisiest one.',
     'The machine runs other services (databases, brokers) that were idle but not stopped; medians over interleaved rounds damp their noise, they do not remove it.',
     'Each contender is configured as its users would (defaults): the bare proxy and the SET NX contender log nothing, writeguard logs one JSON line per response (to /dev/null here), nginx logs to /dev/null; nginx keeps its default `keepalive_requests` (1000 per connection).',
+    'The fastify floor contender is not a product: fastify and undici with no logic at all (reads forwarded with undici\'s dispatch API, the answer buffered; POSTs answered with a stored 1 KiB body from memory, never forwarded). It measures what the stack itself costs: a target the floor cannot reach, writeguard cannot reach on this stack either.',
     'The SET NX contender stores only the status, not the answer: it cannot replay. writeguard stores the 1 KiB answer, fingerprints the request and fences every step.',
     'writeguard on the memory store keeps every record (with its stored answer) in its heap for `ttlSec` (a day): its RSS grows with every distinct key by design — see its RSS after each round — so the growth check applies to the Redis store. The memory store is for development only.',
     'The 200-in-flight check: writeguard\'s upstream pool (`connections: 128` in src/server.ts) lets 128 writes reach the upstream at once; the other 72 wait in writeguard, claimed — in flight for the agent, queued for the upstream — hence a p50 near 2 s with a 1 s upstream.',
@@ -93,7 +94,7 @@ async function main() {
   const nginx = ensureNginx(log);
   const results = {
     meta: meta(nginx), cfg, workloads: [], anomalies: [], replayUpstreamPosts: {}, rss: {}, rssByRound: { 'wg-redis': [], 'wg-mem': [] },
-    trips: null, inflight: null, soak: null, profiles: [], caveats: [],
+    trips: null, redisRtt: null, inflight: null, soak: null, profiles: [], caveats: [],
   };
   const upstream = await startUpstream(tmp);
   const redis = await startRedis(tmp);
@@ -122,6 +123,7 @@ async function main() {
   await roundTrips(ctx, running['wg-redis'].url);
   // The contenders would only share the server core with the phases below.
   for (const c of Object.values(running)) await c.stop();
+  await redisRoundTrip(ctx);
 
   log('memory check: 200 writes in flight');
   await inflightCheck(ctx);

@@ -25,7 +25,7 @@ const ALL = ['direct', 'bare', 'nginx', 'setnx', 'wg-mem', 'wg-redis'];
 export const WORKLOADS = [
   {
     id: 'get', kind: 'throughput', mode: 'get', title: 'Reads: GET passthrough',
-    contenders: ['direct', 'bare', 'nginx', 'wg-mem', 'wg-redis'],
+    contenders: ['direct', 'bare', 'floor', 'nginx', 'wg-mem', 'wg-redis'],
     note: '`GET /v1/items`, small JSON. No key, no record, one log line; writeguard sends reads through its retry loop (undici) and sends a small answer back whole (a large one streams).',
   },
   {
@@ -35,7 +35,7 @@ export const WORKLOADS = [
   },
   {
     id: 'post-replay', kind: 'throughput', mode: 'post-replay', title: 'Replays: POST of one finished key', ratioBase: 'direct-writes',
-    contenders: ['wg-mem', 'wg-redis'],
+    contenders: ['floor', 'wg-mem', 'wg-redis'],
     note: 'The key is sent once first; then every request replays its stored answer. The upstream\'s own counter (`GET /__count`) must not move during the run (warm-up included). Ratios are to direct\'s *new-write* throughput.',
   },
   {
