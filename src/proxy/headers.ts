@@ -12,7 +12,8 @@ const HOP_BY_HOP = new Set([
 const AGENT_ONLY = new Set(['host', 'forwarded', 'expect', 'x-real-ip']);
 
 function connectionTokens(value: string | string[] | undefined): string[] {
-  if (value === undefined) return [];
+  // The usual values name only hop-by-hop headers, which are dropped anyway.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return [];
   const joined = Array.isArray(value) ? value.join(',') : value;
   return joined.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
 }
