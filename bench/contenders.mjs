@@ -109,12 +109,17 @@ export async function startWriteguard({ tmp, name, upstreamUrl, redisPort = null
   return { entry, url: `http://127.0.0.1:${port}`, pids: () => [entry.pid], stop: () => stop(entry, { graceMs: 10_000 }) };
 }
 
-async function startNodeServer(tmp, name, script, env) {
+async function startNodeServer(tmp, name, script, env, nodeArgs = []) {
   const port = await freePort();
-  const entry = start(name, 'node', [here(script)], { core: CORE_SUT, env: { PORT: String(port), ...env }, stderr: join(tmp, `${name}.stderr.log`), cwd: ROOT });
+  const entry = start(name, 'node', [...nodeArgs, here(script)], { core: CORE_SUT, env: { PORT: String(port), ...env }, stderr: join(tmp, `${name}.stderr.log`), cwd: ROOT });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/v1/items`, { entry });
   return { entry, url, pids: () => [entry.pid], stop: () => stop(entry) };
+}
+
+/** The fastify floor (bench/servers/fastify-floor.mjs); `cpuProfDir` as for writeguard. */
+export function startFloor({ tmp, upstreamUrl, name = 'floor', cpuProfDir = null }) {
+  return startNodeServer(tmp, name, './servers/fastify-floor.mjs', { UPSTREAM: upstreamUrl }, cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir]);
 }
 
 /**
@@ -134,7 +139,7 @@ export const CONTENDERS = [
   {
     id: 'floor', label: 'fastify floor (no logic)',
     // Not a product: the least writeguard's own stack (fastify + undici) can cost. See its header.
-    start: ({ tmp, upstream }) => startNodeServer(tmp, 'floor', './servers/fastify-floor.mjs', { UPSTREAM: upstream.url }),
+    start: ({ tmp, upstream }) => startFloor({ tmp, upstreamUrl: upstream.url }),
   },
   {
     id: 'nginx', label: 'nginx (1 worker)',

@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startRedis, startUpstream, startWriteguard } from './contenders.mjs';
+import { startFloor, startRedis, startUpstream, startWriteguard } from './contenders.mjs';
 import { measure } from './load.mjs';
 import { CORE_LOAD, CORE_SUT, rssMiB, start, stop } from './lib/procs.mjs';
 import { summarise } from './profile.mjs';
@@ -152,31 +152,34 @@ export async function soak(ctx) {
 }
 
 /**
- * Runs writeguard on Redis under --cpu-prof for one workload and summarises the measured window.
- * Here writeguard has the server core to itself (its upstream and Redis sit on the load core): V8
- * samples by wall clock, so a Redis or upstream running on the same core while writeguard waits in
- * a send() would be charged to that send.
+ * Runs writeguard on Redis (or, with `floor`, the fastify floor) under --cpu-prof for one workload
+ * and summarises the measured window. Here the profiled process has the server core to itself (its
+ * upstream and Redis sit on the load core): V8 samples by wall clock, so a Redis or upstream running
+ * on the same core while it waits in a send() would be charged to that send.
  */
-async function profileWorkload(ctx, { wl, title, upstream, redis }) {
-  const dir = join(ctx.tmp, `prof-${wl.id}`);
+async function profileWorkload(ctx, { wl, title, upstream, redis, floor = false }) {
+  const name = `${floor ? 'floor' : 'wg'}-prof-${wl.id}`;
+  const dir = join(ctx.tmp, name);
   mkdirSync(dir, { recursive: true });
-  const wg = await startWriteguard({ tmp: ctx.tmp, name: `wg-prof-${wl.id}`, upstreamUrl: upstream.url, redisPort: redis.port, cpuProfDir: dir });
+  const sut = floor
+    ? await startFloor({ tmp: ctx.tmp, name, upstreamUrl: upstream.url, cpuProfDir: dir })
+    : await startWriteguard({ tmp: ctx.tmp, name, upstreamUrl: upstream.url, redisPort: redis.port, cpuProfDir: dir });
   let r;
   try {
     const extra = {};
     if (wl.mode === 'post-replay') {
       extra.replayKey = `bench-prof-${randomUUID()}`;
-      await prime(wg.url, extra.replayKey);
+      await prime(sut.url, extra.replayKey);
     }
-    r = await measure({ tool: 'autocannon', spec: spec(wl, wg.url, extra), sutPids: wg.pids, redisPid: null, upstreamCount: upstream.count });
+    r = await measure({ tool: 'autocannon', spec: spec(wl, sut.url, extra), sutPids: sut.pids, redisPid: null, upstreamCount: upstream.count });
   } finally {
-    await wg.stop(); // SIGTERM: a graceful exit, which is when V8 writes the profile
+    await sut.stop(); // SIGTERM: a graceful exit, which is when V8 writes the profile
   }
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  if (file === undefined) throw new Error(`no .cpuprofile written for ${wl.id}`);
-  ctx.log(`profiled ${wl.id}: ${Math.round(r.rps)} req/s, ${r.cpuUsPerReq?.toFixed(0)} µs CPU/req under the profiler`);
+  if (file === undefined) throw new Error(`no .cpuprofile written for ${name}`);
+  ctx.log(`profiled ${name}: ${Math.round(r.rps)} req/s, ${r.cpuUsPerReq?.toFixed(0)} µs CPU/req under the profiler`);
   const summary = summarise(join(dir, file), { fromUs: r.windowStartUs, toUs: r.windowEndUs });
-  return { id: wl.id, title, rps: r.rps, cpuUsPerReq: r.cpuUsPerReq, summary };
+  return { id: wl.id, title, rps: r.rps, total: r.total, cpuUsPerReq: r.cpuUsPerReq, summary };
 }
 
 /** A profile for each workload behind a missed target. */
@@ -192,7 +195,11 @@ export async function profileMissed(ctx, missed) {
     try {
       for (const [id, title] of wanted) {
         ctx.log(`profiling ${id} (a target was missed)`);
-        ctx.results.profiles.push(await profileWorkload(ctx, { wl: WORKLOADS.find((w) => w.id === id), title, upstream, redis }));
+        const wl = WORKLOADS.find((w) => w.id === id);
+        const profile = await profileWorkload(ctx, { wl, title, upstream, redis });
+        // Where the floor runs the same workload, its profile shows what writeguard adds, by package.
+        if (wl.contenders.includes('floor')) profile.floor = await profileWorkload(ctx, { wl, title, upstream, redis, floor: true });
+        ctx.results.profiles.push(profile);
       }
     } finally {
       await redis.close();

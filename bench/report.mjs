@@ -152,7 +152,32 @@ function latencyTable(wl) {
   return lines.join('\n');
 }
 
-function profileSection(profiles) {
+/**
+ * Where writeguard's CPU goes beyond the fastify floor's, by package: each profile's share of busy
+ * time times the CPU µs/req the same contender used in the main runs (the profiler itself inflates
+ * CPU, the deeper stacks more, so its own µs would overstate writeguard's extra).
+ */
+function floorDiff(p, wgCpu, floorCpu) {
+  const perReq = (prof, cpu) => new Map(prof.summary.byCategory.map((c) => [c.name, (c.pct / 100) * cpu]));
+  const wg = perReq(p, wgCpu);
+  const floor = perReq(p.floor, floorCpu);
+  const rows = [...new Set([...wg.keys(), ...floor.keys()])]
+    .map((name) => ({ name, wg: wg.get(name) ?? 0, floor: floor.get(name) ?? 0 }))
+    .map((r) => ({ ...r, extra: r.wg - r.floor }))
+    .sort((a, b) => b.extra - a.extra);
+  const out = [
+    `Against the fastify floor (the same stack with no logic, profiled under the same load: ${fint(p.floor.rps)} req/s, ${fx(p.floor.cpuUsPerReq, 0)} µs CPU/req under the profiler). ` +
+      'Estimated CPU µs per request by package: its share of busy time in the profile × the CPU µs/req measured in the main runs (median), largest extra first.',
+    '',
+    '| where | floor µs/req | writeguard µs/req | writeguard extra |',
+    '|---|--:|--:|--:|',
+  ];
+  for (const r of rows.filter((x) => Math.abs(x.extra) >= 0.5).slice(0, 14)) out.push(`| ${r.name} | ${fx(r.floor, 1)} | ${fx(r.wg, 1)} | ${signed(r.extra, 1)} |`);
+  out.push(`| **all** (main runs, median) | ${fx(floorCpu, 1)} | ${fx(wgCpu, 1)} | ${signed(wgCpu - floorCpu, 1)} |`);
+  return out;
+}
+
+function profileSection(profiles, workloads) {
   const out = ['## Where the time goes', ''];
   if (profiles.length === 0) {
     out.push('Every writeguard target was met: no profile was taken.', '');
@@ -173,6 +198,9 @@ function profileSection(profiles) {
     out.push(`### ${p.title}`, '', `${fint(p.rps)} req/s and ${fx(p.cpuUsPerReq, 0)} µs CPU/req under the profiler; in the window: busy ${fx(s.busyMs / 1000, 2)} s, idle ${fx(s.idleMs / 1000, 2)} s${s.windowed ? '' : ' (whole profile: the window could not be matched)'}.`, '');
     out.push('By package:', '', '| where | % busy, self | % busy, inclusive |', '|---|--:|--:|');
     for (const c of s.byCategory.slice(0, 16)) out.push(`| ${c.name} | ${fx(c.pct, 1)} | ${fx(c.inclusivePct, 1)} |`);
+    const wl = workloads.find((w) => w.id === p.id);
+    const [wgCpu, floorCpu] = [find(wl, 'wg-redis')?.cpuUsPerReq, find(wl, 'floor')?.cpuUsPerReq];
+    if (p.floor && wgCpu && floorCpu) out.push('', ...floorDiff(p, wgCpu, floorCpu));
     out.push('', 'Top functions by self time:', '', '| % busy | function | at |', '|--:|---|---|');
     for (const f of s.self.slice(0, 20)) out.push(`| ${fx(f.pct, 1)} | \`${f.fn}\` | ${f.where} |`);
     out.push('', "writeguard's own functions, inclusive (self + callees):", '', '| % busy | function | at |', '|--:|---|---|');
@@ -262,7 +290,7 @@ export function render(r) {
     out.push(`RSS of ${id} after each round of the main runs: ${rounds.map((x) => fx(x, 1)).join(' → ')} MiB.`);
   }
   out.push('');
-  out.push(...profileSection(r.profiles));
+  out.push(...profileSection(r.profiles, r.workloads));
   out.push('## Caveats', '', ...r.caveats.map((c) => `- ${c}`), '');
   return out.join('\n');
 }
