@@ -154,8 +154,9 @@ function latencyTable(wl) {
 
 /**
  * Where writeguard's CPU goes beyond the fastify floor's, by package: each profile's share of busy
- * time times the CPU µs/req the same contender used in the main runs (the profiler itself inflates
- * CPU, the deeper stacks more, so its own µs would overstate writeguard's extra).
+ * time times the CPU µs/req the same contender used in the main runs. A profiled run is not a main
+ * run (profiler overhead; upstream and Redis on the other core), so its own µs would not add up to
+ * the table's.
  */
 function floorDiff(p, wgCpu, floorCpu) {
   const perReq = (prof, cpu) => new Map(prof.summary.byCategory.map((c) => [c.name, (c.pct / 100) * cpu]));
