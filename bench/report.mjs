@@ -42,7 +42,7 @@ export function evaluateTargets(r) {
   for (const [id, label] of [['wg-redis', 'Redis'], ['wg-mem', 'memory']]) {
     const x = ratio(find(w.get, id)?.rps, find(w.get, 'bare')?.rps);
     const cpu = ratio(find(w.get, 'bare')?.cpuUsPerReq, find(w.get, id)?.cpuUsPerReq);
-    add(`Reads (${label} store): ≥ 1.30× bare @fastify/http-proxy req/s`, `${fr(x)} (by CPU/req: ${fr(cpu)})`, x !== null && x >= 1.3, floorNote(w.get, 'bare', 'bare'));
+    add(`Reads (${label} store): ≥ 1.30× bare @fastify/http-proxy req/s`, `${fr(x)} (by CPU/req: ${fr(cpu)})`, x !== null && x >= 1.3, floorNote(w.get, find(w.get, 'bare'), 'bare'));
   }
   {
     const x = ratio(find(w['post-key'], 'wg-redis')?.rps, find(w['post-key'], 'setnx')?.rps);
@@ -53,7 +53,7 @@ export function evaluateTargets(r) {
     const x = ratio(find(w['post-replay'], id)?.rps, find(w['post-key'], 'direct')?.rps);
     const untouched = (r.replayUpstreamPosts ?? {})[id] === 0;
     add(`Replays (${label} store): ≥ 0.70× direct write req/s, upstream untouched`, `${fr(x)}; upstream requests during replay runs: ${(r.replayUpstreamPosts ?? {})[id] ?? '—'}`, x !== null && x >= 0.7 && untouched,
-      floorNote(w['post-replay'], 'direct', 'direct writes', find(w['post-key'], 'direct')));
+      floorNote(w['post-replay'], find(w['post-key'], 'direct'), 'direct writes'));
   }
   {
     const d = find(w['seq-write'], 'direct');
@@ -84,7 +84,7 @@ export function evaluateTargets(r) {
 }
 
 /** What the fastify floor contender (the stack with no logic) reaches against a target's baseline. */
-function floorNote(wl, baseId, baseLabel, base = find(wl, baseId)) {
+function floorNote(wl, base, baseLabel) {
   const x = ratio(find(wl, 'floor')?.rps, base?.rps);
   return x === null ? '' : `fastify floor (the stack, no logic): ${fr(x)} ${baseLabel}`;
 }

@@ -126,6 +126,18 @@ test('identity: a write without the agent header is refused; keys are scoped per
   assert.equal((await fetch(`${wg.url}/pay/v1/items`)).status, 200);
 });
 
+test('a fingerprint header (Stripe-Account) is part of the request: the same key and body for another account is a mismatch', async () => {
+  const before = up.count();
+  const b = body();
+  const k = `account-${n}`;
+  assert.equal((await post(`${wg.url}/pay/v1/payments`, b, { ...agent, 'idempotency-key': k, 'stripe-account': 'acct_1' })).status, 201);
+  const again = await post(`${wg.url}/pay/v1/payments`, b, { ...agent, 'idempotency-key': k, 'stripe-account': 'acct_1' });
+  assert.equal(again.headers.get('idempotent-replayed'), 'true');
+  await expectProblem(await post(`${wg.url}/pay/v1/payments`, b, { ...agent, 'idempotency-key': k, 'stripe-account': 'acct_2' }), 422, 'idempotency_key_reuse_mismatch');
+  await expectProblem(await post(`${wg.url}/pay/v1/payments`, b, { ...agent, 'idempotency-key': k }), 422, 'idempotency_key_reuse_mismatch');
+  assert.equal(up.count() - before, 1);
+});
+
 test('forwardKey: false — the key protects the write here but is not sent upstream', async () => {
   const before = up.count();
   const first = await post(`${wg.url}/pay/v1/unkeyed-upstream/x`, '{"a":1}', { ...agent, 'idempotency-key': 'kept-here' });
