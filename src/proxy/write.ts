@@ -12,7 +12,10 @@ export interface AttemptRequest {
   headers: HeaderMap;
   /** null for a bodiless request (a read, a reconcile probe). */
   body: Buffer | null;
-  /** Bounds the wait for the headers and between body chunks; for a write, the whole exchange. */
+  /**
+   * Bounds the wait for the headers and between body chunks; for a write, the whole exchange (one
+   * deadline of writeguard's own, which lets an answer already in the socket be read first).
+   */
   timeoutMs: number;
 }
 
@@ -39,6 +42,17 @@ const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 const attemptTimeout = (): Error => new Error('the attempt timed out');
 
+/**
+ * When a write's deadline fires it first gives pending I/O turns of the event loop: after a stall
+ * longer than timeoutMs (SIGSTOP/SIGCONT, a long GC, a synchronous hog) Node runs expired timers
+ * before it polls sockets, and a complete answer waiting in the socket buffer must not become
+ * outcome_unknown. One turn (setImmediate runs after the poll phase) reads what the socket holds; a
+ * large answer takes a few (a socket reads about 64 KiB per turn), so the wait goes on while each turn
+ * brings more of the answer, at most this many turns. An upstream that has sent nothing, or trickles
+ * (no new bytes in a turn), is cut off after one turn: a slow upstream still times out.
+ */
+const DEADLINE_GRACE_TURNS = 64;
+
 /** A write's attempt (or a reconcile probe): the whole answer buffered. */
 export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest): Promise<AttemptResult>;
 /** A read's attempt: answers with a body over `streamAbove` bytes (or of unknown length) stream. */
@@ -53,15 +67,24 @@ export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest, streamA
     let chunks: Buffer[] = [];
     let size = 0;
     let stream: Readable | null = null;
-    // A write's whole exchange has a deadline; a read is bounded by undici's headers and body
-    // timeouts alone (a large download may outlast timeoutMs as long as bytes keep coming).
-    const timer = streamAbove !== Infinity ? null : setTimeout(() => {
+    /** Bytes of the answer received so far (the status line counts as one): the deadline's grace watches it. */
+    let progress = 0;
+    const write = streamAbove === Infinity;
+    /** The deadline, once it has given pending I/O a turn, and more while each turn brings bytes of the answer. */
+    const expire = (seen: number, turn: number): void => {
+      if (settled) return;
+      if (progress !== seen && turn < DEADLINE_GRACE_TURNS) return void setImmediate(expire, progress, turn + 1);
       timedOut = true;
       if (controller !== null) return controller.abort(attemptTimeout());
       // Still queued for a connection: answered now, and cancelled before a byte is written if it
       // ever starts. Counted as no answer, as any timeout is.
       settle(classifyFailure(attemptTimeout(), true));
-    }, req.timeoutMs);
+    };
+    // A write's whole exchange has one deadline, writeguard's (undici's headers and body timeouts are
+    // off: after a stall their timer would destroy the socket before an answer in it is read). A read
+    // is bounded by undici's timeouts alone (a large download may outlast timeoutMs as long as bytes
+    // keep coming).
+    const timer = !write ? null : setTimeout(() => setImmediate(expire, progress, 1), req.timeoutMs);
     const settle = (result: AttemptResult | StreamedAnswer): void => {
       if (settled) return;
       if (timer !== null) clearTimeout(timer);
@@ -70,13 +93,14 @@ export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest, streamA
     };
     dispatcher.dispatch({
       origin: req.origin, path: req.path, method: req.method as Dispatcher.HttpMethod, headers: req.headers as Record<string, string | string[]>,
-      body: req.body, headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs,
+      body: req.body, headersTimeout: write ? 0 : req.timeoutMs, bodyTimeout: write ? 0 : req.timeoutMs,
     }, {
       onRequestStart(c) {
         controller = c;
         if (timedOut) c.abort(attemptTimeout());
       },
       onResponseStart(c, statusCode, responseHeaders) {
+        progress++;
         if (statusCode < 200) return; // 1xx: the real answer follows
         status = statusCode;
         headers = responseHeaders as HeaderMap;
@@ -95,6 +119,7 @@ export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest, streamA
         settle({ kind: 'stream', status, headers, stream: body });
       },
       onResponseData(c, chunk) {
+        progress += chunk.length;
         if (stream !== null) {
           if (!stream.push(chunk)) c.pause();
           return;

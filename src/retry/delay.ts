@@ -2,6 +2,7 @@
 // backoff with full jitter. Pure: the clock and the random source are arguments.
 import type { HeaderMap } from '../proxy/headers.js';
 import { firstHeader } from '../proxy/headers.js';
+import { parseHttpDate } from './http-date.js';
 
 const EPOCH_MS_FLOOR = 1e12; // values this large are epoch milliseconds (year 2001 onwards)
 const EPOCH_S_FLOOR = 1e9; // …this large, epoch seconds; smaller, a delta in seconds
@@ -39,9 +40,9 @@ export function serverDelayMs(headers: HeaderMap, nowMs: number): number | null 
   const retryAfter = firstHeader(headers['retry-after']);
   const seconds = nonNegative(retryAfter);
   if (seconds !== null) return seconds * 1000;
-  if (retryAfter !== undefined && /[a-z]/i.test(retryAfter)) {
-    const at = Date.parse(retryAfter);
-    if (Number.isFinite(at)) return Math.max(0, at - nowMs);
+  if (retryAfter !== undefined) {
+    const at = parseHttpDate(retryAfter, nowMs); // strict RFC 9110 forms, UTC; not Date.parse
+    if (at !== null) return Math.max(0, at - nowMs);
   }
   const reset = rateLimitReset(firstHeader(headers.ratelimit)) ?? nonNegative(firstHeader(headers['ratelimit-reset']));
   if (reset !== null) return reset * 1000;
