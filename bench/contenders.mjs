@@ -83,7 +83,7 @@ function writeguardConfig({ port, adminPort, upstreamUrl, redisPort }) {
   return [
     `listen: { host: 127.0.0.1, port: ${port} }`,
     `admin: { host: 127.0.0.1, port: ${adminPort} }`,
-    redisPort === null ? 'store: { kind: memory }' : `store: { kind: redis, url: "redis://127.0.0.1:${redisPort}" }`,
+    redisPort === null ? 'store: { kind: memory }' : `store: { kind: redis, url: "redis://127.0.0.1:${redisPort}", initOnEmpty: true }`,
     'logLevel: info',
     'upstreams:',
     '  - name: bench',

@@ -24,7 +24,10 @@ async function start(options: { config?: string; upstream?: string; pretty?: boo
   const log = createLogger({ level: config.logLevel, pretty: options.pretty === true });
   const writeguard = buildServer(config, log);
   // Reads flow either way; writes fail closed until the store is ready, so give it a moment first.
-  if (!(await writeguard.store.whenReady(STORE_WAIT_MS))) log.warn('store not ready yet: writes are refused (503 store_unavailable) until it is');
+  if (!(await writeguard.store.whenReady(STORE_WAIT_MS))) {
+    const why = writeguard.store.notReadyReason();
+    log.warn({ reason: why?.code, detail: why?.detail }, 'store not ready yet: writes are refused (503 store_unavailable) until it is');
+  }
   const urls = await writeguard.listen();
   log.info({ listen: urls.proxies, admin: urls.admin, upstreams: config.upstreams.map((u) => ({ name: u.name, target: u.target })) }, 'writeguard listening');
 

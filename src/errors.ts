@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   upstream_timeout: { status: 504, title: 'The upstream did not answer in time', retryStrategy: 'backoff' },
   rate_limited: { status: 429, title: 'Rate limited', retryStrategy: 'backoff' },
   store_unavailable: { status: 503, title: 'The idempotency store is unavailable; writes are refused', retryStrategy: 'backoff' },
+  store_full: { status: 503, title: 'The idempotency store is full; new writes are refused', retryStrategy: 'backoff' },
   draining: { status: 503, title: 'writeguard is shutting down', retryStrategy: 'backoff' },
   // A bug in writeguard, never an upstream's answer: nothing is known to have been sent.
   internal_error: { status: 500, title: 'writeguard failed internally', retryStrategy: 'no_retry' },

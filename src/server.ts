@@ -11,6 +11,7 @@ import { Cooldowns, type RetryKit } from './retry/cooldown.js';
 import { buildProxyApp } from './proxy/plugin.js';
 import { listeners } from './proxy/route.js';
 import { createStore } from './store/create.js';
+import { MemoryStore } from './store/memory.js';
 import type { Store } from './store/store.js';
 
 export interface BoundApp {
@@ -62,7 +63,11 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
     announce: (scope, upstream, delayMs) => store.announceCooldown(scope, upstream, delayMs),
     signal: shutdown.signal,
   };
-  const metrics = new Metrics(async () => (await store.deadLetters(METRICS_DEAD_LETTER_LIMIT)).length);
+  const metrics = new Metrics(
+    async () => (await store.deadLetters(METRICS_DEAD_LETTER_LIMIT)).length,
+    () => ({ notReady: store.notReadyReason()?.code ?? null, persistence: store.persistence() }),
+  );
+  if (store instanceof MemoryStore) metrics.memoryStore(() => store.usage());
   const deps = { config, log, dispatchers, lifecycle, kit, metrics, handleWrite: createGuard({ config, store, log, kit, metrics }) };
   const proxies = listeners(config).map((l) => ({ app: buildProxyApp(l, deps), host: l.host, port: l.port }));
   const admin = { app: buildAdminApp({ config, log, lifecycle, store, metrics }), host: config.admin.host, port: config.admin.port };

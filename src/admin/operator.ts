@@ -33,7 +33,7 @@ async function withStore<T>(options: OperatorOptions, work: (store: Store, confi
   const config = operatorConfig(options);
   const store = createRedisStore(config.store);
   try {
-    if (!(await store.whenReady(READY_WAIT_MS))) throw new StoreUnavailableError(`the store is not ready (${store.notReadyReason() ?? 'unknown'})`);
+    if (!(await store.whenReady(READY_WAIT_MS))) throw new StoreUnavailableError(`the store is not ready (${store.notReadyReason()?.detail ?? 'unknown'})`);
     return await work(store, config);
   } finally {
     await store.close();

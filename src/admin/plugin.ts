@@ -40,7 +40,10 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (deps.lifecycle.draining) return reply.code(503).send({ ready: false, reason: 'draining' });
-    if (!store.ready()) return reply.code(503).send({ ready: false, reason: 'store_unavailable' });
+    if (!store.ready()) {
+      const why = store.notReadyReason();
+      return reply.code(503).send({ ready: false, reason: 'store_unavailable', store: why?.code ?? 'unknown', detail: why?.detail ?? 'the store is not ready' });
+    }
     return { ready: true };
   });
 

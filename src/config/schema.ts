@@ -25,6 +25,9 @@ const adminSchema = z.strictObject({
   token: z.string().min(16).nullable().default(null),
 });
 
+/** The memory store's bound; full → new writes refused (503 store_full), no record ever evicted. */
+export const MEMORY_STORE_DEFAULTS = { maxRecords: 100_000, maxBytes: 256 * 1024 * 1024 } as const;
+
 const redisUrl = z.string().regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' });
 const hostPort = z.strictObject({ host: z.string().min(1), port });
 
@@ -39,11 +42,26 @@ export const storeSchema = z.strictObject({
   keyPrefix: z.string().regex(/^[A-Za-z0-9:_-]{0,32}$/, { error: 'must be up to 32 of A-Z, a-z, 0-9, :, _ or -' }).default('wg:'),
   /** Milliseconds a store command may take before the write fails closed. */
   commandTimeoutMs: z.number().int().positive().default(1000),
-  /** Create the sentinel on a store holding no writeguard keys (development); else `writeguard store init`. */
-  initOnEmpty: z.boolean().default(true),
+  /**
+   * Create the sentinel on a store holding no writeguard keys (development only: a Redis that
+   * restarted empty looks the same as a new one, so its lost claims would be adopted silently).
+   * Off by default: run `writeguard store init` once.
+   */
+  initOnEmpty: z.boolean().default(false),
+  /** Accept a Redis whose maxmemory-policy can evict keys (development only: an evicted record lets its write run again). */
+  allowEviction: z.boolean().default(false),
   /** Replicas that must acknowledge begin and finish (Redis WAIT); 0 = don't wait. */
   waitReplicas: z.number().int().min(0).default(0),
   waitTimeoutMs: z.number().int().positive().default(100),
+  /** store.kind memory only: when either cap is reached, new writes get 503 store_full; no record is evicted. */
+  memory: z
+    .strictObject({
+      /** Records kept at most: in flight, completed, tombstones and unknown outcomes alike (expired ones are swept). */
+      maxRecords: z.number().int().positive().default(MEMORY_STORE_DEFAULTS.maxRecords),
+      /** Estimated heap bytes of all records (stored bodies, headers, keys, plus ~1 KiB each); a write that ran may overshoot it by its stored answer. */
+      maxBytes: z.number().int().positive().default(MEMORY_STORE_DEFAULTS.maxBytes),
+    })
+    .prefault({}),
 });
 
 /** No braces: the agent id sits inside the Redis Cluster hash tag. */
@@ -54,6 +72,13 @@ const identitySchema = z.strictObject({
   agentId: z.string().regex(AGENT_ID, { error: 'must be 1-128 of A-Z, a-z, 0-9, . _ : @ -' }).default('default'),
   /** For one writeguard shared by many agents: the header naming the agent. */
   agentIdHeader: headerName.nullable().default(null),
+  /**
+   * The headers whose values identify the upstream credential (hashed, never stored): a stored
+   * answer is replayed only to a caller presenting the same ones; another gets 422.
+   */
+  credentialHeaders: z.array(headerName).default(['authorization', 'x-api-key']),
+  /** Credentials rotate mid-retry (OAuth tokens refreshed): the agent scope alone decides replays. */
+  credentialsRotate: z.boolean().default(false),
 });
 
 /** `header`, or `body:referenceId` / `body:meta.idempotency_key` for a key carried in a JSON body field. */

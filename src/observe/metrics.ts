@@ -13,6 +13,12 @@ export function statusClass(status: number | null): StatusClass {
 /** A metric bound to one label set: a counter's inc or a histogram's observe. */
 type Bound = { inc(): void; observe(value: number): void };
 
+/** What the store says of itself, for the gauges: a reason code while it refuses writes. */
+export interface StoreState {
+  notReady: string | null;
+  persistence: string;
+}
+
 export interface ResponseFacts {
   upstream: string | null;
   method: string;
@@ -50,7 +56,8 @@ export class Metrics {
   });
   private readonly inFlight = new Gauge({ name: 'writeguard_writes_in_flight', help: 'Protected writes being attempted now', registers: [this.registry] });
 
-  constructor(deadLetters: () => Promise<number>) {
+  constructor(deadLetters: () => Promise<number>, store?: () => StoreState) {
+    if (store !== undefined) this.storeGauges(store);
     new Gauge({
       name: 'writeguard_dead_letters', help: 'Writes whose outcome is unknown, awaiting reconciliation (store-wide)', registers: [this.registry],
       async collect() {
@@ -62,6 +69,30 @@ export class Metrics {
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'writeguard_process_' });
+  }
+
+  /** Whether writes may proceed, why not, and whether the store persists what it holds. */
+  private storeGauges(state: () => StoreState): void {
+    new Gauge({
+      name: 'writeguard_store_ready', help: 'Whether the store accepts writes (0: writes fail closed)', registers: [this.registry],
+      collect() {
+        this.set(state().notReady === null ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'writeguard_store_not_ready', help: 'Why the store refuses writes (1 for the current reason)', labelNames: ['reason'], registers: [this.registry],
+      collect() {
+        this.reset();
+        const reason = state().notReady;
+        if (reason !== null) this.set({ reason }, 1);
+      },
+    });
+    new Gauge({
+      name: 'writeguard_store_persistent', help: 'Whether the store persists every write (Redis AOF on every master)', registers: [this.registry],
+      collect() {
+        this.set(state().persistence === 'aof' ? 1 : 0);
+      },
+    });
   }
 
   // Label sets are few (upstreams × methods × outcomes × classes): bound children are cached, so the
@@ -104,6 +135,22 @@ export class Metrics {
     } finally {
       this.child(this.storeDuration, op).observe((performance.now() - startedAt) / 1000);
     }
+  }
+
+  /** The memory store's fill, read at scrape time: it refuses new writes (store_full) at either limit. */
+  memoryStore(usage: () => { records: number; bytes: number }): void {
+    new Gauge({
+      name: 'writeguard_memory_store_records', help: 'Records held by the memory store (new writes refused at store.memory.maxRecords)', registers: [this.registry],
+      collect() {
+        this.set(usage().records);
+      },
+    });
+    new Gauge({
+      name: 'writeguard_memory_store_bytes', help: 'Estimated bytes held by the memory store (new writes refused at store.memory.maxBytes)', registers: [this.registry],
+      collect() {
+        this.set(usage().bytes);
+      },
+    });
   }
 
   writeStarted(): void {

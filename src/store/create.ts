@@ -8,5 +8,5 @@ import type { Store } from './store.js';
 export function createStore(config: Config['store'], log: Logger): Store {
   if (config.kind === 'redis') return createRedisStore(config, log);
   log.warn('memory store: idempotency records live in this process only and are lost on restart; use store.kind redis (REDIS_URL) in production');
-  return new MemoryStore();
+  return new MemoryStore(Date.now, config.memory);
 }

@@ -1,23 +1,88 @@
 // The embedded store for one process: the decide table over a Map. Forgets everything on restart.
+// Bounded in records and in (estimated) bytes: when full it refuses new records (StoreFullError →
+// 503 store_full, nothing sent) and never evicts one — dropping a live record would let its retry run
+// again. Only what has expired by its own TTL is swept to make room.
+import { MEMORY_STORE_DEFAULTS } from '../config/schema.js';
 import { decideBegin, decideFinish, decideMarkSent, decideRenew, decideResolve, type Change, type Decision } from '../idempotency/decide.js';
-import type { BeginInput, BeginResult, CooldownListener, DeadLetter, Fence, FinishOutcome, IdemRecord, RecordKey, ResolveOutcome, StepResult, Store } from './store.js';
+import { StoreFullError, type BeginInput, type BeginResult, type CooldownListener, type DeadLetter, type Fence, type FinishOutcome, type IdemRecord, type RecordKey, type ResolveOutcome, type StepResult, type Store } from './store.js';
 
 interface Entry {
   key: RecordKey;
   record: IdemRecord;
   expiresAt: number | null;
+  /** Estimated heap bytes (entryBytes). */
+  bytes: number;
+}
+
+export interface MemoryLimits {
+  maxRecords: number;
+  maxBytes: number;
+}
+
+export interface MemoryUsage extends MemoryLimits {
+  records: number;
+  bytes: number;
 }
 
 const SWEEP_MS = 60_000;
 
+/**
+ * The Map slot, the entry, record, meta and key objects, numbers and string headers of one record:
+ * measured at ≈1 KiB on Node 20 (a record without a response costs ≈1.45 KiB of heap with ≈0.4 KiB
+ * of it in its strings).
+ */
+const RECORD_OVERHEAD_BYTES = 1024;
+
+/**
+ * A record's heap cost, estimated: the fixed overhead plus the length of every string it holds.
+ * The stored body is base64 text (4/3 of the raw bytes) and V8 keeps such ASCII strings at one byte
+ * a character, so for the records that matter — those with a large answer — this tracks the heap
+ * closely (measured: +4,000 bytes of heap for a 4,000-character body).
+ */
+function entryBytes(id: string, key: RecordKey, record: IdemRecord): number {
+  let bytes = RECORD_OVERHEAD_BYTES + id.length + key.scope.length + key.upstream.length + key.keyHash.length;
+  bytes += record.fingerprint.length + record.upstreamKey.length + record.owner.length;
+  bytes += record.meta.method.length + record.meta.path.length + record.meta.keySource.length;
+  bytes += (record.requestId?.length ?? 0) + (record.reason?.length ?? 0);
+  if (record.response !== null) {
+    bytes += record.response.body.length;
+    for (const [name, value] of Object.entries(record.response.headers)) {
+      bytes += name.length;
+      for (const v of Array.isArray(value) ? value : [value]) bytes += v.length;
+    }
+  }
+  return bytes;
+}
+
+/** When a record's next expiry event is due: the whole record, or (completed) its response. */
+function nextEvent(entry: Entry): number {
+  const responseUntil = entry.record.state === 'completed' && entry.record.response !== null ? entry.record.responseUntil : Infinity;
+  return Math.min(entry.expiresAt ?? Infinity, responseUntil);
+}
+
 export class MemoryStore implements Store {
   readonly kind = 'memory';
   private readonly entries = new Map<string, Entry>();
+  /** `Idempotency-Intent: new` pointers (derived key → latest operation key); bounded like records. */
+  private readonly latest = new Map<string, { key: string; until: number }>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly cooldownListeners: CooldownListener[] = [];
+  private readonly limits: MemoryLimits;
+  /** Sum of the entries' estimated bytes. */
+  private bytes = 0;
+  /** Nothing expires before this (a lower bound, exact after a sweep): a full store sweeps only when it may free something. */
+  private nextExpiry = Infinity;
 
-  constructor(private readonly clock: () => number = Date.now) {
-    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
+  constructor(
+    private readonly clock: () => number = Date.now,
+    limits: Partial<MemoryLimits> = {},
+  ) {
+    this.limits = { ...MEMORY_STORE_DEFAULTS, ...limits };
+    this.sweeper = setInterval(() => this.sweep(this.clock()), SWEEP_MS).unref();
+  }
+
+  usage(): MemoryUsage {
+    return { records: this.entries.size, bytes: this.bytes, ...this.limits };
   }
 
   private id(key: RecordKey): string {
@@ -28,7 +93,7 @@ export class MemoryStore implements Store {
     const entry = this.entries.get(this.id(key));
     if (entry === undefined) return null;
     if (entry.expiresAt !== null && now >= entry.expiresAt) {
-      this.entries.delete(this.id(key));
+      this.remove(this.id(key));
       return null;
     }
     return entry.record;
@@ -36,25 +101,64 @@ export class MemoryStore implements Store {
 
   private apply<R>(key: RecordKey, step: (current: IdemRecord | null, now: number) => Decision<R>): R {
     const now = this.clock();
-    const { result, change } = step(this.read(key, now), now);
+    const current = this.read(key, now);
+    const { result, change } = step(current, now);
+    // Only a begin on a free key creates a record, and only that is ever refused. Every step on an
+    // existing record (replay, takeover, markSent, renew, finish, resolve) applies even past maxBytes:
+    // a write that already ran must be stored. That overshoot is bounded by maxStoredResponseBytes
+    // (as base64) per write in flight.
+    if (current === null && change.kind === 'put') this.admit(key, change.record, now);
     this.write(key, change);
     return result;
   }
 
-  private write(key: RecordKey, change: Change): void {
-    if (change.kind === 'put') this.entries.set(this.id(key), { key, record: change.record, expiresAt: change.expiresAt });
-    else if (change.kind === 'delete') this.entries.delete(this.id(key));
+  /** Room for a new record, or StoreFullError: first sweeps what has expired by its own TTL, never evicts. */
+  private admit(key: RecordKey, record: IdemRecord, now: number): void {
+    const bytes = entryBytes(this.id(key), key, record);
+    const fits = (): boolean => this.entries.size < this.limits.maxRecords && this.bytes + bytes <= this.limits.maxBytes;
+    if (fits()) return;
+    if (now >= this.nextExpiry) this.sweep(now);
+    if (fits()) return;
+    throw new StoreFullError(
+      `memory store full: ${this.entries.size} records (maxRecords ${this.limits.maxRecords}), ~${this.bytes} bytes (maxBytes ${this.limits.maxBytes})`,
+    );
   }
 
-  private sweep(): void {
-    const now = this.clock();
+  private write(key: RecordKey, change: Change): void {
+    if (change.kind === 'put') {
+      const id = this.id(key);
+      const entry: Entry = { key, record: change.record, expiresAt: change.expiresAt, bytes: entryBytes(id, key, change.record) };
+      this.bytes += entry.bytes - (this.entries.get(id)?.bytes ?? 0);
+      this.entries.set(id, entry);
+      this.nextExpiry = Math.min(this.nextExpiry, nextEvent(entry));
+    } else if (change.kind === 'delete') this.remove(this.id(key));
+  }
+
+  private remove(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return;
+    this.entries.delete(id);
+    this.bytes -= entry.bytes;
+  }
+
+  /** Drops what has expired by its own TTL (records, and the bodies of tombstones); nothing else. */
+  private sweep(now: number): void {
+    let next = Infinity;
     for (const [id, entry] of this.entries) {
-      if (entry.expiresAt !== null && now >= entry.expiresAt) this.entries.delete(id);
-      // A tombstone keeps the fingerprint, not the body.
-      else if (entry.record.state === 'completed' && entry.record.response !== null && now >= entry.record.responseUntil) {
-        entry.record = { ...entry.record, response: null };
+      if (entry.expiresAt !== null && now >= entry.expiresAt) {
+        this.remove(id);
+        continue;
       }
+      // A tombstone keeps the fingerprint, not the body.
+      if (entry.record.state === 'completed' && entry.record.response !== null && now >= entry.record.responseUntil) {
+        entry.record = { ...entry.record, response: null };
+        this.bytes -= entry.bytes;
+        entry.bytes = entryBytes(id, entry.key, entry.record);
+        this.bytes += entry.bytes;
+      }
+      next = Math.min(next, nextEvent(entry));
     }
+    this.nextExpiry = next;
   }
 
   async begin(input: BeginInput): Promise<BeginResult> {
@@ -107,8 +211,34 @@ export class MemoryStore implements Store {
     this.cooldownListeners.push(listener);
   }
 
+  async latestOperation(key: RecordKey): Promise<string | null> {
+    const id = this.id(key);
+    const latest = this.latest.get(id);
+    if (latest === undefined) return null;
+    if (this.clock() < latest.until) return latest.key;
+    this.latest.delete(id);
+    return null;
+  }
+
+  async setLatestOperation(key: RecordKey, operationKey: string, ttlMs: number): Promise<void> {
+    const now = this.clock();
+    if (this.latest.size >= this.limits.maxRecords) {
+      for (const [id, latest] of this.latest) if (now >= latest.until) this.latest.delete(id);
+      if (this.latest.size >= this.limits.maxRecords) throw new StoreFullError(`memory store full: ${this.latest.size} new-operation pointers (maxRecords ${this.limits.maxRecords})`);
+    }
+    this.latest.set(this.id(key), { key: operationKey, until: now + ttlMs });
+  }
+
   ready(): boolean {
     return true;
+  }
+
+  notReadyReason(): null {
+    return null;
+  }
+
+  persistence(): 'none' {
+    return 'none';
   }
 
   async whenReady(): Promise<boolean> {

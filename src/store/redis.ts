@@ -10,16 +10,24 @@
 //   a fixed cause (never a key, an argument or a body).
 // - The sentinel: an instance remembers the value it saw (sentinel.ts has the rules). It is not
 //   ready from the moment a connection closes until a check after reconnecting has passed, and it
-//   checks again every second. Steps refuse to run while not ready.
+//   checks again every second. Steps refuse to run while not ready. The begin script itself
+//   compares the sentinel with the remembered value, so a store emptied without a disconnect
+//   (FLUSHALL, an eviction sweep, a failover without a reconnect) refuses the very next claim. On
+//   a Cluster every slot has its sentinel (slot-sentinels.ts): an emptied master cannot pass on
+//   another master's.
+// - Safety (safety.ts): each check reads INFO from every master; a store that can evict keys
+//   fails writes closed, one that persists nothing is warned about.
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { BEGIN, FINISH, GET, MARK_SENT, RENEW, RESOLVE, UNCLAIM } from './scripts.js';
-import { judgeSentinel, NOT_READY_HINT, sentinelAckKey, sentinelKey, type NotReadyReason, type SentinelFacts } from './sentinel.js';
+import { judgeSafety, type NodeFacts } from './safety.js';
+import { judgeSentinel, NOT_READY, sentinelAckKey, sentinelKey, type NotReadyReason, type SentinelFacts } from './sentinel.js';
+import { allSlotSentinelKeys, slotSentinelKey, slotSentinelKeyOf } from './slot-sentinels.js';
 import {
   StoreUnavailableError,
-  type BeginInput, type BeginOutcome, type BeginResult, type CooldownListener, type DeadLetter, type Fence, type FinishOutcome, type IdemRecord,
+  type BeginInput, type BeginOutcome, type BeginResult, type CooldownListener, type DeadLetter, type Fence, type FinishOutcome, type IdemRecord, type NotReady, type Persistence,
   type Phase, type RecordKey, type RecordState, type ResolveOutcome, type StepResult, type Store, type StoredResponse,
 } from './store.js';
 
@@ -39,7 +47,7 @@ type ScriptName = 'wgBegin' | 'wgMarkSent' | 'wgRenew' | 'wgFinish' | 'wgResolve
 type ScriptRunner = Record<ScriptName, (...args: string[]) => Promise<unknown>>;
 
 const SCRIPTS: Record<ScriptName, { lua: string; keys: number }> = {
-  wgBegin: { lua: BEGIN, keys: 3 },
+  wgBegin: { lua: BEGIN, keys: 4 },
   wgMarkSent: { lua: MARK_SENT, keys: 3 },
   wgRenew: { lua: RENEW, keys: 3 },
   wgFinish: { lua: FINISH, keys: 3 },
@@ -154,6 +162,34 @@ function masters(client: Client): Redis[] {
   return client instanceof Cluster ? client.nodes('master') : [client];
 }
 
+/** One slot served by each master (its first), to read that master's sentinel. */
+function slotPerMaster(cluster: Cluster): number[] {
+  const seen = new Map<string, number>();
+  cluster.slots.forEach((nodes, slot) => {
+    const master = nodes?.[0];
+    if (master !== undefined && !seen.has(master)) seen.set(master, slot);
+  });
+  return [...seen.values()];
+}
+
+/** Slot sentinels are written this many at a time (16,384 in all on a Cluster). */
+const SENTINEL_WRITE_BATCH = 512;
+
+/**
+ * Writes the sentinel: the store's one key, or on a Cluster every slot's. `NX` leaves an existing
+ * sentinel as it is (`existed`); a partial Cluster set (a master emptied) is completed with the
+ * value the others hold only by an explicit ack, never here.
+ */
+async function writeSentinel(client: Client, keyPrefix: string, value: string, mode: 'NX' | 'force'): Promise<{ existed: boolean }> {
+  const keys = client instanceof Cluster ? allSlotSentinelKeys(keyPrefix) : [sentinelKey(keyPrefix)];
+  let existed = false;
+  for (let i = 0; i < keys.length; i += SENTINEL_WRITE_BATCH) {
+    const replies = await Promise.all(keys.slice(i, i + SENTINEL_WRITE_BATCH).map((key) => (mode === 'NX' ? client.set(key, value, 'NX') : client.set(key, value))));
+    if (replies.some((r) => r !== 'OK')) existed = true;
+  }
+  return { existed };
+}
+
 async function scanOnce(node: Redis, pattern: string, type: string | null, visit: (keys: string[]) => boolean): Promise<void> {
   let cursor = '0';
   for (let i = 0; i < SCAN_MAX_ITERATIONS; i++) {
@@ -231,6 +267,8 @@ interface KeySet {
   resp: string;
   dlq: string;
   member: string;
+  /** The sentinel the begin script checks: the store's one, or on a Cluster the record's slot's. */
+  sentinel: string;
 }
 
 export interface RedisStoreOptions {
@@ -247,7 +285,10 @@ export class RedisStore implements Store {
   private readonly timer: NodeJS.Timeout;
   private remembered: string | null = null;
   private isReady = false;
-  private reason: string | null = 'connecting';
+  private reason: NotReady | null = { code: 'connecting', detail: 'connecting to redis' };
+  private persistenceMode: Persistence | null = null;
+  /** What the last check found about eviction (logged when it changes). */
+  private evicts: string | null = null;
   /** Bumped whenever a connection closes: a check begun before that is void. */
   private generation = 0;
   private checking = false;
@@ -279,17 +320,17 @@ export class RedisStore implements Store {
 
   private connectionLost(): void {
     this.generation++;
-    this.setReady(false, 'disconnected');
+    this.setReady(false, { code: 'disconnected', detail: 'the connection to redis closed; waiting to reconnect and check the sentinel' });
   }
 
   /**
    * Logs what an operator must see once: readiness lost or regained, and each sentinel verdict.
    * While Redis is down the connectivity reason flaps with every reconnect attempt: that is debug.
    */
-  private setReady(ready: boolean, reason: string | null): void {
+  private setReady(ready: boolean, reason: NotReady | null): void {
     if (this.closed) return;
     const wasReady = this.isReady;
-    const previous = this.reason;
+    const previous = this.reason?.detail;
     this.isReady = ready;
     this.reason = reason;
     if (ready) {
@@ -300,10 +341,11 @@ export class RedisStore implements Store {
       }
       return;
     }
-    if (reason === previous && !wasReady) return;
-    const sentinelVerdict = Object.values(NOT_READY_HINT).includes(reason ?? '');
-    if (wasReady || sentinelVerdict) this.log?.warn({ store: 'redis', reason }, 'store not ready: writes fail closed');
-    else this.log?.debug({ store: 'redis', reason }, 'store still not ready');
+    if (reason?.detail === previous && !wasReady) return;
+    // Connectivity flaps with every reconnect attempt; a verdict on the store's data is news.
+    const verdict = reason !== null && !['connecting', 'disconnected', 'unreachable'].includes(reason.code);
+    if (wasReady || verdict) this.log?.warn({ store: 'redis', reason: reason?.code, detail: reason?.detail }, 'store not ready: writes fail closed');
+    else this.log?.debug({ store: 'redis', reason: reason?.code }, 'store still not ready');
   }
 
   // ---- the sentinel check -------------------------------------------------------------------
@@ -328,6 +370,9 @@ export class RedisStore implements Store {
   private async check(): Promise<void> {
     const generation = this.generation;
     try {
+      const safety = await withDeadline(this.safety(), this.scanDeadline());
+      if (generation !== this.generation || this.closed) return;
+      if (safety !== null) return this.setReady(false, safety);
       const verdict = await withDeadline(this.judge(), 4 * (this.config.commandTimeoutMs + DEADLINE_MARGIN_MS) + 1000);
       if (generation !== this.generation || this.closed) return;
       if (verdict.kind === 'ready') {
@@ -337,16 +382,59 @@ export class RedisStore implements Store {
         this.remembered = verdict.adopt;
         this.setReady(true, null);
       } else {
-        this.setReady(false, NOT_READY_HINT[verdict.reason]);
+        this.setReady(false, NOT_READY[verdict.reason]);
       }
     } catch (err) {
-      if (generation === this.generation) this.setReady(false, `unreachable (${describeFailure(err)})`);
+      if (generation === this.generation) this.setReady(false, { code: 'unreachable', detail: `redis unreachable (${describeFailure(err)})` });
     }
   }
 
+  /** Reads every master's eviction policy and persistence; a refusal, or null when safe. */
+  private async safety(): Promise<NotReady | null> {
+    const facts: NodeFacts[] = [];
+    for (const node of masters(this.client)) {
+      const info = await node.info('memory', 'persistence');
+      // Without AOF, only `CONFIG GET save` tells snapshots from nothing; managed Redis refuses CONFIG.
+      const save = /^aof_enabled:1\r?$/m.test(info)
+        ? null
+        : await node.config('GET', 'save').then((reply) => (Array.isArray(reply) && typeof reply[1] === 'string' ? reply[1] : null), () => null);
+      facts.push({ info, save });
+    }
+    const verdict = judgeSafety(facts, this.config.allowEviction);
+    if (verdict.persistence !== this.persistenceMode) {
+      this.persistenceMode = verdict.persistence;
+      if (verdict.persistence !== 'aof') {
+        this.log?.warn(
+          { store: 'redis', persistence: verdict.persistence },
+          verdict.persistence === 'none'
+            ? 'store persistence: redis persists nothing; a restart forgets every claim and writes fail closed until `writeguard store ack`; run redis with appendonly yes'
+            : 'store persistence: redis has no AOF; a crash loses the claims made since its last snapshot; run redis with appendonly yes',
+        );
+      }
+    }
+    if (verdict.evicts !== this.evicts) {
+      this.evicts = verdict.evicts;
+      if (verdict.evicts !== null && verdict.refuse === null) {
+        this.log?.warn({ store: 'redis', evicts: verdict.evicts }, 'store can evict keys, accepted because store.allowEviction is set: an evicted record lets its write run again');
+      }
+    }
+    return verdict.refuse;
+  }
+
+  /**
+   * The sentinel as the store holds it: standalone, its one key; on a Cluster, one slot's key per
+   * master (a value only when they all agree; '' — never a sentinel — when they differ).
+   */
+  private async sentinelValue(): Promise<string | null> {
+    if (!(this.client instanceof Cluster)) return this.client.get(sentinelKey(this.config.keyPrefix));
+    const values = new Set<string | null>();
+    for (const slot of slotPerMaster(this.client)) values.add(await this.client.get(slotSentinelKeyOf(this.config.keyPrefix, slot)));
+    if (values.size === 1) return [...values][0]!;
+    return values.has(null) ? null : '';
+  }
+
   private async judge(): Promise<{ kind: 'ready'; adopt: string } | { kind: 'not_ready'; reason: NotReadyReason }> {
-    const key = sentinelKey(this.config.keyPrefix);
-    const facts: SentinelFacts = { remembered: this.remembered, value: await this.client.get(key), initOnEmpty: this.config.initOnEmpty };
+    const facts: SentinelFacts = { remembered: this.remembered, value: await this.sentinelValue(), initOnEmpty: this.config.initOnEmpty };
     for (let step = 0; step < 4; step++) {
       const verdict = judgeSentinel(facts);
       switch (verdict.kind) {
@@ -358,8 +446,8 @@ export class RedisStore implements Store {
           else facts.empty = await this.storeIsEmpty();
           break;
         case 'init':
-          if ((await this.client.set(key, randomUUID(), 'NX')) === 'OK') this.log?.info({ store: 'redis' }, 'empty store initialised with a new sentinel');
-          facts.value = await this.client.get(key);
+          if (!(await writeSentinel(this.client, this.config.keyPrefix, randomUUID(), 'NX')).existed) this.log?.info({ store: 'redis' }, 'empty store initialised with a new sentinel');
+          facts.value = await this.sentinelValue();
           break;
       }
     }
@@ -384,7 +472,8 @@ export class RedisStore implements Store {
   private keys(key: RecordKey): KeySet {
     const tag = `${this.config.keyPrefix}{${key.scope}}`;
     const record = `${tag}:${key.upstream}:${key.keyHash}`;
-    return { record, resp: `${record}:resp`, dlq: `${tag}:dlq`, member: `${key.upstream}:${key.keyHash}` };
+    const sentinel = this.client instanceof Cluster ? slotSentinelKey(this.config.keyPrefix, key.scope) : sentinelKey(this.config.keyPrefix);
+    return { record, resp: `${record}:resp`, dlq: `${tag}:dlq`, member: `${key.upstream}:${key.keyHash}`, sentinel };
   }
 
   /**
@@ -411,18 +500,24 @@ export class RedisStore implements Store {
 
   /** A step that writes: refused while the store is not ready. */
   private step<T>(op: string, work: () => Promise<T>): Promise<T> {
-    if (!this.isReady) return Promise.reject(new StoreUnavailableError(`redis store not ready: ${this.reason ?? 'unknown'}`));
+    if (!this.isReady) return Promise.reject(new StoreUnavailableError(`redis store not ready: ${this.reason?.detail ?? 'unknown'}`));
     return this.call(op, work);
   }
 
   private runScript(name: ScriptName, keys: KeySet, args: string[]): Promise<unknown> {
-    return this.scripts[name](keys.record, keys.resp, keys.dlq, keys.member, ...args);
+    return this.scripts[name](...this.scriptKeys(name, keys), ...args);
+  }
+
+  /** KEYS then ARGV[1] (the dlq member); begin also reads its slot's sentinel. */
+  private scriptKeys(name: ScriptName, keys: KeySet): string[] {
+    if (name === 'wgBegin') return [keys.record, keys.resp, keys.dlq, keys.sentinel, keys.member];
+    return [keys.record, keys.resp, keys.dlq, keys.member];
   }
 
   /** The script, then WAIT on the same connection (one round trip); acks -1 when WAIT itself failed. */
   private async runScriptAndWait(name: ScriptName, keys: KeySet, args: string[]): Promise<{ reply: unknown; acks: number }> {
     const pipeline = this.client.pipeline();
-    (pipeline as unknown as ScriptRunner)[name](keys.record, keys.resp, keys.dlq, keys.member, ...args);
+    (pipeline as unknown as ScriptRunner)[name](...this.scriptKeys(name, keys), ...args);
     pipeline.wait(this.config.waitReplicas, this.config.waitTimeoutMs);
     const results = await pipeline.exec();
     const [first, second] = results ?? [];
@@ -441,9 +536,11 @@ export class RedisStore implements Store {
     const keys = this.keys(input.key);
     const args = [
       input.fingerprint, input.upstreamKey, input.owner, wholeMs(input.leaseMs), input.mode, input.reclaimUnknown ? '1' : '0', JSON.stringify(input.meta),
+      this.remembered ?? '',
     ];
     const { result, replicated } = await this.step('begin', async () => {
       const { reply, replicated } = await this.writeStep('wgBegin', keys, args);
+      if (Array.isArray(reply) && reply[0] === 'amnesia') throw this.amnesia();
       if (!Array.isArray(reply) || !BEGIN_OUTCOMES.includes(reply[0] as BeginOutcome)) throw new CorruptRecordError('begin reply');
       return { result: { outcome: reply[0] as BeginOutcome, record: parseRecord(reply[1], reply[2]) }, replicated };
     });
@@ -457,6 +554,14 @@ export class RedisStore implements Store {
       throw new StoreUnavailableError(`redis store begin failed: fewer than ${this.config.waitReplicas} replicas acknowledged`);
     }
     return result;
+  }
+
+  /** The begin script found another sentinel: not ready until a check (run now) says otherwise. */
+  private amnesia(): StoreUnavailableError {
+    this.generation++;
+    this.setReady(false, NOT_READY.sentinel_missing);
+    this.requestCheck();
+    return new StoreUnavailableError('redis store begin refused: the store sentinel is not the one this instance saw (the store lost data)');
   }
 
   async markSent(fence: Fence, leaseMs: number): Promise<StepResult> {
@@ -574,9 +679,24 @@ export class RedisStore implements Store {
     return this.isReady && !this.closed;
   }
 
-  /** Why writes are refused, or null when ready. */
-  notReadyReason(): string | null {
-    return this.ready() ? null : this.closed ? 'closed' : this.reason;
+  notReadyReason(): NotReady | null {
+    if (this.ready()) return null;
+    return this.closed ? { code: 'closed', detail: 'the store is closed' } : this.reason;
+  }
+
+  /** What the last check found about persistence ('unknown' before it ran). */
+  persistence(): Persistence {
+    return this.persistenceMode ?? 'unknown';
+  }
+
+  async latestOperation(key: RecordKey): Promise<string | null> {
+    const latest = `${this.keys(key).record}:latest`;
+    return this.step('latest', () => this.client.get(latest));
+  }
+
+  async setLatestOperation(key: RecordKey, operationKey: string, ttlMs: number): Promise<void> {
+    const latest = `${this.keys(key).record}:latest`;
+    await this.step('latest', () => this.client.set(latest, operationKey, 'PX', Math.max(1, Math.round(ttlMs))));
   }
 
   /** Resolves true once ready (at once if it is), false after `timeoutMs`. */
@@ -651,7 +771,8 @@ async function withClient<T>(config: StoreConfig, op: string, work: (client: Cli
   client.connect().catch(() => undefined);
   try {
     await waitForClient(client, Math.max(CONNECT_WAIT_MS, config.commandTimeoutMs));
-    return await withDeadline(work(client), 3 * (config.commandTimeoutMs + DEADLINE_MARGIN_MS));
+    // A Cluster's sentinels are one per slot: 16,384 writes get a budget of their own.
+    return await withDeadline(work(client), 3 * (config.commandTimeoutMs + DEADLINE_MARGIN_MS) + (config.cluster === null ? 0 : 30_000));
   } catch (err) {
     throw unavailable(op, err);
   } finally {
@@ -659,11 +780,19 @@ async function withClient<T>(config: StoreConfig, op: string, work: (client: Cli
   }
 }
 
-/** Creates the sentinel unless there is one. */
+/**
+ * Creates the sentinel unless there is one. On a Cluster where some slots kept theirs and others
+ * lost them (a master emptied), init refuses: that is a loss to acknowledge, not a new store.
+ */
 export function initStore(config: StoreConfig): Promise<{ existed: boolean }> {
   return withClient(config, 'init', async (client) => {
-    const created = await client.set(sentinelKey(config.keyPrefix), randomUUID(), 'NX');
-    return { existed: created !== 'OK' };
+    if (client instanceof Cluster) {
+      const present = new Set(await Promise.all(slotPerMaster(client).map((slot) => client.get(slotSentinelKeyOf(config.keyPrefix, slot)))));
+      if (present.size > 1) throw new StoreUnavailableError('redis store init refused: some masters hold a sentinel and others none (a master lost its data); check, then run `writeguard store ack`');
+      const [value] = [...present];
+      if (value !== null && value !== undefined) return { existed: true };
+    }
+    return writeSentinel(client, config.keyPrefix, randomUUID(), 'NX');
   });
 }
 
@@ -673,7 +802,7 @@ export function ackStore(config: StoreConfig): Promise<{ value: string }> {
     const value = randomUUID();
     // The ack first: an instance that sees the new sentinel finds it acknowledged.
     await client.set(sentinelAckKey(config.keyPrefix), value);
-    await client.set(sentinelKey(config.keyPrefix), value);
+    await writeSentinel(client, config.keyPrefix, value, 'force');
     return { value };
   });
 }

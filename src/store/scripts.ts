@@ -88,8 +88,14 @@ local function completed(r, now, status, reqId, resp, ttlMs, tombMs)
 end
 `;
 
-/** ARGV: member, fingerprint, upstreamKey, owner, leaseMs, mode, reclaimUnknown ('1'|'0'), meta JSON. → {outcome, fields, response|nil} */
+/**
+ * KEYS[4]: the sentinel in this record's slot. ARGV: member, fingerprint, upstreamKey, owner,
+ * leaseMs, mode, reclaimUnknown ('1'|'0'), meta JSON, the sentinel value this instance remembers.
+ * → {outcome, fields, response|nil}, or {'amnesia'} when the sentinel is not the remembered one:
+ * the store lost data (flushed, evicted, failed over) and nothing it says about this key holds.
+ */
 export const BEGIN = `${PRELUDE}
+if redis.call('GET', KEYS[4]) ~= ARGV[9] then return {'amnesia'} end
 local now = now_ms()
 local fp, ukey, owner, leaseMs, mode, reclaim, meta = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7] == '1', ARGV[8]
 local cur = load()

@@ -1,6 +1,7 @@
 // Store amnesia (DESIGN §3.12): the rules for the sentinel key, pure. An instance remembers the
 // sentinel value it saw; a missing or changed sentinel means the store lost claims, and writes
 // fail closed until an operator acknowledges (`writeguard store ack`).
+import type { NotReady } from './store.js';
 
 export function sentinelKey(keyPrefix: string): string {
   return `${keyPrefix}sentinel`;
@@ -52,8 +53,8 @@ export function judgeSentinel(facts: SentinelFacts): SentinelVerdict {
   return facts.ack === value ? { kind: 'ready', adopt: value } : { kind: 'not_ready', reason: 'sentinel_changed' };
 }
 
-export const NOT_READY_HINT: Record<NotReadyReason, string> = {
-  store_not_initialised: 'store holds no sentinel: run `writeguard store init`',
-  sentinel_missing: 'store sentinel is gone (store lost its data): check, then run `writeguard store ack`',
-  sentinel_changed: 'store sentinel changed: check, then run `writeguard store ack`',
+export const NOT_READY: Record<NotReadyReason, NotReady> = {
+  store_not_initialised: { code: 'not_initialised', detail: 'the store holds no sentinel: run `writeguard store init` once (an emptied store is never adopted silently)' },
+  sentinel_missing: { code: 'sentinel_missing', detail: 'the store sentinel is gone (the store lost its data): check, then run `writeguard store ack`' },
+  sentinel_changed: { code: 'sentinel_changed', detail: 'the store sentinel changed: check, then run `writeguard store ack`' },
 };

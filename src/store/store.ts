@@ -109,6 +109,15 @@ export type StepResult = 'ok' | 'stale';
 
 export type CooldownListener = (scope: string, upstream: string, delayMs: number) => void;
 
+/** How a store keeps its data across a restart; `unknown` when it could not be told (CONFIG refused). */
+export type Persistence = 'aof' | 'rdb' | 'none' | 'unknown';
+
+/** Why a store refuses writes: a stable code for metrics, and a detail saying what to do. */
+export interface NotReady {
+  code: 'connecting' | 'disconnected' | 'unreachable' | 'closed' | 'not_initialised' | 'sentinel_missing' | 'sentinel_changed' | 'evicting';
+  detail: string;
+}
+
 /** A record with its address (a dead letter, or any record an operator looked up). */
 export interface DeadLetter {
   key: RecordKey;
@@ -129,8 +138,18 @@ export interface Store {
   findByKeyHash(keyHash: string, limit: number): Promise<DeadLetter[]>;
   /** The `outcome_unknown` records, oldest first. */
   deadLetters(limit: number): Promise<DeadLetter[]>;
+  /**
+   * `Idempotency-Intent: new`: the operation key started last for a derived key (`key` addresses
+   * the derived key), so that its own SDK retries join it; null when none in the window.
+   */
+  latestOperation(key: RecordKey): Promise<string | null>;
+  setLatestOperation(key: RecordKey, operationKey: string, ttlMs: number): Promise<void>;
   /** Whether writes may proceed (reachable, and for Redis initialised with the sentinel this instance saw). */
   ready(): boolean;
+  /** Why writes are refused (for readiness and metrics), or null when ready. */
+  notReadyReason(): NotReady | null;
+  /** What survives a restart of the store (the memory store: nothing). */
+  persistence(): Persistence;
   /** Tells every instance sharing the store that an agent's upstream cools down for `delayMs` (best effort, no wait). */
   announceCooldown(scope: string, upstream: string, delayMs: number): void;
   /** Receives the cooldowns announced by every instance sharing the store, this one included. */
@@ -146,5 +165,14 @@ export class StoreUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreUnavailableError';
+  }
+}
+
+/** The store is at its configured bound (the memory store's records or bytes): new writes are refused, nothing is evicted. */
+export class StoreFullError extends Error {
+  readonly code = 'store_full';
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreFullError';
   }
 }

@@ -436,5 +436,17 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       assert.equal(results.filter((r) => r.outcome === 'in_use').length, 49);
       assert.equal((await store.get(key))?.owner, acquired[0]!.record.owner);
     });
+
+    withStore('the latest deliberate operation of a derived key: set, read, replaced, forgotten after its window', async (store) => {
+      const key = newKey();
+      assert.equal(await store.latestOperation(key), null);
+      await store.setLatestOperation(key, 'wgd_abc.1', 200);
+      assert.equal(await store.latestOperation(key), 'wgd_abc.1');
+      await store.setLatestOperation(key, 'wgd_abc.2', 200);
+      assert.equal(await store.latestOperation(key), 'wgd_abc.2');
+      assert.equal(await store.latestOperation(newKey()), null, 'per derived key');
+      await sleep(260);
+      assert.equal(await store.latestOperation(key), null);
+    });
   });
 }

@@ -5,9 +5,10 @@ import { Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../src/config/load.js';
-import type { ConfigInput } from '../../src/config/schema.js';
-import { createLogger } from '../../src/observe/logger.js';
+import type { Config, ConfigInput } from '../../src/config/schema.js';
+import { createLogger, type Logger } from '../../src/observe/logger.js';
 import { buildServer, type Writeguard } from '../../src/server.js';
+import type { Store } from '../../src/store/store.js';
 
 export type LogLine = Record<string, unknown> & { msg: string };
 
@@ -39,8 +40,16 @@ export interface RunningWriteguard {
   close(): Promise<void>;
 }
 
-/** Starts writeguard in this process on free loopback ports. */
-export async function startWriteguard(input: Partial<ConfigInput> & Pick<ConfigInput, 'upstreams'>): Promise<RunningWriteguard> {
+export interface StartOptions {
+  /**
+   * Builds the store writeguard uses (e.g. `createRedisStore(cfg, log, { checkIntervalMs: 60_000 })`)
+   * from the parsed store section and writeguard's logger; closed when writeguard closes.
+   */
+  store?: (storeConfig: Config['store'], log: Logger) => Store;
+}
+
+/** Starts writeguard in this process on free loopback ports; nothing waits for the store to be ready. */
+export async function startWriteguard(input: Partial<ConfigInput> & Pick<ConfigInput, 'upstreams'>, options: StartOptions = {}): Promise<RunningWriteguard> {
   const config = parseConfig({
     ...input,
     listen: { host: '127.0.0.1', port: 0, ...input.listen },
@@ -54,9 +63,20 @@ export async function startWriteguard(input: Partial<ConfigInput> & Pick<ConfigI
     },
   });
   const log = createLogger({ level: 'info', destination });
-  const server = buildServer(config, log);
-  const bound = await server.listen();
-  return { url: bound.proxies[0]!, urls: bound.proxies, adminUrl: bound.admin, logs, server, close: () => server.close() };
+  const store = options.store?.(config.store, log);
+  const server = buildServer(config, log, store === undefined ? {} : { store });
+  const close = async (): Promise<void> => {
+    await server.close();
+    await store?.close();
+  };
+  let bound: { proxies: string[]; admin: string };
+  try {
+    bound = await server.listen();
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
+  return { url: bound.proxies[0]!, urls: bound.proxies, adminUrl: bound.admin, logs, server, close };
 }
 
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));

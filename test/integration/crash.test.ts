@@ -34,7 +34,7 @@ before(async () => {
     res.end('{"id":"pay_1"}');
   });
   file = writeConfigFile({
-    listen: { port: 0 }, admin: { port: 0 }, store: { kind: 'redis', url: redis.url },
+    listen: { port: 0 }, admin: { port: 0 }, store: { kind: 'redis', url: redis.url, initOnEmpty: true },
     upstreams: [{ name: 'pay', target: up.url, timeoutMs: 2500, idempotency: { leaseMs: LEASE_MS } }],
   });
 });

@@ -1,7 +1,8 @@
 // Dead letters: outcome_unknown writes are listed and settled by an operator (admin route with the
 // token, or the CLI against Redis): not executed → the retry runs once; executed → the retry replays.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ before(async () => {
     res.end(`{"id":"pay_${up.received.length}"}`);
   });
   redis = await startRedis();
-  wg = await startWriteguard({ admin: { token: TOKEN }, store: { kind: 'redis', url: redis.url }, upstreams: [{ name: 'pay', target: up.url }] });
+  wg = await startWriteguard({ admin: { token: TOKEN }, store: { kind: 'redis', url: redis.url, initOnEmpty: true }, upstreams: [{ name: 'pay', target: up.url }] });
   assert.equal(await wg.server.store.whenReady(5000), true);
 });
 after(async () => {
@@ -96,22 +97,28 @@ test('admin: a malformed resolution is a 400; the resolve route does not exist w
   }
 });
 
-function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, REDIS_URL: redis.url }, encoding: 'utf8', timeout: 15_000 });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+/** Runs the CLI without blocking this process's event loop: the writeguard under test lives in it. */
+async function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, REDIS_URL: redis.url }, timeout: 15_000 });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [status] = (await once(child, 'close')) as [number | null];
+  return { status, stdout, stderr };
 }
 
 test('CLI: dlq list, then dlq resolve --not-executed → the retry runs once', async () => {
   const path = `/v1/dl-${++n}`;
   await deadLetter(path, `dl-${n}`);
-  const list = cli(['dlq', 'list']);
+  const list = await cli(['dlq', 'list']);
   assert.equal(list.status, 0, list.stderr);
   const letter = (JSON.parse(list.stdout) as { dead_letters: Letter[] }).dead_letters.find((d) => d.path === path)!;
-  const resolved = cli(['dlq', 'resolve', letter.id, '--not-executed', '--epoch', String(letter.epoch)]);
+  const resolved = await cli(['dlq', 'resolve', letter.id, '--not-executed', '--epoch', String(letter.epoch)]);
   assert.equal(resolved.status, 0, resolved.stderr);
   assert.equal((await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` })).status, 201);
   assert.equal(up.count(path), 2);
-  assert.equal(cli(['dlq', 'resolve', letter.id, '--not-executed']).status, 1, 'nothing left to resolve');
+  assert.equal((await cli(['dlq', 'resolve', letter.id, '--not-executed'])).status, 1, 'nothing left to resolve');
 });
 
 test('CLI: dlq resolve --executed --response FILE → the retry replays that answer', async () => {
@@ -119,7 +126,7 @@ test('CLI: dlq resolve --executed --response FILE → the retry replays that ans
   const letter = await deadLetter(path, `dl-${n}`);
   const file = join(mkdtempSync(join(tmpdir(), 'wg-dlq-')), 'response.json');
   writeFileSync(file, JSON.stringify({ status: 201, headers: { 'content-type': 'application/json' }, body: '{"id":"pay_cli"}' }));
-  const resolved = cli(['dlq', 'resolve', letter.id, '--executed', '--response', file]);
+  const resolved = await cli(['dlq', 'resolve', letter.id, '--executed', '--response', file]);
   assert.equal(resolved.status, 0, resolved.stderr);
   const retry = await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` });
   assert.deepEqual([retry.status, await retry.json()], [201, { id: 'pay_cli' }]);
@@ -127,26 +134,27 @@ test('CLI: dlq resolve --executed --response FILE → the retry replays that ans
   // Executed without a known answer: the write ran, so its retry is refused, never re-run.
   const other = `/v1/dl-${++n}`;
   const second = await deadLetter(other, `dl-${n}`);
-  assert.equal(cli(['dlq', 'resolve', second.id, '--executed']).status, 0);
+  assert.equal((await cli(['dlq', 'resolve', second.id, '--executed'])).status, 0);
   await expectProblem(await post(`${wg.url}${other}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` }), 409, 'response_not_replayable');
   assert.equal(up.count(other), 1);
-  assert.equal(cli(['dlq', 'resolve', 'not-an-id', '--executed']).status, 2);
+  assert.equal((await cli(['dlq', 'resolve', 'not-an-id', '--executed'])).status, 2);
 });
 
 test('CLI: keys show prints the record of a key', async () => {
   const key = `shown-${process.pid}`;
   failing = false;
-  assert.equal((await post(`${wg.url}/v1/shown`, '{"amount":9}', { 'idempotency-key': key })).status, 201);
-  const shown = cli(['keys', 'show', key, '--upstream', 'pay']);
+  const shownRes = await post(`${wg.url}/v1/shown`, '{"amount":9}', { 'idempotency-key': key });
+  assert.equal(shownRes.status, 201, `${await shownRes.text()} ${JSON.stringify(wg.logs.lines.filter((l) => /store/.test(l.msg)))}`);
+  const shown = await cli(['keys', 'show', key, '--upstream', 'pay']);
   assert.equal(shown.status, 0, shown.stderr);
   const [record] = (JSON.parse(shown.stdout) as { records: Array<Record<string, unknown>> }).records;
   assert.equal(record?.state, 'completed');
   assert.equal(record?.status, 201);
   assert.equal(record?.attempts, 1);
   assert.equal(record?.path, '/v1/shown');
-  assert.equal(cli(['keys', 'show', 'never-used', '--upstream', 'pay']).status, 1);
+  assert.equal((await cli(['keys', 'show', 'never-used', '--upstream', 'pay'])).status, 1);
   // Without --agent or --upstream (and no config file): every scope is scanned.
-  const everywhere = cli(['keys', 'show', key]);
+  const everywhere = await cli(['keys', 'show', key]);
   assert.equal(everywhere.status, 0, everywhere.stderr);
   const [found] = (JSON.parse(everywhere.stdout) as { records: Array<Record<string, unknown>> }).records;
   assert.deepEqual([found?.scope, found?.upstream, found?.state], ['live:default', 'pay', 'completed']);

@@ -22,7 +22,7 @@ before(async () => {
     }, 150);
   });
   file = writeConfigFile({
-    listen: { port: 0 }, admin: { port: 0 }, store: { kind: 'redis', url: redis.url },
+    listen: { port: 0 }, admin: { port: 0 }, store: { kind: 'redis', url: redis.url, initOnEmpty: true },
     upstreams: [{ name: 'pay', target: up.url }],
   });
   for (let i = 0; i < 2; i++) fleet.push(launchWriteguard(['--config', file.path]));

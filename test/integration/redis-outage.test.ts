@@ -40,7 +40,7 @@ async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<
 
 async function withWriteguard(redis: RedisServer, body: (wg: RunningWriteguard) => Promise<void>): Promise<void> {
   const wg = await startWriteguard({
-    store: { kind: 'redis', url: redis.url, commandTimeoutMs: 300 },
+    store: { kind: 'redis', url: redis.url, commandTimeoutMs: 300, initOnEmpty: true },
     upstreams: [{ name: 'pay', target: up.url, timeoutMs: 2000, idempotency: { leaseMs: 2500 } }],
   });
   try {

@@ -41,7 +41,7 @@ before(async () => {
   });
   file = writeConfigFile({
     listen: { port: 0 }, admin: { port: 0 },
-    store: { kind: 'redis', url: redis.url },
+    store: { kind: 'redis', url: redis.url, initOnEmpty: true },
     identity: { agentIdHeader: 'x-agent-id' },
     upstreams: [{ name: 'api', target: up.url, retry: { maxElapsedMs: 0 } }],
   });

@@ -32,14 +32,14 @@ async function server(appendonly: boolean): Promise<RedisServer> {
 }
 
 function config(s: RedisServer, over: Partial<StoreConfig> = {}): StoreConfig {
-  return redisStoreConfig(s.url, { commandTimeoutMs: COMMAND_TIMEOUT_MS, keyPrefix: `t${randomUUID().slice(0, 8)}:`, ...over });
+  return redisStoreConfig(s.url, { commandTimeoutMs: COMMAND_TIMEOUT_MS, keyPrefix: `t${randomUUID().slice(0, 8)}:`, initOnEmpty: true, ...over });
 }
 
 async function open(cfg: StoreConfig, expectReady = true, lines?: string[]): Promise<RedisStore> {
   const log = lines === undefined ? undefined : createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
   const store = createRedisStore(cfg, log, { checkIntervalMs: 200 });
   stores.push(store);
-  if (expectReady) assert.equal(await store.whenReady(5000), true, `not ready: ${store.notReadyReason()}`);
+  if (expectReady) assert.equal(await store.whenReady(5000), true, `not ready: ${store.notReadyReason()?.detail}`);
   return store;
 }
 
@@ -107,7 +107,7 @@ describe('Redis down and back', () => {
     await failsFast(() => store.get(key));
     await failsFast(() => store.deadLetters(10));
     await s.restart();
-    assert.equal(await store.whenReady(8000), true, `not ready: ${store.notReadyReason()}`);
+    assert.equal(await store.whenReady(8000), true, `not ready: ${store.notReadyReason()?.detail}`);
     const replay = await store.begin(input(key));
     assert.equal(replay.outcome, 'replay');
     assert.equal(Buffer.from(replay.record.response!.body, 'base64').toString(), 'ok');
@@ -165,7 +165,7 @@ describe('store amnesia: the sentinel', () => {
     // Long enough for the reconnect and several checks: it must stay closed.
     await sleep(1500);
     assert.equal(store.ready(), false);
-    assert.match(store.notReadyReason() ?? '', /sentinel is gone/);
+    assert.match(store.notReadyReason()?.detail ?? '', /sentinel is gone/);
     const { error } = await failsFast(() => store.begin(input(key)));
     assert.match(error.message, /not ready/);
     // A new instance with initOnEmpty re-creates a sentinel on the empty store: the old one still refuses.
@@ -173,7 +173,7 @@ describe('store amnesia: the sentinel', () => {
     assert.equal(newcomer.ready(), true);
     await sleep(500);
     assert.equal(store.ready(), false);
-    assert.match(store.notReadyReason() ?? '', /changed/);
+    assert.match(store.notReadyReason()?.detail ?? '', /changed/);
     const { value } = await ackStore(cfg);
     assert.equal(typeof value, 'string');
     assert.equal(await store.whenReady(3000), true);
@@ -197,7 +197,7 @@ describe('store amnesia: the sentinel', () => {
     const store = await open(cfg, false);
     await sleep(400);
     assert.equal(store.ready(), false);
-    assert.match(store.notReadyReason() ?? '', /store init/);
+    assert.match(store.notReadyReason()?.detail ?? '', /store init/);
     await failsFast(() => store.begin(input(newKey())));
     assert.deepEqual(await initStore(cfg), { existed: false });
     assert.equal(await store.whenReady(3000), true);
@@ -212,7 +212,7 @@ describe('store amnesia: the sentinel', () => {
     const store = await open(cfg, false);
     await sleep(400);
     assert.equal(store.ready(), false);
-    assert.match(store.notReadyReason() ?? '', /store init/);
+    assert.match(store.notReadyReason()?.detail ?? '', /store init/);
     await initStore(cfg);
     assert.equal(await store.whenReady(3000), true);
   });

@@ -17,7 +17,7 @@ after(async () => {
 
 storeContract('redis', async () => {
   // A prefix per test: each starts on an empty store of its own (and initialises its sentinel).
-  const store = createRedisStore(redisStoreConfig(redis!.url, { keyPrefix: `c${++n}:` }));
-  if (!(await store.whenReady(5000))) throw new Error(`store not ready: ${store.notReadyReason()}`);
+  const store = createRedisStore(redisStoreConfig(redis!.url, { keyPrefix: `c${++n}:`, initOnEmpty: true }));
+  if (!(await store.whenReady(5000))) throw new Error(`store not ready: ${store.notReadyReason()?.detail}`);
   return { store, cleanup: () => store.close() };
 });

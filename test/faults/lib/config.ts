@@ -21,6 +21,8 @@ export interface WgConfigOptions {
   maxElapsedMs?: number;
   limits?: ConfigInput['limits'];
   keyPrefix?: string;
+  /** Create the sentinel on the fresh Redis (default true here: each scenario starts its own). */
+  initOnEmpty?: boolean;
   adminToken?: string;
 }
 
@@ -42,7 +44,8 @@ export function wgConfig(o: WgConfigOptions): ConfigInput {
     listen: { host: '127.0.0.1', port: o.mainPort ?? 0 },
     admin: { host: '127.0.0.1', port: o.adminPort ?? 0, ...(o.adminToken === undefined ? {} : { token: o.adminToken }) },
     store: {
-      kind: 'redis', url: o.redisUrl, commandTimeoutMs: o.commandTimeoutMs ?? 1000, keyPrefix: o.keyPrefix ?? 'wg:',
+      // Each scenario starts its own fresh Redis; the store-loss scenario keeps the default (off) and runs `store init`.
+      kind: 'redis', url: o.redisUrl, commandTimeoutMs: o.commandTimeoutMs ?? 1000, keyPrefix: o.keyPrefix ?? 'wg:', initOnEmpty: o.initOnEmpty ?? true,
       ...(o.cluster === undefined ? {} : { cluster: o.cluster }),
     },
     identity: { agentIdHeader: 'x-agent-id' },
