@@ -1,9 +1,20 @@
 // What makes two requests "the same request": method, target, chosen headers and the body. Pure.
 import { createHash } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import { isLosslessNumber, parse } from 'lossless-json';
 
 export type FingerprintMode = 'bytes' | 'canonical-json';
 
+/**
+ * Bodies larger than this are fingerprinted as bytes in `canonical-json` mode, unparsed. Canonical
+ * JSON costs CPU on the event loop in proportion to the number of tokens: measured at 1 MiB
+ * (`maxBodyBytes`' default), the worst shapes (64-deep objects, many tiny arrays or numbers) took
+ * 0.2–0.45 s, stalling every other request. Payment, ledger and tool call bodies are a few KiB;
+ * 64 KiB leaves them wide room while capping one body's canonical form at about 10 ms. Above it nothing is lost but key-order tolerance: an SDK's retry resends the
+ * same bytes, and a client that re-serialises differently gets a mismatch (422), never a second run.
+ */
+export const CANONICAL_JSON_MAX_BYTES = 65_536;
+/** Deeper nesting falls back to bytes. */
 const MAX_DEPTH = 64;
 
 /** Nesting depth outside strings, counted without parsing (a 10,000-deep body must not recurse). */
@@ -35,9 +46,11 @@ function serialize(value: unknown): string {
 
 /**
  * Sorted keys, numbers exactly as written (no rounding through doubles: 18-decimal amounts stay
- * distinct). Null when the body is not plain JSON (then the bytes are fingerprinted instead).
+ * distinct). Null when the body is not plain JSON, is not valid UTF-8 (two different invalid
+ * sequences would both decode to U+FFFD), or is over the bound: then the bytes are fingerprinted.
  */
 export function canonicalJson(body: Buffer): string | null {
+  if (body.length > CANONICAL_JSON_MAX_BYTES || !isUtf8(body)) return null;
   const text = body.toString('utf8');
   if (!depthWithin(text, MAX_DEPTH)) return null;
   try {
@@ -78,11 +91,14 @@ export interface FingerprintInput {
   /** The request's content type: a multipart boundary does not count. */
   contentType?: string | undefined;
   mode: FingerprintMode;
+  /** A hash of the caller's upstream credential: another account's request is another request. */
+  credential?: string | undefined;
 }
 
 export function fingerprint(input: FingerprintInput): string {
   const hash = createHash('sha256').update(`${input.method}\n${input.apiPath}\n`);
   for (const [name, value] of input.headers) hash.update(`${name}:${value}\n`);
+  if (input.credential !== undefined) hash.update(`credential:${input.credential}\n`);
   const canonical = input.mode === 'canonical-json' ? canonicalJson(input.body) : null;
   if (canonical === null) hash.update('b\n').update(withoutBoundary(input.body, input.contentType));
   else hash.update('j\n').update(canonical);

@@ -12,14 +12,15 @@ import { valuesOf, type HeaderMap } from '../proxy/headers.js';
 import { upstreamPath } from '../proxy/route.js';
 import type { WriteContext, WriteHandler } from '../proxy/plugin.js';
 import { sendAttempt, type AttemptResult } from '../proxy/write.js';
-import { classifyWriteStatus } from '../retry/classify.js';
 import { noteRateLimit, passCooldown, type RetryKit } from '../retry/cooldown.js';
 import { retryAfterSeconds } from '../retry/delay.js';
 import { retryLoop, sleep, type LoopResult } from '../retry/loop.js';
-import { StoreUnavailableError, type BeginResult, type Fence, type FinishOutcome, type IdemRecord, type RecordKey, type ResolveOutcome, type Store, type StoredResponse } from '../store/store.js';
+import { mayHaveSent } from './decide.js';
+import { decideOutcome, isAmbiguous, ambiguityReason, writeRetryable } from './outcome.js';
+import { StoreFullError, StoreUnavailableError, type BeginResult, type Fence, type FinishOutcome, type IdemRecord, type RecordKey, type ResolveOutcome, type Store, type StoredResponse } from '../store/store.js';
 import { fingerprint } from './fingerprint.js';
 import { findKey, keyHash } from './key.js';
-import { agentOf, generatedUpstreamKey, scopeOf } from './scope.js';
+import { agentOf, credentialOf, generatedUpstreamKey, scopeOf } from './scope.js';
 
 export interface GuardDeps {
   config: Config;
@@ -36,6 +37,8 @@ interface Operation {
   source: KeySource;
   /** join: an existing record is this operation; fresh: an existing record is a possible duplicate. */
   mode: 'join' | 'fresh';
+  /** `Idempotency-Intent: new` on a keyless write: `start` a new operation, or the SDK's `retry` of one. */
+  intentNew?: 'start' | 'retry';
 }
 
 const LEASE_MARGIN_MS = 5_000;
@@ -52,6 +55,13 @@ export function createGuard(deps: GuardDeps): WriteHandler {
       return await metrics.store(op, step);
     } catch (err) {
       log.warn({ err: { message: (err as Error).message } }, 'store step failed');
+      if (err instanceof StoreFullError) {
+        throw new WriteguardError(
+          'store_full',
+          `the idempotency store is full (${err.message}); the write was not sent. An operator can raise store.memory.maxRecords / store.memory.maxBytes, or use store.kind: redis`,
+          { idempotencyKey: key, cause: err },
+        );
+      }
       throw storeUnavailable(key, err);
     }
   }
@@ -69,7 +79,8 @@ export function createGuard(deps: GuardDeps): WriteHandler {
       const values = valuesOf(raw, name);
       return values === undefined ? [] : [[name, values.join(',')] as const];
     });
-    const fp = fingerprint({ method: request.method, apiPath: ctx.apiPath, headers: fingerprintHeaders, body: ctx.body, contentType: request.headers['content-type'], mode: idem.fingerprint });
+    const credential = config.identity.credentialsRotate ? undefined : credentialOf(raw, config.identity.credentialHeaders);
+    const fp = fingerprint({ method: request.method, apiPath: ctx.apiPath, headers: fingerprintHeaders, body: ctx.body, contentType: request.headers['content-type'], mode: idem.fingerprint, credential });
 
     let json: unknown = null;
     const found = findKey({
@@ -87,6 +98,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     const scope = scopeOf(config.namespace, agent);
     // Nothing is claimed for a request refused here.
     await passCooldown(kit, scope, ctx.upstream, startedAt);
+    if (op.source === 'derived') op.key = await derivedKey({ scope, upstream: ctx.upstream.name, keyHash: keyHash(op.key) }, op, idem);
     const hash = keyHash(op.key);
     const recordKey: RecordKey = { scope, upstream: ctx.upstream.name, keyHash: hash };
     exchange.keySource = op.source;
@@ -116,7 +128,11 @@ export function createGuard(deps: GuardDeps): WriteHandler {
       // Settled by the upstream's own record: the next begin replays it, or claims the released key.
       begun = await begin();
     }
-    if (begun.outcome === 'acquired') return attempt(ctx, { key: recordKey, owner, epoch: begun.record.epoch }, begun.record, op, { leaseMs, scope, startedAt });
+    if (begun.outcome === 'acquired') {
+      // A reclaimed record (an unknown outcome re-sent to an upstream that dedupes) may have run before.
+      const earlier = mayHaveSent(begun.record) ? `an earlier attempt may have run (${begun.record.reason ?? 'sent'})` : null;
+      return attempt(ctx, { key: recordKey, owner, epoch: begun.record.epoch }, begun.record, op, { leaseMs, scope, startedAt, earlier });
+    }
     answerFromRecord(ctx, begun, op);
   };
 
@@ -148,11 +164,29 @@ export function createGuard(deps: GuardDeps): WriteHandler {
       case 'derive': {
         const derived = `wgd_${createHash('sha256').update(fp).digest('base64url').slice(0, 32)}`;
         const intent = request.headers['idempotency-intent'];
-        if (intent === 'new') return { key: `${derived}.${randomUUID()}`, source: 'derived', mode: 'join' };
         const sdkRetry = Number(request.headers['x-stainless-retry-count'] ?? 0) >= 1;
+        if (intent === 'new') return { key: derived, source: 'derived', mode: 'join', intentNew: sdkRetry ? 'retry' : 'start' };
         return { key: derived, source: 'derived', mode: sdkRetry || intent === 'retry' ? 'join' : 'fresh' };
       }
     }
+  }
+
+  /**
+   * The record a keyless write addresses. `Idempotency-Intent: new` starts a new operation under a
+   * key of its own, and the store points the derived key at it for the window: its SDK retries
+   * join it, and an unmarked identical re-send is refused as its possible duplicate. The pointer
+   * is written before the record is claimed, so nothing that may have been sent is ever missed.
+   */
+  async function derivedKey(alias: RecordKey, op: Operation, idem: IdempotencyConfig): Promise<string> {
+    if (op.intentNew !== 'start') {
+      const latest = await storeStep('latest', () => store.latestOperation(alias), op.key);
+      if (latest !== null) return latest;
+      // A retry of a new operation with nothing to follow (its window passed) starts one.
+      if (op.intentNew === undefined) return op.key;
+    }
+    const key = `${op.key}.${randomUUID()}`;
+    await storeStep('latest', () => store.setLatestOperation(alias, key, idem.deriveWindowSec * 1000), op.key);
+    return key;
   }
 
   /**
@@ -222,7 +256,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
    * Sends inside the lease, retrying only what cannot duplicate the write (answers proving it did not
    * run; or, when the upstream dedupes on the key, ambiguous ones), always with the same key and bytes.
    */
-  async function attempt(ctx: WriteContext, fence: Fence, record: IdemRecord, op: Operation, run: { leaseMs: number; scope: string; startedAt: number }): Promise<void> {
+  async function attempt(ctx: WriteContext, fence: Fence, record: IdemRecord, op: Operation, run: { leaseMs: number; scope: string; startedAt: number; earlier: string | null }): Promise<void> {
     const idem = ctx.idempotency;
     const headers: HeaderMap = { ...ctx.headers };
     const headerName = idem.header.toLowerCase();
@@ -234,6 +268,8 @@ export function createGuard(deps: GuardDeps): WriteHandler {
       throw new WriteguardError('idempotency_key_in_use', 'the claim on this key lapsed before sending; retry shortly', { idempotencyKey: op.key, headers: { 'retry-after': '1' } });
     }
     const renewal = keepLease(fence, run.leaseMs);
+    // Why an attempt so far may have run: no later answer can prove it did not.
+    let earlier = run.earlier;
     let loop: LoopResult<AttemptResult>;
     metrics.writeStarted();
     try {
@@ -249,7 +285,10 @@ export function createGuard(deps: GuardDeps): WriteHandler {
           if (result.kind === 'answer' && result.status === 429) noteRateLimit(kit, run.scope, ctx.upstream, result.headers);
           return result;
         },
-        retryable: (result) => writeRetryable(result, idem),
+        retryable: (result) => {
+          if (isAmbiguous(result, idem)) earlier ??= `attempt ${ctx.exchange.attempts} may have run (${ambiguityReason(result)})`;
+          return writeRetryable(result, idem);
+        },
         headersOf: (result) => (result.kind === 'answer' ? result.headers : null),
         // No new attempt after the agent left, or once the lease is no longer ours.
         mayContinue: () => !renewal.lost() && !ctx.reply.raw.destroyed,
@@ -263,7 +302,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
       renewal.stop();
       metrics.writeEnded();
     }
-    await settle(ctx, idem, fence, loop, op);
+    await settle(ctx, idem, fence, loop, op, earlier);
   }
 
   /** Renews the lease every third of its length while the attempts run; a refused renewal ends it. */
@@ -284,43 +323,38 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     return { stop: () => clearInterval(timer), lost: () => lost };
   }
 
-  async function settle(ctx: WriteContext, idem: IdempotencyConfig, fence: Fence, loop: LoopResult<AttemptResult>, op: Operation): Promise<void> {
+  async function settle(ctx: WriteContext, idem: IdempotencyConfig, fence: Fence, loop: LoopResult<AttemptResult>, op: Operation, earlier: string | null): Promise<void> {
     const result = loop.result;
     const derived = op.source === 'derived';
+    const decided = decideOutcome(result, idem, earlier);
+    const found: Extracted | undefined = result.kind === 'answer' ? extractAnswer(result.status, result.headers, result.body, ctx.upstream) : undefined;
     let outcome: FinishOutcome;
-    let verdict: 'answer' | 'unknown' | 'unreachable';
-    let found: Extracted | undefined;
-    if (result.kind === 'answer') {
-      found = extractAnswer(result.status, result.headers, result.body, ctx.upstream);
-      const classified = classifyWriteStatus(result.status, idem);
-      if (classified === 'definitive') {
-        outcome = {
-          kind: 'complete', status: result.status, requestId: found.requestId, response: toStored(result, idem, ctx),
-          // A derived key only joins SDK retries within its window; it leaves no tombstone.
-          ttlSec: derived ? idem.deriveWindowSec : idem.ttlSec, tombstoneSec: derived ? 0 : idem.tombstoneSec,
-        };
-        verdict = 'answer';
-      } else if (classified === 'not_executed') {
-        outcome = { kind: 'release' };
-        verdict = 'answer';
-      } else {
-        outcome = { kind: 'unknown', status: result.status, requestId: found.requestId, reason: `status ${result.status}` };
+    if (decided.kind === 'completed' && result.kind === 'answer') {
+      outcome = {
+        kind: 'complete', status: result.status, requestId: found!.requestId, response: toStored(result, idem, ctx),
+        // A derived key only joins SDK retries within its window; it leaves no tombstone.
+        ttlSec: derived ? idem.deriveWindowSec : idem.ttlSec, tombstoneSec: derived ? 0 : idem.tombstoneSec,
+      };
+    } else if (decided.kind === 'released') {
+      outcome = { kind: 'release' };
+    } else {
+      const status = result.kind === 'answer' ? result.status : null;
+      outcome = { kind: 'unknown', status, requestId: found?.requestId ?? null, reason: decided.kind === 'unknown' ? decided.reason : 'unknown' };
+      if (found !== undefined) {
         ctx.exchange.upstreamCode = found.code;
         ctx.exchange.upstreamRequestId = found.requestId;
-        verdict = 'unknown';
       }
-    } else if (result.kind === 'not_sent') {
-      outcome = { kind: 'release' };
-      verdict = 'unreachable';
-    } else {
-      outcome = { kind: 'unknown', status: null, requestId: null, reason: result.reason };
-      verdict = 'unknown';
     }
 
     let stored = true;
     try {
       const step = await metrics.store('finish', () => store.finish(fence, outcome));
-      if (step === 'stale') log.warn({ upstream: fence.key.upstream, outcome: outcome.kind }, 'finish refused: a newer attempt owns the record');
+      if (step === 'stale') {
+        // Another owner took the record over, or the store lost it: this answer is not what it holds.
+        stored = false;
+        log.warn({ upstream: fence.key.upstream, outcome: outcome.kind }, 'finish refused: a newer attempt owns the record, or the store lost it');
+        ctx.reply.header('writeguard-stored', 'false');
+      }
     } catch (err) {
       // Nothing is reported as stored that isn't: the lease will lapse in phase `sent` → outcome_unknown.
       stored = false;
@@ -330,31 +364,34 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     if (outcome.kind === 'unknown') ctx.exchange.outcome = 'unknown';
     else if (outcome.kind === 'release' && stored) ctx.exchange.outcome = 'released';
 
-    // An upstream that dedupes on the key makes its own answer safe to pass back: the agent may retry with the key.
-    if (result.kind === 'answer' && (verdict === 'answer' || idem.upstreamHonorsKey)) {
-      // Passed back rather than slept (elapsed budget) or after the last attempt: say when to come back.
-      if (result.headers['retry-after'] === undefined && loop.retryAfterMs !== null && loop.stopped !== 'final') {
-        ctx.reply.header('retry-after', retryAfterSeconds(loop.retryAfterMs));
-      }
-      return sendAnswer(ctx.reply, ctx.exchange, ctx.upstream, result, found);
-    }
     if (result.kind === 'answer') {
-      throw new WriteguardError('outcome_unknown', `the upstream answered ${result.status}; the write may have run and is held for reconciliation`, { idempotencyKey: op.key });
+      // The answer goes back when it is the write's result or proves nothing ran; an ambiguous one
+      // too when the upstream dedupes on the key (the agent may retry with it). Never a "nothing
+      // ran" answer after an attempt that may have run.
+      if (decided.kind !== 'unknown' || (idem.upstreamHonorsKey && isAmbiguous(result, idem))) {
+        // Passed back rather than slept (elapsed budget) or after the last attempt: say when to come back.
+        if (result.headers['retry-after'] === undefined && loop.retryAfterMs !== null && loop.stopped !== 'final') {
+          ctx.reply.header('retry-after', retryAfterSeconds(loop.retryAfterMs));
+        }
+        return sendAnswer(ctx.reply, ctx.exchange, ctx.upstream, result, found);
+      }
+      throw new WriteguardError('outcome_unknown', `the upstream answered ${result.status}; the write may have run (${decided.reason}) and is held for reconciliation`, { idempotencyKey: op.key });
+    }
+    if (result.kind === 'not_sent' && decided.kind === 'unknown') {
+      throw new WriteguardError('outcome_unknown', `the upstream could not be reached (${result.reason}), but ${decided.reason}; it is held for reconciliation`, { idempotencyKey: op.key });
     }
     throw failureError(result, op.key);
   }
 }
 
-function writeRetryable(result: AttemptResult, idem: IdempotencyConfig): boolean {
-  if (result.kind === 'not_sent') return true;
-  if (result.kind === 'no_answer') return idem.upstreamHonorsKey;
-  const verdict = classifyWriteStatus(result.status, idem);
-  return verdict === 'not_executed' || (verdict === 'ambiguous' && idem.upstreamHonorsKey);
-}
+const BODY_HEADERS = ['content-type', 'content-encoding'];
 
 function toStored(answer: Answer, idem: IdempotencyConfig, ctx: WriteContext): StoredResponse | null {
   if (answer.body.length > idem.maxStoredResponseBytes) return null;
-  const keep = new Set([...idem.replayHeaders, ...ctx.upstream.requestIdHeaders]);
+  // Whatever the allow-list says, a replay carries what is needed to read its body (fastify sets
+  // content-length from the stored bytes): gzip bytes without their content-encoding look like a
+  // failed payment to the agent, which may then pay again.
+  const keep = new Set([...BODY_HEADERS, ...idem.replayHeaders, ...ctx.upstream.requestIdHeaders]);
   const headers: Record<string, string | string[]> = {};
   for (const name of keep) {
     const value = answer.headers[name];

@@ -1,8 +1,9 @@
 // Whose operation a key belongs to (namespace and agent, never the rotating credential), and the
 // key the upstream receives. Pure.
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac, type Hash } from 'node:crypto';
 import { AGENT_ID, type Config } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
+import { valuesOf } from '../proxy/headers.js';
 
 /** The agent: from its header when one writeguard serves many agents, else the configured one. */
 export function agentOf(identity: Config['identity'], headerValues: readonly string[] | undefined): string {
@@ -33,4 +34,17 @@ export function scopeOf(namespace: string, agent: string): string {
  */
 export function generatedUpstreamKey(secret: Buffer, scope: string, key: string, createdAt: number): string {
   return `wg_${createHmac('sha256', secret).update(`${scope}\n${key}\n${createdAt}`).digest('base64url')}`;
+}
+
+/**
+ * Who the caller is upstream: a hash of the credential headers it presents (never the secret
+ * itself), or undefined when it presents none. A stored answer is replayed only to the same one.
+ */
+export function credentialOf(rawHeaders: readonly string[], names: readonly string[]): string | undefined {
+  let hash: Hash | undefined;
+  for (const name of names) {
+    const values = valuesOf(rawHeaders, name);
+    if (values !== undefined) (hash ??= createHash('sha256')).update(`${name}:${values.join('\n')}\n`);
+  }
+  return hash?.digest('base64url');
 }
