@@ -9,5 +9,6 @@ import { s06 } from './s06-redis-proxy-faults.js';
 import { s07 } from './s07-sigterm.js';
 import { s08 } from './s08-hostile-input.js';
 import { s10 } from './s10-soak.js';
+import { s11 } from './s11-store-loss.js';
 
-export const scenarios: Scenario[] = [s01, s02, s03, s04, s05, s06, s07, s08, s10];
+export const scenarios: Scenario[] = [s01, s02, s03, s04, s05, s06, s07, s08, s10, s11];
