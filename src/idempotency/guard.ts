@@ -49,8 +49,8 @@ export function createGuard(deps: GuardDeps): WriteHandler {
   const secret = deps.secret ?? randomBytes(32);
 
   /** Any store failure fails the write closed: nothing is sent that was not claimed. */
+  /** The store itself refuses what may not run while it is not ready (new claims); steps on a claimed record still run. */
   async function storeStep<T>(op: string, step: () => Promise<T>, key?: string): Promise<T> {
-    if (!store.ready()) throw storeUnavailable(key);
     try {
       return await metrics.store(op, step);
     } catch (err) {
@@ -67,7 +67,9 @@ export function createGuard(deps: GuardDeps): WriteHandler {
   }
 
   function storeUnavailable(key: string | undefined, cause?: unknown): WriteguardError {
-    return new WriteguardError('store_unavailable', 'the idempotency store is unavailable; the write was not sent', { idempotencyKey: key, cause });
+    const why = store.notReadyReason();
+    const detail = `the idempotency store is unavailable${why === null ? '' : ` (${why.detail})`}; the write was not sent. Retry the same request later with the same key`;
+    return new WriteguardError('store_unavailable', detail, { idempotencyKey: key, cause });
   }
 
   return async function guardedWrite(ctx: WriteContext): Promise<void> {
@@ -145,7 +147,7 @@ export function createGuard(deps: GuardDeps): WriteHandler {
     try {
       return await step();
     } catch (err) {
-      if (!(err instanceof StoreUnavailableError) || !(await store.whenReady(config.store.commandTimeoutMs))) throw err;
+      if (!(err instanceof StoreUnavailableError) || !err.mayHaveApplied || !(await store.whenReady(config.store.commandTimeoutMs))) throw err;
       log.info({ op }, 'store step resent with its owner token after a store failure');
       return step();
     }

@@ -10,7 +10,10 @@
 //   a fixed cause (never a key, an argument or a body).
 // - The sentinel: an instance remembers the value it saw (sentinel.ts has the rules). It is not
 //   ready from the moment a connection closes until a check after reconnecting has passed, and it
-//   checks again every second. Steps refuse to run while not ready. The begin script itself
+//   checks again every second. New claims (begin) refuse to run while not ready; steps on a record
+//   already claimed (markSent, renew, finish, resolve) run whenever connected: they are fenced,
+//   find nothing on a store that lost the record, and settling what ran beats refusing it (a store
+//   refused for its eviction policy still lets writes in flight finish). The begin script itself
 //   compares the sentinel with the remembered value, so a store emptied without a disconnect
 //   (FLUSHALL, an eviction sweep, a failover without a reconnect) refuses the very next claim. On
 //   a Cluster every slot has its sentinel (slot-sentinels.ts): an emptied master cannot pass on
@@ -498,9 +501,9 @@ export class RedisStore implements Store {
     return this.deadline(Math.max(5000, 10 * this.config.commandTimeoutMs));
   }
 
-  /** A step that writes: refused while the store is not ready. */
+  /** A step that starts an operation: refused while the store is not ready. */
   private step<T>(op: string, work: () => Promise<T>): Promise<T> {
-    if (!this.isReady) return Promise.reject(new StoreUnavailableError(`redis store not ready: ${this.reason?.detail ?? 'unknown'}`));
+    if (!this.isReady) return Promise.reject(new StoreUnavailableError(`redis store not ready: ${this.reason?.detail ?? 'unknown'}`, { mayHaveApplied: false }));
     return this.call(op, work);
   }
 
@@ -561,17 +564,17 @@ export class RedisStore implements Store {
     this.generation++;
     this.setReady(false, NOT_READY.sentinel_missing);
     this.requestCheck();
-    return new StoreUnavailableError('redis store begin refused: the store sentinel is not the one this instance saw (the store lost data)');
+    return new StoreUnavailableError('redis store begin refused: the store sentinel is not the one this instance saw (the store lost data)', { mayHaveApplied: false });
   }
 
   async markSent(fence: Fence, leaseMs: number): Promise<StepResult> {
     const keys = this.keys(fence.key);
-    return this.step('markSent', async () => stepResult(await this.runScript('wgMarkSent', keys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])));
+    return this.call('markSent', async () => stepResult(await this.runScript('wgMarkSent', keys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])));
   }
 
   async renew(fence: Fence, leaseMs: number): Promise<StepResult> {
     const keys = this.keys(fence.key);
-    return this.step('renew', async () => stepResult(await this.runScript('wgRenew', keys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])));
+    return this.call('renew', async () => stepResult(await this.runScript('wgRenew', keys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])));
   }
 
   async finish(fence: Fence, outcome: FinishOutcome): Promise<StepResult> {
@@ -585,7 +588,7 @@ export class RedisStore implements Store {
     } else if (outcome.kind === 'unknown') {
       args.push(nullable(outcome.status === null ? null : String(outcome.status)), nullable(outcome.requestId), outcome.reason);
     }
-    const { result, replicated } = await this.step('finish', async () => {
+    const { result, replicated } = await this.call('finish', async () => {
       const { reply, replicated } = await this.writeStep('wgFinish', keys, args);
       return { result: stepResult(reply), replicated };
     });
@@ -601,7 +604,7 @@ export class RedisStore implements Store {
     if (outcome.kind === 'executed') {
       args.push(String(outcome.status), outcome.response === null ? '' : JSON.stringify(outcome.response), wholeMs(outcome.ttlSec * 1000), wholeMs(outcome.tombstoneSec * 1000));
     }
-    return this.step('resolve', async () => stepResult(await this.runScript('wgResolve', keys, args)));
+    return this.call('resolve', async () => stepResult(await this.runScript('wgResolve', keys, args)));
   }
 
   async get(key: RecordKey): Promise<IdemRecord | null> {

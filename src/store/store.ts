@@ -162,9 +162,12 @@ export interface Store {
 /** The store cannot answer (down, slow, or its sentinel changed): writes fail closed. */
 export class StoreUnavailableError extends Error {
   readonly code = 'store_unavailable';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** False when the step provably did not apply (refused before running): nothing to resend. */
+  readonly mayHaveApplied: boolean;
+  constructor(message: string, options?: { cause?: unknown; mayHaveApplied?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'StoreUnavailableError';
+    this.mayHaveApplied = options?.mayHaveApplied ?? true;
   }
 }
 

@@ -137,6 +137,49 @@ test('policy switched at run time (CONFIG SET): within seconds readiness turns f
   }
 });
 
+test('a write in its retry wait when the policy turns evicting still finishes: its answer is stored (no dead letter) and replays once the policy is fixed', async () => {
+  const { s, raw } = await redis();
+  await initialise(s, raw, 'ev4:');
+  const wg = await guard(s, 'ev4:');
+  // The first attempt is refused (429, nothing ran) with a wait long enough to switch the policy.
+  let attempts = 0;
+  const path = '/v4/payments';
+  up.respond((req, res) => {
+    if (req.url === path && ++attempts === 1) {
+      res.writeHead(429, { 'retry-after-ms': '1500', 'content-type': 'application/json' });
+      return void res.end('{"error":{"code":"rate_limited"}}');
+    }
+    res.writeHead(201, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ id: `pay_${up.received.length}` }));
+  });
+  try {
+    assert.equal(await wg.server.store.whenReady(5000), true);
+    const pending = post(`${wg.url}${path}`, '{"amount":100}', { 'idempotency-key': 'K4' });
+    await sleep(200);
+    await raw.config('SET', 'maxmemory-policy', 'volatile-lru');
+    await raw.config('SET', 'maxmemory', '4mb');
+    await refusedForEviction(wg, 3000);
+    const res = await pending;
+    assert.equal(res.status, 201, await res.clone().text());
+    assert.equal(res.headers.get('writeguard-stored'), null, 'the answer was stored');
+    await res.arrayBuffer();
+    assert.equal(attempts, 2);
+    await raw.config('SET', 'maxmemory-policy', 'noeviction');
+    assert.equal(await wg.server.store.whenReady(5000), true);
+    const replay = await post(`${wg.url}${path}`, '{"amount":100}', { 'idempotency-key': 'K4' });
+    assert.equal(replay.status, 201, await replay.clone().text());
+    assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+    await replay.arrayBuffer();
+    assert.equal(attempts, 2, 'the write ran once');
+  } finally {
+    up.respond((req, res) => {
+      res.writeHead(201, { 'content-type': 'application/json', 'request-id': `req_${up.received.length}` });
+      res.end(JSON.stringify({ id: `pay_${up.received.length}`, url: req.url }));
+    });
+    await wg.close();
+  }
+});
+
 // The documented hazard, shown rather than hidden: `allowEviction: true` accepts an evicting store,
 // and once memory pressure evicts a completed record (it carries a TTL, so volatile-lru may take it),
 // the retry of that write RUNS AGAIN. This test asserts that second execution on purpose: it is why
