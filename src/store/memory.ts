@@ -3,8 +3,21 @@
 // 503 store_full, nothing sent) and never evicts one — dropping a live record would let its retry run
 // again. Only what has expired by its own TTL is swept to make room.
 import { MEMORY_STORE_DEFAULTS } from '../config/schema.js';
-import { decideBegin, decideFinish, decideMarkSent, decideRenew, decideResolve, type Change, type Decision } from '../idempotency/decide.js';
-import { StoreFullError, type BeginInput, type BeginResult, type CooldownListener, type DeadLetter, type Fence, type FinishOutcome, type IdemRecord, type RecordKey, type ResolveOutcome, type StepResult, type Store } from './store.js';
+import { decideBegin, decideFinish, decideMarkSent, decideRenew, decideResolve, type Change, type Decision } from './decide.js';
+import {
+  StoreFullError,
+  type BeginInput,
+  type BeginResult,
+  type CooldownListener,
+  type DeadLetter,
+  type Fence,
+  type FinishOutcome,
+  type IdemRecord,
+  type RecordKey,
+  type ResolveOutcome,
+  type StepResult,
+  type Store,
+} from './store.js';
 
 interface Entry {
   key: RecordKey;
@@ -189,7 +202,8 @@ export class MemoryStore implements Store {
     const now = this.clock();
     const found: DeadLetter[] = [];
     for (const entry of this.entries.values()) {
-      if (entry.key.keyHash === keyHash && (entry.expiresAt === null || now < entry.expiresAt)) found.push({ key: entry.key, record: entry.record });
+      if (entry.key.keyHash === keyHash && (entry.expiresAt === null || now < entry.expiresAt))
+        found.push({ key: entry.key, record: entry.record });
     }
     return found.slice(0, limit);
   }
@@ -198,7 +212,8 @@ export class MemoryStore implements Store {
     const now = this.clock();
     const found: DeadLetter[] = [];
     for (const entry of this.entries.values()) {
-      if (entry.record.state === 'outcome_unknown' && (entry.expiresAt === null || now < entry.expiresAt)) found.push({ key: entry.key, record: entry.record });
+      if (entry.record.state === 'outcome_unknown' && (entry.expiresAt === null || now < entry.expiresAt))
+        found.push({ key: entry.key, record: entry.record });
     }
     return found.sort((a, b) => a.record.updatedAt - b.record.updatedAt).slice(0, limit);
   }
@@ -224,7 +239,8 @@ export class MemoryStore implements Store {
     const now = this.clock();
     if (this.latest.size >= this.limits.maxRecords) {
       for (const [id, latest] of this.latest) if (now >= latest.until) this.latest.delete(id);
-      if (this.latest.size >= this.limits.maxRecords) throw new StoreFullError(`memory store full: ${this.latest.size} new-operation pointers (maxRecords ${this.limits.maxRecords})`);
+      if (this.latest.size >= this.limits.maxRecords)
+        throw new StoreFullError(`memory store full: ${this.latest.size} new-operation pointers (maxRecords ${this.limits.maxRecords})`);
     }
     this.latest.set(this.id(key), { key: operationKey, until: now + ttlMs });
   }

@@ -1,5 +1,5 @@
 // The idempotency store: records and the five fenced steps every implementation must make atomic.
-import type { KeySource } from '../observe/response-log.js';
+import type { KeySource } from '../observe/exchange.js';
 
 export type RecordState = 'in_flight' | 'completed' | 'outcome_unknown';
 /** `tombstone` is not stored: it is a completed record whose response has expired (see decide.ts). */
@@ -73,13 +73,7 @@ export interface BeginInput {
 
 export type BeginOutcome =
   /** The caller owns the record (new, taken over after an unsent claim expired, reclaimed, or its own resend). */
-  | 'acquired'
-  | 'replay'
-  | 'mismatch'
-  | 'in_use'
-  | 'unknown'
-  | 'expired'
-  | 'duplicate';
+  'acquired' | 'replay' | 'mismatch' | 'in_use' | 'unknown' | 'expired' | 'duplicate';
 
 export interface BeginResult {
   outcome: BeginOutcome;
@@ -101,8 +95,7 @@ export type FinishOutcome =
 
 export type ResolveOutcome =
   /** `response` null: it ran, but its answer is not known; a replay then answers response_not_replayable. */
-  | { kind: 'executed'; status: number; response: StoredResponse | null; ttlSec: number; tombstoneSec: number }
-  | { kind: 'not_executed' };
+  { kind: 'executed'; status: number; response: StoredResponse | null; ttlSec: number; tombstoneSec: number } | { kind: 'not_executed' };
 
 /** `stale`: the fence no longer holds (another owner or epoch, or a state the step cannot apply to). */
 export type StepResult = 'ok' | 'stale';

@@ -2,7 +2,7 @@
 // judged here, pure. A store that may evict keys can forget a completed write under memory
 // pressure, and the next retry of it would run again: writes fail closed on it. One that persists
 // nothing forgets every claim when it restarts: that is warned about (the sentinel catches it).
-import type { NotReady, Persistence } from './store.js';
+import type { NotReady, Persistence } from '../store.js';
 
 export interface NodeFacts {
   /** The text of `INFO memory persistence` from one master. */
@@ -51,9 +51,12 @@ export function judgeSafety(nodes: readonly NodeFacts[], allowEviction: boolean)
     // time, which the next check sees.
     if (policy !== 'noeviction' && maxmemory > 0) evicting ??= `maxmemory-policy ${policy}, maxmemory ${maxmemory}`;
   }
-  const refuse: NotReady | null = evicting === null || allowEviction ? null : {
-    code: 'evicting',
-    detail: `the store can evict keys (${evicting}): a completed write could run again; set maxmemory-policy noeviction (or store.allowEviction: true, development only)`,
-  };
+  const refuse: NotReady | null =
+    evicting === null || allowEviction
+      ? null
+      : {
+          code: 'evicting',
+          detail: `the store can evict keys (${evicting}): a completed write could run again; set maxmemory-policy noeviction (or store.allowEviction: true, development only)`,
+        };
   return { refuse, persistence, evicts: evicting };
 }

@@ -1,7 +1,7 @@
 // Store amnesia (DESIGN §3.12): the rules for the sentinel key, pure. An instance remembers the
 // sentinel value it saw; a missing or changed sentinel means the store lost claims, and writes
 // fail closed until an operator acknowledges (`writeguard store ack`).
-import type { NotReady } from './store.js';
+import type { NotReady } from '../store.js';
 
 export function sentinelKey(keyPrefix: string): string {
   return `${keyPrefix}sentinel`;
@@ -54,7 +54,13 @@ export function judgeSentinel(facts: SentinelFacts): SentinelVerdict {
 }
 
 export const NOT_READY: Record<NotReadyReason, NotReady> = {
-  store_not_initialised: { code: 'not_initialised', detail: 'the store holds no sentinel: run `writeguard store init` once (an emptied store is never adopted silently)' },
-  sentinel_missing: { code: 'sentinel_missing', detail: 'the store sentinel is gone (the store lost its data): check, then run `writeguard store ack`' },
+  store_not_initialised: {
+    code: 'not_initialised',
+    detail: 'the store holds no sentinel: run `writeguard store init` once (an emptied store is never adopted silently)',
+  },
+  sentinel_missing: {
+    code: 'sentinel_missing',
+    detail: 'the store sentinel is gone (the store lost its data): check, then run `writeguard store ack`',
+  },
   sentinel_changed: { code: 'sentinel_changed', detail: 'the store sentinel changed: check, then run `writeguard store ack`' },
 };

@@ -1,5 +1,6 @@
 // The Redis store's Lua scripts: each step of decide.ts as one atomic script, one round trip.
-// Kept as strings in a module (tsc copies no .lua files into dist/).
+// Kept as strings in a module (tsc copies no .lua files into dist/). Below them: the command
+// table they are defined under, and the keys (recordKeys) and KEYS order (scriptKeys) they take.
 //
 // Layout (every key of one agent shares the `{scope}` hash tag, so one script may touch them all):
 //   KEYS[1] record   `${prefix}{${scope}}:${upstream}:${keyHash}`  a hash of string fields
@@ -16,6 +17,9 @@
 // A step writes only what it changes: HSET of the fields that differ, HDEL of those that became
 // null, ZADD/ZREM when the state is or leaves outcome_unknown. `completed` is final (decide.ts)
 // and the only state with an expiry, so no step ever has an expiry to clear.
+import type { RecordKey } from '../store.js';
+import { sentinelKey } from './sentinel.js';
+import { slotSentinelKey } from './slot-sentinels.js';
 
 const PRELUDE = `
 local function now_ms()
@@ -221,3 +225,38 @@ local flat = redis.call('HGETALL', KEYS[1])
 if #flat == 0 then return false end
 return {flat, redis.call('GET', KEYS[2])}
 `;
+
+export type ScriptName = 'wgBegin' | 'wgMarkSent' | 'wgRenew' | 'wgFinish' | 'wgResolve' | 'wgUnclaim' | 'wgGet';
+export type ScriptRunner = Record<ScriptName, (...args: string[]) => Promise<unknown>>;
+
+export const SCRIPTS: Record<ScriptName, { lua: string; keys: number }> = {
+  wgBegin: { lua: BEGIN, keys: 4 },
+  wgMarkSent: { lua: MARK_SENT, keys: 3 },
+  wgRenew: { lua: RENEW, keys: 3 },
+  wgFinish: { lua: FINISH, keys: 3 },
+  wgResolve: { lua: RESOLVE, keys: 3 },
+  wgUnclaim: { lua: UNCLAIM, keys: 3 },
+  wgGet: { lua: GET, keys: 2 },
+};
+
+export interface KeySet {
+  record: string;
+  resp: string;
+  dlq: string;
+  member: string;
+  /** The sentinel the begin script checks: the store's one, or on a Cluster the record's slot's. */
+  sentinel: string;
+}
+
+export function recordKeys(keyPrefix: string, key: RecordKey, cluster: boolean): KeySet {
+  const tag = `${keyPrefix}{${key.scope}}`;
+  const record = `${tag}:${key.upstream}:${key.keyHash}`;
+  const sentinel = cluster ? slotSentinelKey(keyPrefix, key.scope) : sentinelKey(keyPrefix);
+  return { record, resp: `${record}:resp`, dlq: `${tag}:dlq`, member: `${key.upstream}:${key.keyHash}`, sentinel };
+}
+
+/** KEYS then ARGV[1] (the dlq member); begin also reads its slot's sentinel. */
+export function scriptKeys(name: ScriptName, keys: KeySet): string[] {
+  if (name === 'wgBegin') return [keys.record, keys.resp, keys.dlq, keys.sentinel, keys.member];
+  return [keys.record, keys.resp, keys.dlq, keys.member];
+}

@@ -1,0 +1,344 @@
+// The Redis store, shared by a fleet: each step of decide.ts is one Lua script (scripts.ts) run
+// in one round trip on the server's clock. Standalone, Sentinel or Cluster through ioredis
+// (client.ts: how a failure fails closed).
+//
+// New claims (begin) refuse to run while the store is not ready (readiness.ts); steps on a record
+// already claimed (markSent, renew, finish, resolve) run whenever connected: they are fenced,
+// find nothing on a store that lost the record, and settling what ran beats refusing it (a store
+// refused for its eviction policy still lets writes in flight finish). The begin script itself
+// compares the sentinel with the remembered value, so a store emptied without a disconnect
+// (FLUSHALL, an eviction sweep, a failover without a reconnect) refuses the very next claim.
+import { Cluster } from 'ioredis';
+import type { Logger } from '../../observe/logger.js';
+import {
+  StoreUnavailableError,
+  type BeginInput,
+  type BeginOutcome,
+  type BeginResult,
+  type CooldownListener,
+  type DeadLetter,
+  type Fence,
+  type FinishOutcome,
+  type IdemRecord,
+  type NotReady,
+  type Persistence,
+  type RecordKey,
+  type ResolveOutcome,
+  type StepResult,
+  type Store,
+} from '../store.js';
+import {
+  createRedisClient,
+  deadlineMs,
+  describeFailure,
+  masters,
+  scanDeadlineMs,
+  scanOnce,
+  unavailable,
+  withDeadline,
+  type Client,
+  type StoreConfig,
+} from './client.js';
+import { BEGIN_OUTCOMES, CorruptRecordError, nullable, parseRecord, stepResult, wholeMs } from './codec.js';
+import { CooldownChannel } from './cooldown-channel.js';
+import { CHECK_INTERVAL_MS, Readiness } from './readiness.js';
+import { recordKeys, scriptKeys, SCRIPTS, type KeySet, type ScriptName, type ScriptRunner } from './scripts.js';
+
+export interface RedisStoreOptions {
+  log?: Logger;
+  /** How often the sentinel is checked while connected (tests shorten it). */
+  checkIntervalMs?: number;
+}
+
+export class RedisStore implements Store {
+  readonly kind = 'redis';
+  private readonly client: Client;
+  private readonly scripts: ScriptRunner;
+  private readonly log: Logger | undefined;
+  private readonly readiness: Readiness;
+  private readonly cooldowns: CooldownChannel;
+
+  constructor(
+    private readonly config: StoreConfig,
+    options: RedisStoreOptions = {},
+  ) {
+    this.log = options.log;
+    this.client = createRedisClient(config);
+    for (const [name, script] of Object.entries(SCRIPTS)) this.client.defineCommand(name, { lua: script.lua, numberOfKeys: script.keys });
+    this.scripts = this.client as unknown as ScriptRunner;
+    this.readiness = new Readiness(this.client, config, this.log, options.checkIntervalMs ?? CHECK_INTERVAL_MS);
+    // A failed first connection keeps retrying; its rejection is reported by the 'error' listener.
+    this.client.connect().catch(() => undefined);
+    this.cooldowns = new CooldownChannel(config, this.client);
+  }
+
+  private keys(key: RecordKey): KeySet {
+    return recordKeys(this.config.keyPrefix, key, this.client instanceof Cluster);
+  }
+
+  /**
+   * Turns every failure into StoreUnavailableError. One command needs no timer of ours (ioredis'
+   * commandTimeout bounds it); work of several commands passes a deadline.
+   */
+  private async call<T>(op: string, work: () => Promise<T>, deadline?: number): Promise<T> {
+    try {
+      return await (deadline === undefined ? work() : withDeadline(work(), deadline));
+    } catch (err) {
+      throw unavailable(op, err);
+    }
+  }
+
+  /** A step that starts an operation: refused while the store is not ready. */
+  private step<T>(op: string, work: () => Promise<T>): Promise<T> {
+    if (!this.readiness.ready())
+      return Promise.reject(
+        new StoreUnavailableError(`redis store not ready: ${this.readiness.refusalDetail()}`, { mayHaveApplied: false }),
+      );
+    return this.call(op, work);
+  }
+
+  private runScript(name: ScriptName, keys: KeySet, args: string[]): Promise<unknown> {
+    return this.scripts[name](...scriptKeys(name, keys), ...args);
+  }
+
+  /** The script, then WAIT on the same connection (one round trip); acks -1 when WAIT itself failed. */
+  private async runScriptAndWait(name: ScriptName, keys: KeySet, args: string[]): Promise<{ reply: unknown; acks: number }> {
+    const pipeline = this.client.pipeline();
+    // Both are queued on the pipeline; their replies come back with exec's.
+    void (pipeline as unknown as ScriptRunner)[name](...scriptKeys(name, keys), ...args);
+    void pipeline.wait(this.config.waitReplicas, this.config.waitTimeoutMs);
+    const results = await pipeline.exec();
+    const [first, second] = results ?? [];
+    if (first === undefined || second === undefined) throw new Error('Connection is closed.');
+    if (first[0] !== null) throw first[0];
+    return { reply: first[1], acks: second[0] === null ? Number(second[1]) : -1 };
+  }
+
+  private async writeStep(name: ScriptName, keys: KeySet, args: string[]): Promise<{ reply: unknown; replicated: boolean }> {
+    if (this.config.waitReplicas === 0) return { reply: await this.runScript(name, keys, args), replicated: true };
+    const { reply, acks } = await withDeadline(this.runScriptAndWait(name, keys, args), deadlineMs(this.config, this.config.waitTimeoutMs));
+    return { reply, replicated: acks >= this.config.waitReplicas };
+  }
+
+  async begin(input: BeginInput): Promise<BeginResult> {
+    const keys = this.keys(input.key);
+    const args = [
+      input.fingerprint,
+      input.upstreamKey,
+      input.owner,
+      wholeMs(input.leaseMs),
+      input.mode,
+      input.reclaimUnknown ? '1' : '0',
+      JSON.stringify(input.meta),
+      this.readiness.sentinel(),
+    ];
+    const { result, replicated } = await this.step('begin', async () => {
+      const { reply, replicated } = await this.writeStep('wgBegin', keys, args);
+      if (Array.isArray(reply) && reply[0] === 'amnesia') throw this.amnesia();
+      if (!Array.isArray(reply) || !BEGIN_OUTCOMES.includes(reply[0] as BeginOutcome)) throw new CorruptRecordError('begin reply');
+      return { result: { outcome: reply[0] as BeginOutcome, record: parseRecord(reply[1], reply[2]) }, replicated };
+    });
+    if (!replicated && result.outcome === 'acquired') {
+      // Replicas did not confirm the claim: a failover could forget it. Give it back and refuse.
+      try {
+        await this.call('begin', () => this.runScript('wgUnclaim', keys, [result.record.owner, String(result.record.epoch)]));
+      } catch (err) {
+        this.log?.warn({ store: 'redis', cause: describeFailure(err) }, 'could not release an unreplicated claim; its lease will lapse');
+      }
+      throw new StoreUnavailableError(`redis store begin failed: fewer than ${this.config.waitReplicas} replicas acknowledged`);
+    }
+    return result;
+  }
+
+  /** The begin script found another sentinel: not ready until a check (run now) says otherwise. */
+  private amnesia(): StoreUnavailableError {
+    this.readiness.sentinelLost();
+    return new StoreUnavailableError(
+      'redis store begin refused: the store sentinel is not the one this instance saw (the store lost data)',
+      { mayHaveApplied: false },
+    );
+  }
+
+  async markSent(fence: Fence, leaseMs: number): Promise<StepResult> {
+    const keys = this.keys(fence.key);
+    return this.call('markSent', async () =>
+      stepResult(await this.runScript('wgMarkSent', keys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])),
+    );
+  }
+
+  async renew(fence: Fence, leaseMs: number): Promise<StepResult> {
+    const keys = this.keys(fence.key);
+    return this.call('renew', async () =>
+      stepResult(await this.runScript('wgRenew', keys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])),
+    );
+  }
+
+  async finish(fence: Fence, outcome: FinishOutcome): Promise<StepResult> {
+    const keys = this.keys(fence.key);
+    const args = [fence.owner, String(fence.epoch), outcome.kind];
+    if (outcome.kind === 'complete') {
+      args.push(
+        String(outcome.status),
+        nullable(outcome.requestId),
+        nullable(outcome.response === null ? null : JSON.stringify(outcome.response)),
+        wholeMs(outcome.ttlSec * 1000),
+        wholeMs(outcome.tombstoneSec * 1000),
+      );
+    } else if (outcome.kind === 'unknown') {
+      args.push(nullable(outcome.status === null ? null : String(outcome.status)), nullable(outcome.requestId), outcome.reason);
+    }
+    const { result, replicated } = await this.call('finish', async () => {
+      const { reply, replicated } = await this.writeStep('wgFinish', keys, args);
+      return { result: stepResult(reply), replicated };
+    });
+    if (!replicated && result === 'ok') {
+      throw new StoreUnavailableError(`redis store finish failed: fewer than ${this.config.waitReplicas} replicas acknowledged`);
+    }
+    return result;
+  }
+
+  async resolve(key: RecordKey, epoch: number, outcome: ResolveOutcome): Promise<StepResult> {
+    const keys = this.keys(key);
+    const args = [String(epoch), outcome.kind];
+    if (outcome.kind === 'executed') {
+      args.push(
+        String(outcome.status),
+        outcome.response === null ? '' : JSON.stringify(outcome.response),
+        wholeMs(outcome.ttlSec * 1000),
+        wholeMs(outcome.tombstoneSec * 1000),
+      );
+    }
+    return this.call('resolve', async () => stepResult(await this.runScript('wgResolve', keys, args)));
+  }
+
+  async get(key: RecordKey): Promise<IdemRecord | null> {
+    const keys = this.keys(key);
+    return this.call('get', async () => {
+      const reply = await this.scripts.wgGet(keys.record, keys.resp);
+      if (reply === null) return null;
+      if (!Array.isArray(reply)) throw new CorruptRecordError('get reply');
+      return parseRecord(reply[0], reply[1]);
+    });
+  }
+
+  async findByKeyHash(keyHash: string, limit: number): Promise<DeadLetter[]> {
+    // Hex only: nothing in it can act as a SCAN glob.
+    if (!/^[0-9a-f]{16,64}$/.test(keyHash) || limit <= 0) return [];
+    const prefix = this.config.keyPrefix;
+    return this.call(
+      'findByKeyHash',
+      async () => {
+        const recordKeys: string[] = [];
+        for (const node of masters(this.client)) {
+          await scanOnce(node, `${prefix}{*}:*:${keyHash}`, 'hash', (keys) => {
+            recordKeys.push(...keys);
+            return recordKeys.length < limit;
+          });
+        }
+        const found: DeadLetter[] = [];
+        for (const recordKey of recordKeys.slice(0, limit)) {
+          // `${prefix}{scope}:upstream:hash`: the scope never holds '}', upstream names never hold ':'.
+          const close = recordKey.indexOf('}:', prefix.length);
+          const upstream = recordKey.slice(close + 2, recordKey.length - keyHash.length - 1);
+          const key = { scope: recordKey.slice(prefix.length + 1, close), upstream, keyHash };
+          const reply = await this.scripts.wgGet(recordKey, `${recordKey}:resp`);
+          if (Array.isArray(reply)) found.push({ key, record: parseRecord(reply[0], reply[1]) });
+        }
+        return found;
+      },
+      scanDeadlineMs(this.config),
+    );
+  }
+
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    if (limit <= 0) return [];
+    const prefix = this.config.keyPrefix;
+    const suffix = '}:dlq';
+    return this.call(
+      'deadLetters',
+      async () => {
+        const dlqKeys = new Set<string>();
+        for (const node of masters(this.client)) {
+          await scanOnce(node, `${prefix}*:dlq`, 'zset', (keys) => {
+            for (const k of keys) if (k.startsWith(`${prefix}{`) && k.endsWith(suffix)) dlqKeys.add(k);
+            return true;
+          });
+        }
+        const candidates: { key: RecordKey; score: number }[] = [];
+        for (const dlqKey of dlqKeys) {
+          const scope = dlqKey.slice(prefix.length + 1, dlqKey.length - suffix.length);
+          const flat = await this.client.zrange(dlqKey, 0, limit - 1, 'WITHSCORES');
+          for (let i = 0; i + 1 < flat.length; i += 2) {
+            const member = flat[i]!;
+            const colon = member.indexOf(':');
+            if (colon <= 0) continue;
+            candidates.push({
+              key: { scope, upstream: member.slice(0, colon), keyHash: member.slice(colon + 1) },
+              score: Number(flat[i + 1]),
+            });
+          }
+        }
+        candidates.sort((a, b) => a.score - b.score);
+        const letters: DeadLetter[] = [];
+        for (const { key } of candidates.slice(0, limit)) {
+          const keys = this.keys(key);
+          const reply = await this.scripts.wgGet(keys.record, keys.resp);
+          if (!Array.isArray(reply)) continue;
+          const record = parseRecord(reply[0], reply[1]);
+          if (record.state === 'outcome_unknown') letters.push({ key, record });
+        }
+        return letters.sort((a, b) => a.record.updatedAt - b.record.updatedAt);
+      },
+      scanDeadlineMs(this.config),
+    );
+  }
+
+  async latestOperation(key: RecordKey): Promise<string | null> {
+    const latest = `${this.keys(key).record}:latest`;
+    return this.step('latest', () => this.client.get(latest));
+  }
+
+  async setLatestOperation(key: RecordKey, operationKey: string, ttlMs: number): Promise<void> {
+    const latest = `${this.keys(key).record}:latest`;
+    await this.step('latest', () => this.client.set(latest, operationKey, 'PX', Math.max(1, Math.round(ttlMs))));
+  }
+
+  // ---- readiness and cooldowns: their collaborators answer ------------------------------------
+
+  ready(): boolean {
+    return this.readiness.ready();
+  }
+
+  notReadyReason(): NotReady | null {
+    return this.readiness.notReadyReason();
+  }
+
+  /** What the last check found about persistence ('unknown' before it ran). */
+  persistence(): Persistence {
+    return this.readiness.persistence();
+  }
+
+  /** Resolves true once ready (at once if it is), false after `timeoutMs`. */
+  whenReady(timeoutMs: number): Promise<boolean> {
+    return this.readiness.whenReady(timeoutMs);
+  }
+
+  announceCooldown(scope: string, upstream: string, delayMs: number): void {
+    this.cooldowns.announce(scope, upstream, delayMs);
+  }
+
+  onCooldown(listener: CooldownListener): void {
+    this.cooldowns.onCooldown(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.readiness.isClosed()) return;
+    this.cooldowns.close();
+    this.readiness.close();
+    this.client.disconnect();
+  }
+}
+
+export function createRedisStore(config: StoreConfig, log?: Logger, options: Omit<RedisStoreOptions, 'log'> = {}): RedisStore {
+  return new RedisStore(config, { ...options, log });
+}
