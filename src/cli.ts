@@ -29,7 +29,10 @@ async function start(options: { config?: string; upstream?: string; pretty?: boo
     log.warn({ reason: why?.code, detail: why?.detail }, 'store not ready yet: writes are refused (503 store_unavailable) until it is');
   }
   const urls = await writeguard.listen();
-  log.info({ listen: urls.proxies, admin: urls.admin, upstreams: config.upstreams.map((u) => ({ name: u.name, target: u.target })) }, 'writeguard listening');
+  log.info(
+    { listen: urls.proxies, admin: urls.admin, upstreams: config.upstreams.map((u) => ({ name: u.name, target: u.target })) },
+    'writeguard listening',
+  );
 
   closeWithGrace({ delay: drainDeadlineMs(config) }, async ({ signal, err }) => {
     if (err !== undefined) log.error({ err: { message: err.message, stack: err.stack } }, 'fatal error, shutting down');
@@ -46,7 +49,7 @@ function checkConfig(file: string): void {
 
 export function program(): Command {
   const cli = new Command('writeguard')
-    .description('A sidecar proxy that makes an agent\'s writes happen at most once.')
+    .description("A sidecar proxy that makes an agent's writes happen at most once.")
     .exitOverride()
     .showHelpAfterError();
   cli
@@ -56,24 +59,33 @@ export function program(): Command {
     .option('-u, --upstream <url>', 'one upstream, no config file: memory store, default settings')
     .option('--pretty', 'human-readable logs instead of JSON lines')
     .action(start);
-  cli
-    .command('check-config')
-    .description('validate a config file; every problem is listed by path')
-    .argument('<file>')
-    .action(checkConfig);
+  cli.command('check-config').description('validate a config file; every problem is listed by path').argument('<file>').action(checkConfig);
   const configOption = ['-c, --config <file>', 'YAML config file (or WRITEGUARD_CONFIG / REDIS_URL)'] as const;
   const store = cli.command('store').description('manage the shared Redis store');
-  store.command('init').description('mark an empty store as initialised (the sentinel every instance checks)').option(...configOption).action(storeInit);
-  store.command('ack').description('accept a store that lost its data (restart without persistence, failover): writes resume').option(...configOption).action(storeAck);
+  store
+    .command('init')
+    .description('mark an empty store as initialised (the sentinel every instance checks)')
+    .option(...configOption)
+    .action(storeInit);
+  store
+    .command('ack')
+    .description('accept a store that lost its data (restart without persistence, failover): writes resume')
+    .option(...configOption)
+    .action(storeAck);
   const dlq = cli.command('dlq').description('writes whose outcome is unknown, held until reconciled');
-  dlq.command('list').description('list the dead letters, oldest first (JSON)').option(...configOption).option('-n, --limit <n>', 'at most this many', '100').action(dlqList);
+  dlq
+    .command('list')
+    .description('list the dead letters, oldest first (JSON)')
+    .option(...configOption)
+    .option('-n, --limit <n>', 'at most this many', '100')
+    .action(dlqList);
   dlq
     .command('resolve')
     .description('settle a dead letter: it ran (its retries replay --response, else 409) or it did not (its retry runs once)')
     .argument('<id>')
     .option('--executed', 'the write ran upstream')
     .option('--not-executed', 'the write did not run: release its key')
-    .option('--response <file>', 'with --executed: JSON {status, headers, body} to replay to the agent\'s retries')
+    .option('--response <file>', "with --executed: JSON {status, headers, body} to replay to the agent's retries")
     .option('--epoch <n>', 'the epoch from dlq list (refused if the record changed since)')
     .option(...configOption)
     .action(dlqResolve);
@@ -81,9 +93,9 @@ export function program(): Command {
     .command('keys')
     .description('inspect idempotency records')
     .command('show')
-    .description('show a key\'s record (state, fingerprint, attempts, stored status, request id, lease)')
+    .description("show a key's record (state, fingerprint, attempts, stored status, request id, lease)")
     .argument('<key>')
-    .option('--agent <id>', 'only this agent\'s record (default: every agent\'s)')
+    .option('--agent <id>', "only this agent's record (default: every agent's)")
     .option('--upstream <name>', 'only this upstream')
     .option(...configOption)
     .action(keysShow);

@@ -10,8 +10,7 @@ import { RetryBudget } from './retry/budget.js';
 import { Cooldowns, type RetryKit } from './retry/cooldown.js';
 import { buildProxyApp } from './proxy/plugin.js';
 import { listeners } from './proxy/route.js';
-import { createStore } from './store/create.js';
-import { MemoryStore } from './store/memory.js';
+import { createStore, MemoryStore } from './store/index.js';
 import type { Store } from './store/store.js';
 
 export interface BoundApp {

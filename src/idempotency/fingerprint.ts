@@ -10,8 +10,9 @@ export type FingerprintMode = 'bytes' | 'canonical-json';
  * JSON costs CPU on the event loop in proportion to the number of tokens: measured at 1 MiB
  * (`maxBodyBytes`' default), the worst shapes (64-deep objects, many tiny arrays or numbers) took
  * 0.2–0.45 s, stalling every other request. Payment, ledger and tool call bodies are a few KiB;
- * 64 KiB leaves them wide room while capping one body's canonical form at about 10 ms. Above it nothing is lost but key-order tolerance: an SDK's retry resends the
- * same bytes, and a client that re-serialises differently gets a mismatch (422), never a second run.
+ * 64 KiB leaves them wide room while capping one body's canonical form at about 10 ms. Above it
+ * nothing is lost but key-order tolerance: an SDK's retry resends the same bytes, and a client
+ * that re-serialises differently gets a mismatch (422), never a second run.
  */
 export const CANONICAL_JSON_MAX_BYTES = 65_536;
 /** Deeper nesting falls back to bytes. */
@@ -38,7 +39,9 @@ function serialize(value: unknown): string {
   if (isLosslessNumber(value)) return value.value;
   if (Array.isArray(value)) return `[${value.map(serialize).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${serialize((value as Record<string, unknown>)[k])}`);
+    const entries = Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${serialize((value as Record<string, unknown>)[k])}`);
     return `{${entries.join(',')}}`;
   }
   return JSON.stringify(value);

@@ -1,6 +1,6 @@
 // What the last attempt of a protected write proves, given what earlier attempts may have done. Pure.
 import type { IdempotencyConfig } from '../config/schema.js';
-import type { AttemptResult } from '../proxy/write.js';
+import type { AttemptResult } from '../http/attempt.js';
 import { classifyWriteStatus } from '../retry/classify.js';
 
 type Rules = Pick<IdempotencyConfig, 'notExecutedStatuses' | 'upstreamHonorsKey'>;

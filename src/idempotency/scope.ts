@@ -3,7 +3,7 @@
 import { createHash, createHmac, type Hash } from 'node:crypto';
 import { AGENT_ID, type Config } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
-import { valuesOf } from '../proxy/headers.js';
+import { valuesOf } from '../http/headers.js';
 
 /** The agent: from its header when one writeguard serves many agents, else the configured one. */
 export function agentOf(identity: Config['identity'], headerValues: readonly string[] | undefined): string {
@@ -13,7 +13,10 @@ export function agentOf(identity: Config['identity'], headerValues: readonly str
   }
   const agent = headerValues[0]!;
   if (headerValues.length > 1 || !AGENT_ID.test(agent)) {
-    throw new WriteguardError('identity_missing', `the ${identity.agentIdHeader} header must be one value of 1-128 of A-Z, a-z, 0-9, . _ : @ -`);
+    throw new WriteguardError(
+      'identity_missing',
+      `the ${identity.agentIdHeader} header must be one value of 1-128 of A-Z, a-z, 0-9, . _ : @ -`,
+    );
   }
   return agent;
 }

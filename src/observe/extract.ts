@@ -1,6 +1,6 @@
 // Finds the upstream's request id and error code in an answer, by configured header and field names. Pure.
-import type { HeaderMap } from '../proxy/headers.js';
-import { firstHeader } from '../proxy/headers.js';
+import type { HeaderMap } from '../http/headers.js';
+import { firstHeader } from '../http/headers.js';
 
 export interface ExtractRules {
   requestIdHeaders: readonly string[];

@@ -12,8 +12,12 @@ export interface LoggerOptions {
 
 // Defence in depth: no code path logs these, and if one ever does they are censored.
 const REDACT = [
-  'req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-agent-key"]',
-  'req.headers.cookie', 'req.headers["proxy-authorization"]', 'res.headers["set-cookie"]',
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers["x-agent-key"]',
+  'req.headers.cookie',
+  'req.headers["proxy-authorization"]',
+  'res.headers["set-cookie"]',
 ];
 
 export function createLogger(options: LoggerOptions): Logger {

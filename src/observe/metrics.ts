@@ -1,7 +1,6 @@
 // Prometheus metrics, one registry per writeguard instance. Labels stay low-cardinality: upstream
 // names and methods from the config, outcome and status classes — never paths, keys or agents.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Outcome } from './response-log.js';
 
 export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'error';
 
@@ -22,7 +21,8 @@ export interface StoreState {
 export interface ResponseFacts {
   upstream: string | null;
   method: string;
-  outcome: Outcome;
+  /** The exchange's outcome (forwarded, replayed, …): a label value. */
+  outcome: string;
   status: number;
   durationMs: number;
   sdkRetry: boolean;
@@ -31,35 +31,67 @@ export interface ResponseFacts {
 export class Metrics {
   readonly registry = new Registry();
   private readonly requests = new Counter({
-    name: 'writeguard_requests_total', help: 'Answers to the agent, by upstream, method, outcome and status class',
-    labelNames: ['upstream', 'method', 'outcome', 'status_class'], registers: [this.registry],
+    name: 'writeguard_requests_total',
+    help: 'Answers to the agent, by upstream, method, outcome and status class',
+    labelNames: ['upstream', 'method', 'outcome', 'status_class'],
+    registers: [this.registry],
   });
   private readonly duration = new Histogram({
-    name: 'writeguard_request_duration_seconds', help: 'Time from request to settled answer',
-    labelNames: ['upstream', 'method'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry],
+    name: 'writeguard_request_duration_seconds',
+    help: 'Time from request to settled answer',
+    labelNames: ['upstream', 'method'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
   });
-  private readonly replays = new Counter({ name: 'writeguard_replays_total', help: 'Writes answered from a stored response', labelNames: ['upstream'], registers: [this.registry] });
+  private readonly replays = new Counter({
+    name: 'writeguard_replays_total',
+    help: 'Writes answered from a stored response',
+    labelNames: ['upstream'],
+    registers: [this.registry],
+  });
   private readonly sdkRetries = new Counter({
-    name: 'writeguard_sdk_retries_total', help: 'Requests an SDK marked as its own retry (X-Stainless-Retry-Count > 0)', labelNames: ['upstream'], registers: [this.registry],
+    name: 'writeguard_sdk_retries_total',
+    help: 'Requests an SDK marked as its own retry (X-Stainless-Retry-Count > 0)',
+    labelNames: ['upstream'],
+    registers: [this.registry],
   });
   private readonly attempts = new Counter({
-    name: 'writeguard_upstream_attempts_total', help: 'Requests sent upstream, by answer status class (error: no answer)',
-    labelNames: ['upstream', 'kind', 'status_class'], registers: [this.registry],
+    name: 'writeguard_upstream_attempts_total',
+    help: 'Requests sent upstream, by answer status class (error: no answer)',
+    labelNames: ['upstream', 'kind', 'status_class'],
+    registers: [this.registry],
   });
   private readonly retries = new Counter({
-    name: 'writeguard_retries_total', help: 'Retries writeguard made, by what was retried', labelNames: ['upstream', 'kind', 'reason'], registers: [this.registry],
+    name: 'writeguard_retries_total',
+    help: 'Retries writeguard made, by what was retried',
+    labelNames: ['upstream', 'kind', 'reason'],
+    registers: [this.registry],
   });
-  private readonly storeErrors = new Counter({ name: 'writeguard_store_errors_total', help: 'Store steps that failed (writes failed closed)', labelNames: ['op'], registers: [this.registry] });
+  private readonly storeErrors = new Counter({
+    name: 'writeguard_store_errors_total',
+    help: 'Store steps that failed (writes failed closed)',
+    labelNames: ['op'],
+    registers: [this.registry],
+  });
   private readonly storeDuration = new Histogram({
-    name: 'writeguard_store_duration_seconds', help: 'Store step latency', labelNames: ['op'],
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1], registers: [this.registry],
+    name: 'writeguard_store_duration_seconds',
+    help: 'Store step latency',
+    labelNames: ['op'],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1],
+    registers: [this.registry],
   });
-  private readonly inFlight = new Gauge({ name: 'writeguard_writes_in_flight', help: 'Protected writes being attempted now', registers: [this.registry] });
+  private readonly inFlight = new Gauge({
+    name: 'writeguard_writes_in_flight',
+    help: 'Protected writes being attempted now',
+    registers: [this.registry],
+  });
 
   constructor(deadLetters: () => Promise<number>, store?: () => StoreState) {
     if (store !== undefined) this.storeGauges(store);
     new Gauge({
-      name: 'writeguard_dead_letters', help: 'Writes whose outcome is unknown, awaiting reconciliation (store-wide)', registers: [this.registry],
+      name: 'writeguard_dead_letters',
+      help: 'Writes whose outcome is unknown, awaiting reconciliation (store-wide)',
+      registers: [this.registry],
       async collect() {
         try {
           this.set(await deadLetters());
@@ -74,13 +106,18 @@ export class Metrics {
   /** Whether writes may proceed, why not, and whether the store persists what it holds. */
   private storeGauges(state: () => StoreState): void {
     new Gauge({
-      name: 'writeguard_store_ready', help: 'Whether the store accepts writes (0: writes fail closed)', registers: [this.registry],
+      name: 'writeguard_store_ready',
+      help: 'Whether the store accepts writes (0: writes fail closed)',
+      registers: [this.registry],
       collect() {
         this.set(state().notReady === null ? 1 : 0);
       },
     });
     new Gauge({
-      name: 'writeguard_store_not_ready', help: 'Why the store refuses writes (1 for the current reason)', labelNames: ['reason'], registers: [this.registry],
+      name: 'writeguard_store_not_ready',
+      help: 'Why the store refuses writes (1 for the current reason)',
+      labelNames: ['reason'],
+      registers: [this.registry],
       collect() {
         this.reset();
         const reason = state().notReady;
@@ -88,7 +125,9 @@ export class Metrics {
       },
     });
     new Gauge({
-      name: 'writeguard_store_persistent', help: 'Whether the store persists every write (Redis AOF on every master)', registers: [this.registry],
+      name: 'writeguard_store_persistent',
+      help: 'Whether the store persists every write (Redis AOF on every master)',
+      registers: [this.registry],
       collect() {
         this.set(state().persistence === 'aof' ? 1 : 0);
       },
@@ -140,13 +179,17 @@ export class Metrics {
   /** The memory store's fill, read at scrape time: it refuses new writes (store_full) at either limit. */
   memoryStore(usage: () => { records: number; bytes: number }): void {
     new Gauge({
-      name: 'writeguard_memory_store_records', help: 'Records held by the memory store (new writes refused at store.memory.maxRecords)', registers: [this.registry],
+      name: 'writeguard_memory_store_records',
+      help: 'Records held by the memory store (new writes refused at store.memory.maxRecords)',
+      registers: [this.registry],
       collect() {
         this.set(usage().records);
       },
     });
     new Gauge({
-      name: 'writeguard_memory_store_bytes', help: 'Estimated bytes held by the memory store (new writes refused at store.memory.maxBytes)', registers: [this.registry],
+      name: 'writeguard_memory_store_bytes',
+      help: 'Estimated bytes held by the memory store (new writes refused at store.memory.maxBytes)',
+      registers: [this.registry],
       collect() {
         this.set(usage().bytes);
       },

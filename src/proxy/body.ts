@@ -30,7 +30,12 @@ export function drainBounds(maxBytes: number): DrainBounds {
 
 // Stream events rather than `for await`: the async iterator costs a promise per chunk and its own
 // end-of-stream tracking, a visible share of a replay's CPU in profiles.
-export function readBody(stream: Readable | undefined, declaredLength: string | undefined, maxBytes: number, drain: DrainBounds = drainBounds(maxBytes)): Promise<Buffer> {
+export function readBody(
+  stream: Readable | undefined,
+  declaredLength: string | undefined,
+  maxBytes: number,
+  drain: DrainBounds = drainBounds(maxBytes),
+): Promise<Buffer> {
   const declaredTooLarge = declaredLength !== undefined && Number(declaredLength) > maxBytes;
   if (declaredTooLarge && (stream === undefined || Number(declaredLength) > drain.bytes)) {
     // More than the drain would read: refused before a byte is read (the rest would be cut anyway).

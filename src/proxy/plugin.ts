@@ -1,86 +1,29 @@
-// One fastify app per listener: preflight, routing by prefix, streamed reads, buffered writes, problems.
+// One fastify app per listener: preflight, routing by prefix, and the three kinds of route — reads,
+// protected writes, passthrough writes — chosen by the `routeKind` constraint. Wiring only.
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import httpProxy from '@fastify/http-proxy';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
-import type { Config, IdempotencyConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
-import { PROBLEM_CONTENT_TYPE, WriteguardError, toProblem } from '../errors.js';
-import type { Logger } from '../observe/logger.js';
-import type { Metrics } from '../observe/metrics.js';
-import { Exchange } from '../observe/response-log.js';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
+import type { Config, UpstreamConfig } from '../config/schema.js';
+import { WriteguardError } from '../errors.js';
+import { upstreamRequestHeaders, valuesOf } from '../http/headers.js';
 import { agentForRead, scopeOf } from '../idempotency/scope.js';
-import type { RetryKit } from '../retry/cooldown.js';
-import { readBody } from './body.js';
-import { upstreamRequestHeaders, agentResponseHeaders, valuesOf, type HeaderMap } from './headers.js';
+import { Exchange } from '../observe/exchange.js';
+import type { Logger } from '../observe/logger.js';
+import type { ProxyDeps } from './context.js';
+import { registerPassthrough, WRITE_METHODS } from './passthrough.js';
 import { preflight } from './preflight.js';
-import { forwardRead, onPassthroughError, onPassthroughResponse } from './read.js';
-import { hasDotSegment, isAllowed, routePolicy, stripPrefix, upstreamPath, type Listener } from './route.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    exchange: Exchange;
-  }
-}
-
-/** One request on its way to one upstream: what both the read and the write paths are handed. */
-export interface ForwardContext {
-  request: FastifyRequest;
-  reply: FastifyReply;
-  exchange: Exchange;
-  upstream: UpstreamConfig;
-  dispatcher: Dispatcher;
-  origin: string;
-  /** Path and query as the upstream receives them. */
-  path: string;
-  /** The agent's headers as they go upstream (hygiene applied, Host rewritten). */
-  headers: HeaderMap;
-}
-
-/** Everything a write handler needs; the body is already buffered and bounded. */
-export interface WriteContext extends ForwardContext {
-  /** Path and query as the API documents them (prefix stripped), for route rules. */
-  apiPath: string;
-  body: Buffer;
-  /** The upstream's idempotency settings with the matching route's overrides. */
-  idempotency: IdempotencyConfig;
-  /** The route's status-check request for unknown outcomes, if it has one. */
-  reconcile: ReconcileConfig | null;
-}
-
-export type WriteHandler = (ctx: WriteContext) => Promise<void>;
-
-export interface ProxyDeps {
-  config: Config;
-  log: Logger;
-  dispatchers: ReadonlyMap<string, Dispatcher>;
-  lifecycle: { draining: boolean };
-  handleWrite: WriteHandler;
-  kit: RetryKit;
-  metrics: Metrics;
-}
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: WriteguardError): FastifyReply {
-  const exchange = request.exchange;
-  exchange.ownCode = err.code;
-  if (exchange.outcome === 'forwarded') exchange.outcome = err.code === 'outcome_unknown' ? 'unknown' : 'rejected';
-  exchange.status = err.status;
-  if (reply.raw.destroyed) return reply;
-  // SDKs retry on their own unless told not to; only these two are worth an SDK retry.
-  const sdkRetry = err.code === 'idempotency_key_in_use' || err.code === 'store_unavailable';
-  return reply
-    .code(err.status)
-    .header('x-should-retry', String(sdkRetry))
-    .header('stripe-should-retry', String(sdkRetry))
-    .headers(err.headers)
-    .header('content-type', PROBLEM_CONTENT_TYPE)
-    .header('x-request-id', exchange.id)
-    .send(JSON.stringify(toProblem(err, exchange.id)));
-}
+import { forwardRead } from './read.js';
+import { renderClientError, renderProblem } from './render.js';
+import { isProtected, locate, routePolicy, stripPrefix, upstreamOf, type Listener } from './route.js';
+import { handleProtectedWrite } from './write-route.js';
 
 /** fastify's own 4xx errors (bad URL, bad content type…) keep their meaning; anything else is a bug. */
 function asWriteguardError(err: Error & { statusCode?: number; code?: string }, log: Logger): WriteguardError {
@@ -96,11 +39,17 @@ function asWriteguardError(err: Error & { statusCode?: number; code?: string }, 
 function createHttpServer(config: Config) {
   const { limits } = config;
   return (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
-    const server = createServer({
-      maxHeaderSize: limits.maxHeaderBytes, requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs,
-      // Node checks those timeouts only this often (30 s by default): a 1-byte/s client would outlive them.
-      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
-    }, handler);
+    const server = createServer(
+      {
+        maxHeaderSize: limits.maxHeaderBytes,
+        requestTimeout: limits.requestTimeoutMs,
+        headersTimeout: limits.headersTimeoutMs,
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+        // Node checks those timeouts only this often (30 s by default): a 1-byte/s client would outlive them.
+        connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+      },
+      handler,
+    );
     // One more than allowed, so an over-long header block is seen (and refused) rather than truncated.
     server.maxHeadersCount = limits.maxHeaderCount + 1;
     server.maxConnections = limits.maxConnections;
@@ -112,18 +61,45 @@ function createHttpServer(config: Config) {
 function clientErrorHandler(log: Logger) {
   return (err: Error & { code?: string }, socket: Socket): void => {
     if (!socket.writable) return void socket.destroy();
-    const error = err.code === 'HPE_HEADER_OVERFLOW'
-      ? new WriteguardError('headers_too_large', 'the request headers are too large')
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? new WriteguardError('bad_request', 'the request was not received in time (limits.headersTimeoutMs / requestTimeoutMs)', { status: 408 })
-        : new WriteguardError('bad_request', `the request could not be parsed (${err.code ?? 'error'})`);
-    const id = randomUUID();
-    const body = JSON.stringify(toProblem(error, id));
-    socket.end(
-      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Request-Id: ${id}\r\n\r\n${body}`,
-    );
-    log.info({ request_id: id, code: error.code, status: error.status, method: null, upstream: null, path: null, outcome: 'rejected', attempts: 0 }, 'response');
+    const error =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? new WriteguardError('headers_too_large', 'the request headers are too large')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new WriteguardError('bad_request', 'the request was not received in time (limits.headersTimeoutMs / requestTimeoutMs)', {
+              status: 408,
+            })
+          : new WriteguardError('bad_request', `the request could not be parsed (${err.code ?? 'error'})`);
+    renderClientError(socket, error, log);
+  };
+}
+
+type Strategy = NonNullable<NonNullable<FastifyServerOptions['routerOptions']>['constraints']>[string];
+type Routed = Parameters<ReturnType<Strategy['storage']>['set']>[1];
+
+/**
+ * Sends reads to the read route, and each write to the write route or to http-proxy by the policy
+ * of the route it targets: derived before fastify picks a handler, so both can own the same paths.
+ */
+function routeKind(listener: Listener): Strategy {
+  return {
+    name: 'routeKind',
+    storage() {
+      const handlers = new Map<unknown, Routed>();
+      return { get: (value) => handlers.get(value) ?? null, set: (value, handler) => void handlers.set(value, handler) };
+    },
+    deriveConstraint(req: IncomingMessage) {
+      if (!WRITE_METHODS.includes(req.method ?? '')) return 'read';
+      const rawUrl = req.url ?? '/';
+      const route = upstreamOf(listener, rawUrl);
+      if (route === undefined) return 'passthrough';
+      return isProtected(routePolicy(route.upstream, req.method ?? 'GET', stripPrefix(rawUrl, route.prefix)), req.method ?? 'GET')
+        ? 'protect'
+        : 'passthrough';
+    },
+    mustMatchWhenDerived: true,
+    validate(value: unknown) {
+      if (value !== 'read' && value !== 'protect' && value !== 'passthrough') throw new Error('routeKind is read, protect or passthrough');
+    },
   };
 }
 
@@ -140,6 +116,7 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
     serverFactory: createHttpServer(config),
     forceCloseConnections: 'idle',
     clientErrorHandler: clientErrorHandler(log),
+    routerOptions: { constraints: { routeKind: routeKind(listener) } },
   });
   app.decorateRequest('exchange', null as unknown as Exchange);
   // Bodies stay raw streams (http-proxy's catch-all parser); fastify's text parser would turn them into strings.
@@ -151,7 +128,10 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
     request.exchange = exchange;
     const sdkRetry = Number(request.headers['x-stainless-retry-count']);
     if (sdkRetry >= 1) exchange.sdkRetryCount = sdkRetry;
-    if (lifecycle.draining) return done(new WriteguardError('draining', 'writeguard is shutting down; retry on another instance', { headers: { connection: 'close' } }));
+    if (lifecycle.draining)
+      return done(
+        new WriteguardError('draining', 'writeguard is shutting down; retry on another instance', { headers: { connection: 'close' } }),
+      );
     const refused = preflight(request.raw, config.limits);
     done(refused ?? undefined);
   });
@@ -163,7 +143,7 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
     request.exchange.answering();
     done(null, payload);
   });
-  app.setErrorHandler((err, request, reply) => sendProblem(request, reply, asWriteguardError(err as Error, log)));
+  app.setErrorHandler((err, request, reply) => renderProblem(request, reply, asWriteguardError(err as Error, log)));
   app.setNotFoundHandler((request) => {
     throw new WriteguardError('no_route', `no upstream is configured for ${request.exchange.path}`);
   });
@@ -172,75 +152,60 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
   return app;
 }
 
-/** GET and HEAD: writeguard's own route (no body, no reply-from); every other method goes through http-proxy. */
-const READ_ROUTE_METHODS = ['GET', 'HEAD'];
-const PROXIED_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'];
+/** Safe methods: writeguard's read route (a method the policy protects is handled as a write). */
+const READ_METHODS = ['GET', 'HEAD', 'OPTIONS'];
 
 function registerUpstream(app: FastifyInstance, prefix: string, upstream: UpstreamConfig, deps: ProxyDeps): void {
   const target = new URL(upstream.target);
   const dispatcher = deps.dispatchers.get(upstream.name)!;
+  const writeTarget = { upstream, dispatcher, target, handleWrite: deps.handleWrite };
 
-  /** Routes one request; `options` is http-proxy's, for a passthrough write (absent on the read route). */
-  const handle = async (request: FastifyRequest, reply: FastifyReply, options?: unknown): Promise<FastifyReply> => {
+  const read = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     request.exchange.upstream = upstream.name;
-    const raw = request.raw.url!;
-    if (!raw.startsWith(prefix) || hasDotSegment(raw)) throw new WriteguardError('bad_request', 'the request path is not a plain path under this route');
-    const apiPath = stripPrefix(raw, prefix);
-    if (!isAllowed(upstream.allow, request.method, apiPath)) {
-      throw new WriteguardError('route_not_allowed', `${request.method} ${request.exchange.path} is not in this upstream's allow-list`);
-    }
-    const path = upstreamPath(target.pathname, apiPath);
-    const policy = routePolicy(upstream, request.method, apiPath);
-    // Reads, and POSTs that read (a quote, a completion: `passthrough`), stream: no key, no record.
-    if (policy.mode === 'passthrough' || !(policy.idempotency.methods as readonly string[]).includes(request.method)) {
-      if (SAFE_METHODS.has(request.method)) {
-        const agent = agentForRead(deps.config.identity, deps.config.identity.agentIdHeader === null ? undefined : valuesOf(request.raw.rawHeaders, deps.config.identity.agentIdHeader));
-        return forwardRead({
-          request, reply, exchange: request.exchange, upstream, dispatcher, origin: target.origin, path,
-          headers: upstreamRequestHeaders(request.headers, target.host), scope: scopeOf(deps.config.namespace, agent), kit: deps.kit, log: deps.log, metrics: deps.metrics,
-        });
-      }
-      // Not safe to repeat: streamed once.
-      request.exchange.attempts = 1;
-      return reply.from(path, options as never);
-    }
-    const body = await readBody(request.body as Readable | undefined, request.headers['content-length'], policy.idempotency.maxBodyBytes);
-    // The line waits for the write's own end: the agent may leave while the upstream still works.
-    request.exchange.hold();
-    try {
-      await deps.handleWrite({
-        request, reply, exchange: request.exchange, upstream, dispatcher, origin: target.origin, path, apiPath,
-        headers: upstreamRequestHeaders(request.headers, target.host), body, idempotency: policy.idempotency, reconcile: policy.reconcile,
-      });
-    } catch (err) {
-      sendProblem(request, reply, asWriteguardError(err as Error, deps.log));
-    } finally {
-      request.exchange.release();
-    }
-    return reply;
+    const located = locate(request.method, request.raw.url!, prefix, upstream, target.pathname);
+    if (isProtected(located.policy, request.method)) return handleProtectedWrite(request, reply, located, writeTarget);
+    const { identity } = deps.config;
+    const agent = agentForRead(
+      identity,
+      identity.agentIdHeader === null ? undefined : valuesOf(request.raw.rawHeaders, identity.agentIdHeader),
+    );
+    const context = {
+      request,
+      reply,
+      exchange: request.exchange,
+      upstream,
+      dispatcher,
+      origin: target.origin,
+      path: located.path,
+      headers: upstreamRequestHeaders(request.headers, target.host),
+    };
+    return forwardRead(context, {
+      upstream,
+      dispatcher,
+      scope: scopeOf(deps.config.namespace, agent),
+      kit: deps.kit,
+      metrics: deps.metrics,
+      log: deps.log,
+    });
+  };
+  const write = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    request.exchange.upstream = upstream.name;
+    return handleProtectedWrite(request, reply, locate(request.method, request.raw.url!, prefix, upstream, target.pathname), writeTarget);
   };
 
   // fastify's root prefix is ''; with '/' the slash between target path and rest would be dropped.
   const routePrefix = prefix === '/' ? '' : prefix;
-  app.register(async (reads) => {
-    for (const url of ['/', '/*']) reads.route({ method: READ_ROUTE_METHODS, url, handler: (request, reply) => handle(request, reply) });
-  }, { prefix: routePrefix });
-  app.register(httpProxy, {
-    upstream: upstream.target,
-    prefix: routePrefix,
-    httpMethods: PROXIED_METHODS,
-    undici: dispatcher as never,
-    retryMethods: [],
-    disableRequestLogging: true,
-    // Redirects go back as the upstream sent them, on every path (writes never rewrite them either).
-    internalRewriteLocationHeader: false,
-    replyOptions: {
-      timeout: upstream.timeoutMs,
-      rewriteRequestHeaders: (_req: unknown, headers: HeaderMap) => upstreamRequestHeaders(headers, target.host) as Record<string, string>,
-      rewriteHeaders: (headers: HeaderMap) => agentResponseHeaders(headers as HeaderMap) as Record<string, string>,
-      onResponse: onPassthroughResponse(upstream) as never,
-      onError: onPassthroughError as never,
+  app.register(
+    async (scope) => {
+      // Bodies stay raw streams: a write's exact bytes are buffered, bounded, by readBody.
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+      for (const url of ['/', '/*']) {
+        scope.route({ method: READ_METHODS, url, constraints: { routeKind: 'read' }, handler: read });
+        scope.route({ method: WRITE_METHODS, url, constraints: { routeKind: 'protect' }, handler: write });
+      }
     },
-    handler: (request: FastifyRequest, reply: FastifyReply, _dest: string, options: unknown) => handle(request, reply, options),
-  } as never);
+    { prefix: routePrefix },
+  );
+  registerPassthrough(app, routePrefix, prefix, upstream, dispatcher);
 }

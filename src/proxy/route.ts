@@ -1,5 +1,6 @@
 // Which upstream answers a path, and what path it receives. Pure.
 import type { Config, IdempotencyConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
+import { WriteguardError } from '../errors.js';
 
 export interface Listener {
   host: string;
@@ -65,4 +66,43 @@ export function routePolicy(upstream: UpstreamConfig, method: string, apiPath: s
   const rule = upstream.routes.find((r) => matchesRoute(r.match, method, apiPath));
   if (rule === undefined) return { mode: 'protect', idempotency: upstream.idempotency, reconcile: null };
   return { mode: rule.mode, idempotency: { ...upstream.idempotency, ...rule.idempotency } as IdempotencyConfig, reconcile: rule.reconcile };
+}
+
+/** Whether a request is a protected write: a method the policy protects, on a route that is not passthrough. */
+export function isProtected(policy: RoutePolicy, method: string): boolean {
+  return policy.mode === 'protect' && (policy.idempotency.methods as readonly string[]).includes(method);
+}
+
+/** The upstream a listener's request goes to, as fastify routes it: the longest prefix that matches. */
+export function upstreamOf(listener: Listener, rawUrl: string): { prefix: string; upstream: UpstreamConfig } | undefined {
+  let best: { prefix: string; upstream: UpstreamConfig } | undefined;
+  for (const route of listener.routes) {
+    const { prefix } = route;
+    const matches = prefix === '/' || rawUrl === prefix || rawUrl.startsWith(`${prefix}/`) || rawUrl.startsWith(`${prefix}?`);
+    if (matches && (best === undefined || prefix.length > best.prefix.length)) best = route;
+  }
+  return best;
+}
+
+export interface Located {
+  /** Path and query as the API documents them (prefix stripped). */
+  apiPath: string;
+  /** Path and query as the upstream receives them. */
+  path: string;
+  policy: RoutePolicy;
+}
+
+/** Where a request goes and under which rules; refused when it is not a plain path or not allowed. */
+export function locate(method: string, rawUrl: string, prefix: string, upstream: UpstreamConfig, targetPath: string): Located {
+  if (!rawUrl.startsWith(prefix) || hasDotSegment(rawUrl))
+    throw new WriteguardError('bad_request', 'the request path is not a plain path under this route');
+  const apiPath = stripPrefix(rawUrl, prefix);
+  if (!isAllowed(upstream.allow, method, apiPath)) {
+    const q = rawUrl.indexOf('?');
+    throw new WriteguardError(
+      'route_not_allowed',
+      `${method} ${q === -1 ? rawUrl : rawUrl.slice(0, q)} is not in this upstream's allow-list`,
+    );
+  }
+  return { apiPath, path: upstreamPath(targetPath, apiPath), policy: routePolicy(upstream, method, apiPath) };
 }

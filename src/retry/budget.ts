@@ -8,7 +8,10 @@ export class RetryBudget {
   private readonly retries = new Array<number>(WINDOW_SEC).fill(0);
   private second = 0;
 
-  constructor(private readonly ratio: number, private readonly clock: () => number = Date.now) {}
+  constructor(
+    private readonly ratio: number,
+    private readonly clock: () => number = Date.now,
+  ) {}
 
   /** Moves the window to the current second, clearing the buckets that fell out of it. */
   private advance(): number {

@@ -9,7 +9,10 @@ import type { IdempotencyConfig } from '../config/schema.js';
  */
 export type WriteVerdict = 'definitive' | 'not_executed' | 'ambiguous';
 
-export function classifyWriteStatus(status: number, idempotency: Pick<IdempotencyConfig, 'notExecutedStatuses' | 'upstreamHonorsKey'>): WriteVerdict {
+export function classifyWriteStatus(
+  status: number,
+  idempotency: Pick<IdempotencyConfig, 'notExecutedStatuses' | 'upstreamHonorsKey'>,
+): WriteVerdict {
   if (status === 401 || idempotency.notExecutedStatuses.includes(status)) return 'not_executed';
   if (status >= 500 || status === 408 || status === 425 || status === 429) return 'ambiguous';
   // An upstream that dedupes on the key answers 409 while its own copy is still running.

@@ -2,7 +2,7 @@
 // keeps current from announcements, so checking one costs no round trip.
 import type { UpstreamConfig } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
-import type { HeaderMap } from '../proxy/headers.js';
+import type { HeaderMap } from '../http/headers.js';
 import type { RetryBudget } from './budget.js';
 import { retryAfterSeconds, serverDelayMs } from './delay.js';
 import { sleep } from './loop.js';
@@ -59,9 +59,13 @@ export async function passCooldown(kit: RetryKit, scope: string, upstream: Upstr
       // shutting down: refuse instead
     }
   }
-  throw new WriteguardError('rate_limited', `the upstream rate-limited this agent; it cools down for ${Math.ceil(remaining / 1000)} s more`, {
-    headers: { 'retry-after': retryAfterSeconds(remaining) },
-  });
+  throw new WriteguardError(
+    'rate_limited',
+    `the upstream rate-limited this agent; it cools down for ${Math.ceil(remaining / 1000)} s more`,
+    {
+      headers: { 'retry-after': retryAfterSeconds(remaining) },
+    },
+  );
 }
 
 /** After a 429: the agent's upstream cools down until the reset it announced, capped. */

@@ -1,7 +1,7 @@
 // How long to wait before the next attempt: the server's word first, else capped exponential
 // backoff with full jitter. Pure: the clock and the random source are arguments.
-import type { HeaderMap } from '../proxy/headers.js';
-import { firstHeader } from '../proxy/headers.js';
+import type { HeaderMap } from '../http/headers.js';
+import { firstHeader } from '../http/headers.js';
 import { parseHttpDate } from './http-date.js';
 
 const EPOCH_MS_FLOOR = 1e12; // values this large are epoch milliseconds (year 2001 onwards)
@@ -67,7 +67,13 @@ export interface ChosenDelay {
  * The wait before attempt `retry + 1` (retry ≥ 1). A server delay is jittered to [d, 1.2d] and is
  * not capped (waiting less than asked is pointless; the elapsed budget decides whether to wait at all).
  */
-export function chooseDelay(retry: number, headers: HeaderMap | null, policy: BackoffPolicy, nowMs: number, random: () => number = Math.random): ChosenDelay {
+export function chooseDelay(
+  retry: number,
+  headers: HeaderMap | null,
+  policy: BackoffPolicy,
+  nowMs: number,
+  random: () => number = Math.random,
+): ChosenDelay {
   const asked = headers === null ? null : serverDelayMs(headers, nowMs);
   if (asked !== null) return { delayMs: Math.ceil(asked * (1 + SERVER_JITTER * random())), source: 'server', askedMs: asked };
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(retry - 1, 30));

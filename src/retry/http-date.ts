@@ -59,9 +59,18 @@ function fiftyYearsFrom(nowMs: number): number {
  */
 export function parseHttpDate(text: string, nowMs: number = Date.now()): number | null {
   let m = IMF_FIXDATE.exec(text);
-  if (m !== null) return instant(Number(m[3]), MONTHS.indexOf(m[2] as (typeof MONTHS)[number]), Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
+  if (m !== null)
+    return instant(Number(m[3]), MONTHS.indexOf(m[2] as (typeof MONTHS)[number]), Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
   m = ASCTIME_DATE.exec(text);
-  if (m !== null) return instant(Number(m[6]), MONTHS.indexOf(m[1] as (typeof MONTHS)[number]), Number(m[2]!.trim()), Number(m[3]), Number(m[4]), Number(m[5]));
+  if (m !== null)
+    return instant(
+      Number(m[6]),
+      MONTHS.indexOf(m[1] as (typeof MONTHS)[number]),
+      Number(m[2]!.trim()),
+      Number(m[3]),
+      Number(m[4]),
+      Number(m[5]),
+    );
   m = RFC850_DATE.exec(text);
   if (m === null || !Number.isFinite(nowMs)) return null;
   const yy = Number(m[3]);

@@ -2,7 +2,7 @@
 // upstream's retry budget, abortable so a shutdown never waits on a sleeping request.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RetryConfig } from '../config/schema.js';
-import type { HeaderMap } from '../proxy/headers.js';
+import type { HeaderMap } from '../http/headers.js';
 import type { RetryBudget } from './budget.js';
 import { chooseDelay } from './delay.js';
 

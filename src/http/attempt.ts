@@ -3,6 +3,7 @@
 // chunk or AbortSignal for the common small answer: they were most of a read's cost in profiles.
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { WriteguardError } from '../errors.js';
 import type { HeaderMap } from './headers.js';
 
 export interface AttemptRequest {
@@ -19,8 +20,15 @@ export interface AttemptRequest {
   timeoutMs: number;
 }
 
+/** An upstream's answer, whole (live, or stored for replay). */
+export interface Answer {
+  status: number;
+  headers: HeaderMap;
+  body: Buffer;
+}
+
 export type AttemptResult =
-  | { kind: 'answer'; status: number; headers: HeaderMap; body: Buffer }
+  | ({ kind: 'answer' } & Answer)
   /** Provably nothing reached the upstream (refused, DNS): safe to release or retry. */
   | { kind: 'not_sent'; reason: string }
   /** Bytes may have reached the upstream and no answer came back: the outcome is unknown. */
@@ -37,7 +45,19 @@ export interface StreamedAnswer {
 }
 
 // Errors raised before the request could be written to a socket.
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED']);
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_HAS_EXPIRED',
+]);
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 const attemptTimeout = (): Error => new Error('the attempt timed out');
@@ -91,53 +111,61 @@ export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest, streamA
       settled = true;
       resolve(result);
     };
-    dispatcher.dispatch({
-      origin: req.origin, path: req.path, method: req.method as Dispatcher.HttpMethod, headers: req.headers as Record<string, string | string[]>,
-      body: req.body, headersTimeout: write ? 0 : req.timeoutMs, bodyTimeout: write ? 0 : req.timeoutMs,
-    }, {
-      onRequestStart(c) {
-        controller = c;
-        if (timedOut) c.abort(attemptTimeout());
+    dispatcher.dispatch(
+      {
+        origin: req.origin,
+        path: req.path,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: req.headers as Record<string, string | string[]>,
+        body: req.body,
+        headersTimeout: write ? 0 : req.timeoutMs,
+        bodyTimeout: write ? 0 : req.timeoutMs,
       },
-      onResponseStart(c, statusCode, responseHeaders) {
-        progress++;
-        if (statusCode < 200) return; // 1xx: the real answer follows
-        status = statusCode;
-        headers = responseHeaders as HeaderMap;
-        const length = headers['content-length'];
-        const known = typeof length === 'string' && /^\d+$/.test(length);
-        if (known ? Number(length) <= streamAbove : streamAbove === Infinity) return;
-        // Streamed from here: paused while the agent's socket is full, cancelled if it goes away.
-        const body = new Readable({
-          read: () => c.resume(),
-          destroy: (err, done) => {
-            if (!c.aborted && !body.readableEnded) c.abort(err ?? new Error('the agent stopped reading'));
-            done(err);
-          },
-        });
-        stream = body;
-        settle({ kind: 'stream', status, headers, stream: body });
+      {
+        onRequestStart(c) {
+          controller = c;
+          if (timedOut) c.abort(attemptTimeout());
+        },
+        onResponseStart(c, statusCode, responseHeaders) {
+          progress++;
+          if (statusCode < 200) return; // 1xx: the real answer follows
+          status = statusCode;
+          headers = responseHeaders as HeaderMap;
+          const length = headers['content-length'];
+          const known = typeof length === 'string' && /^\d+$/.test(length);
+          if (known ? Number(length) <= streamAbove : streamAbove === Infinity) return;
+          // Streamed from here: paused while the agent's socket is full, cancelled if it goes away.
+          const body = new Readable({
+            read: () => c.resume(),
+            destroy: (err, done) => {
+              if (!c.aborted && !body.readableEnded) c.abort(err ?? new Error('the agent stopped reading'));
+              done(err);
+            },
+          });
+          stream = body;
+          settle({ kind: 'stream', status, headers, stream: body });
+        },
+        onResponseData(c, chunk) {
+          progress += chunk.length;
+          if (stream !== null) {
+            if (!stream.push(chunk)) c.pause();
+            return;
+          }
+          chunks.push(chunk);
+          size += chunk.length;
+        },
+        onResponseEnd() {
+          if (stream !== null) return void stream.push(null);
+          const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+          chunks = [];
+          settle({ kind: 'answer', status, headers, body });
+        },
+        onResponseError(_c, err) {
+          if (settled) return void (stream !== null && stream.destroy(err));
+          settle(classifyFailure(err, timedOut));
+        },
       },
-      onResponseData(c, chunk) {
-        progress += chunk.length;
-        if (stream !== null) {
-          if (!stream.push(chunk)) c.pause();
-          return;
-        }
-        chunks.push(chunk);
-        size += chunk.length;
-      },
-      onResponseEnd() {
-        if (stream !== null) return void stream.push(null);
-        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-        chunks = [];
-        settle({ kind: 'answer', status, headers, body });
-      },
-      onResponseError(_c, err) {
-        if (settled) return void (stream !== null && stream.destroy(err));
-        settle(classifyFailure(err, timedOut));
-      },
-    });
+    );
   });
 }
 
@@ -158,4 +186,29 @@ export function classifyFailure(err: unknown, deadlinePassed: boolean): AttemptF
   if (NOT_SENT.has(code)) return { kind: 'not_sent', reason: code };
   const timedOut = deadlinePassed || TIMEOUTS.has(code);
   return { kind: 'no_answer', reason: timedOut ? 'timeout' : code, timedOut };
+}
+
+/**
+ * A failed attempt as the error the agent receives — the one mapping. For a protected write, bytes
+ * that may have left with no answer mean the write may have run (`outcome_unknown`, 504 on a
+ * timeout); for a read or a passthrough, that is a timeout or an unreachable upstream.
+ */
+export function attemptFailureError(failure: AttemptFailure, kind: 'read' | 'write', idempotencyKey?: string): WriteguardError {
+  if (failure.kind === 'not_sent') {
+    return new WriteguardError('upstream_unreachable', `the upstream could not be reached (${failure.reason}); nothing was sent`, {
+      idempotencyKey,
+    });
+  }
+  if (kind === 'read') {
+    return failure.timedOut
+      ? new WriteguardError('upstream_timeout', 'the upstream did not answer in time')
+      : new WriteguardError('upstream_unreachable', `the upstream could not be reached (${failure.reason})`);
+  }
+  return new WriteguardError(
+    'outcome_unknown',
+    failure.timedOut
+      ? 'the upstream did not answer in time; the write may have run'
+      : `the connection failed after sending (${failure.reason}); the write may have run`,
+    { status: failure.timedOut ? 504 : 502, idempotencyKey },
+  );
 }

@@ -32,7 +32,14 @@ export class Exchange {
   private logged = false;
   private sending = false;
 
-  constructor(id: string, method: string, rawUrl: string, private readonly res: ServerResponse, private readonly log: Logger, private readonly metrics: Metrics) {
+  constructor(
+    id: string,
+    method: string,
+    rawUrl: string,
+    private readonly res: ServerResponse,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {
     this.id = id;
     this.method = method;
     const q = rawUrl.indexOf('?');
@@ -70,7 +77,14 @@ export class Exchange {
     const replaced = this.ownCode !== null;
     const status = this.status ?? this.res.statusCode;
     const durationMs = Math.round((performance.now() - this.startedAt) * 100) / 100;
-    this.metrics.response({ upstream: this.upstream, method: this.method, outcome: this.outcome, status, durationMs, sdkRetry: this.sdkRetryCount !== null });
+    this.metrics.response({
+      upstream: this.upstream,
+      method: this.method,
+      outcome: this.outcome,
+      status,
+      durationMs,
+      sdkRetry: this.sdkRetryCount !== null,
+    });
     this.log.info(
       {
         request_id: replaced ? this.id : (this.upstreamRequestId ?? this.id),

@@ -4,8 +4,15 @@ import type { IncomingHttpHeaders } from 'node:http';
 export type HeaderMap = Record<string, string | string[] | undefined>;
 
 const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'proxy-authenticate', 'proxy-authorization',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
 ]);
 
 /** Never forwarded upstream: the agent may not steer or impersonate the proxy's own hop. */
@@ -15,7 +22,10 @@ function connectionTokens(value: string | string[] | undefined): string[] {
   // The usual values name only hop-by-hop headers, which are dropped anyway.
   if (value === undefined || value === 'keep-alive' || value === 'close') return [];
   const joined = Array.isArray(value) ? value.join(',') : value;
-  return joined.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '');
+  return joined
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t !== '');
 }
 
 function strip(headers: HeaderMap, drop: (name: string) => boolean): HeaderMap {

@@ -1,0 +1,54 @@
+// A protected write as the proxy hands it to the guard, and what the guard hands back: an answer to
+// pass on, a replay, or a refusal, with the headers and response-line facts that go with it.
+import type { Dispatcher } from 'undici';
+import type { IdempotencyConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
+import type { WriteguardError } from '../errors.js';
+import type { Answer } from '../http/attempt.js';
+import type { HeaderMap } from '../http/headers.js';
+import type { KeySource } from '../observe/exchange.js';
+import type { Extracted } from '../observe/extract.js';
+
+/** A write as the proxy hands it over: the body already buffered and bounded. */
+export interface WriteRequest {
+  method: string;
+  /** The agent's raw header lines (a header sent twice is two values). */
+  rawHeaders: readonly string[];
+  /** The headers as they go upstream (hygiene applied, Host rewritten). */
+  headers: HeaderMap;
+  /** Path and query as the API documents them (prefix stripped). */
+  apiPath: string;
+  /** Path and query as the upstream receives them. */
+  path: string;
+  /** The request path as logged and shown to operators (no query string). */
+  logPath: string;
+  body: Buffer;
+  upstream: UpstreamConfig;
+  dispatcher: Dispatcher;
+  origin: string;
+  /** The upstream's idempotency settings with the matching route's overrides. */
+  idempotency: IdempotencyConfig;
+  /** The route's status-check request for unknown outcomes, its path as the upstream receives it. */
+  reconcile: { config: ReconcileConfig; path: string } | null;
+  /** The agent has gone: no new attempt starts and no wait goes on. */
+  clientGone: () => boolean;
+}
+
+/** What the response line says of a protected write. */
+export interface WriteLine {
+  keySource: KeySource | null;
+  keyHash: string | null;
+  attempts: number;
+  outcome: 'replayed' | 'released' | 'unknown' | null;
+  /** The upstream's request id and code, when known (an answer, or the record's). */
+  upstreamRequestId?: string | null;
+  upstreamCode?: string | null;
+}
+
+export type WriteResult = { headers: Record<string, string>; line: WriteLine } &
+  /** The upstream's answer, passed back (`found`: what was read from it). */
+  (
+    | { kind: 'answer'; answer: Answer; found: Extracted }
+    /** A stored answer, replayed. */
+    | { kind: 'replay'; answer: Answer; requestId: string | null }
+    | { kind: 'error'; error: WriteguardError }
+  );

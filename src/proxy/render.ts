@@ -1,0 +1,181 @@
+// The only code that writes a reply: upstream answers (live, replayed or streamed), writeguard's own
+// problems, and the raw answer to a request Node could not parse. Each also records what the
+// response line says about it.
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { UpstreamConfig } from '../config/schema.js';
+import { PROBLEM_CONTENT_TYPE, type WriteguardError, toProblem } from '../errors.js';
+import type { Answer } from '../http/attempt.js';
+import { agentResponseHeaders, firstHeader, type HeaderMap } from '../http/headers.js';
+import type { WriteResult } from '../idempotency/write.js';
+import type { Exchange } from '../observe/exchange.js';
+import { extractAnswer, requestIdFromHeaders, type Extracted } from '../observe/extract.js';
+import type { Logger } from '../observe/logger.js';
+
+/** Bodies up to this size are read to find a request id or error code; larger ones stream untouched. */
+export const INSPECT_MAX_BYTES = 64 * 1024;
+
+/** The agent-facing request id: the upstream's own when it sent one in a header, else writeguard's. */
+function stampRequestId(reply: FastifyReply, exchange: Exchange, headerRequestId: string | null): void {
+  if (headerRequestId === null) reply.header('x-request-id', exchange.id);
+}
+
+/** writeguard's own error, as problem+json. */
+export function renderProblem(request: FastifyRequest, reply: FastifyReply, err: WriteguardError): FastifyReply {
+  const exchange = request.exchange;
+  exchange.ownCode = err.code;
+  if (exchange.outcome === 'forwarded') exchange.outcome = err.code === 'outcome_unknown' ? 'unknown' : 'rejected';
+  exchange.status = err.status;
+  if (reply.raw.destroyed) return reply;
+  // SDKs retry on their own unless told not to; only these two are worth an SDK retry.
+  const sdkRetry = err.code === 'idempotency_key_in_use' || err.code === 'store_unavailable';
+  return reply
+    .code(err.status)
+    .header('x-should-retry', String(sdkRetry))
+    .header('stripe-should-retry', String(sdkRetry))
+    .headers(err.headers)
+    .header('content-type', PROBLEM_CONTENT_TYPE)
+    .header('x-request-id', exchange.id)
+    .send(JSON.stringify(toProblem(err, exchange.id)));
+}
+
+/** A whole upstream answer (live or stored). `found`: what was already read from it. */
+export function renderAnswer(
+  reply: FastifyReply,
+  exchange: Exchange,
+  upstream: UpstreamConfig,
+  answer: Answer,
+  found: Extracted = extractAnswer(answer.status, answer.headers, answer.body, upstream),
+): void {
+  exchange.upstreamRequestId = found.requestId;
+  exchange.upstreamCode = found.code;
+  exchange.status = answer.status;
+  if (reply.raw.destroyed) return;
+  reply.headers(agentResponseHeaders(answer.headers));
+  stampRequestId(reply, exchange, found.inHeader ? found.requestId : null);
+  reply.code(answer.status).send(answer.body);
+}
+
+/** A protected write's result: its headers, its line, then the answer, the replay or the problem. */
+export function renderWriteResult(request: FastifyRequest, reply: FastifyReply, upstream: UpstreamConfig, result: WriteResult): void {
+  const exchange = request.exchange;
+  const { line } = result;
+  exchange.keySource = line.keySource;
+  exchange.idempotencyKeyHash = line.keyHash;
+  exchange.attempts = line.attempts;
+  if (line.outcome !== null) exchange.outcome = line.outcome;
+  if (!reply.raw.destroyed) reply.headers(result.headers);
+  switch (result.kind) {
+    case 'answer':
+      return renderAnswer(reply, exchange, upstream, result.answer, result.found);
+    case 'replay': {
+      // A replay logs the original request id.
+      const found = extractAnswer(result.answer.status, result.answer.headers, result.answer.body, upstream);
+      return renderAnswer(
+        reply,
+        exchange,
+        upstream,
+        result.answer,
+        result.requestId === null ? found : { ...found, requestId: result.requestId },
+      );
+    }
+    case 'error':
+      if (line.upstreamCode !== undefined) exchange.upstreamCode = line.upstreamCode;
+      if (line.upstreamRequestId !== undefined) exchange.upstreamRequestId = line.upstreamRequestId;
+      renderProblem(request, reply, result.error);
+  }
+}
+
+/** Errors always (their code matters), successes only when no header carries the request id. */
+function worthInspecting(status: number, headers: HeaderMap, headerRequestId: string | null): boolean {
+  if (status < 400 && headerRequestId !== null) return false;
+  const type = firstHeader(headers['content-type']);
+  if (type === undefined || !/[/+]json\b/i.test(type)) return false;
+  const length = firstHeader(headers['content-length']);
+  return length === undefined ? status >= 400 : Number(length) > 0 && Number(length) <= INSPECT_MAX_BYTES;
+}
+
+/** Reads up to the inspection limit; `rest` is null when the whole body fit. */
+async function readHead(stream: AsyncIterable<Buffer>): Promise<{ head: Buffer; rest: AsyncIterator<Buffer> | null }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const it = stream[Symbol.asyncIterator]();
+  for (;;) {
+    const next = await it.next();
+    if (next.done === true) return { head: Buffer.concat(chunks, size), rest: null };
+    chunks.push(next.value);
+    size += next.value.length;
+    if (size > INSPECT_MAX_BYTES) return { head: Buffer.concat(chunks, size), rest: it };
+  }
+}
+
+/**
+ * A read's or a passthrough's answer (status and headers already set on the reply), its body whole
+ * or streamed; small answers are read for their request id and code, large ones pass untouched.
+ */
+export async function renderUpstream(
+  reply: FastifyReply,
+  exchange: Exchange,
+  upstream: UpstreamConfig,
+  status: number,
+  headers: HeaderMap,
+  body: Buffer | NodeJS.ReadableStream,
+): Promise<FastifyReply> {
+  exchange.status = status;
+  const headerRequestId = requestIdFromHeaders(headers, upstream);
+  stampRequestId(reply, exchange, headerRequestId);
+  exchange.upstreamRequestId = headerRequestId;
+  if (!worthInspecting(status, headers, headerRequestId)) return reply.send(body);
+  let head: Buffer;
+  if (Buffer.isBuffer(body)) head = body;
+  else {
+    const read = await readHead(body as AsyncIterable<Buffer>);
+    if (read.rest !== null) {
+      // Too large to inspect: send what was read, then the rest, unchanged.
+      const rest = read.rest;
+      return reply.send(
+        Readable.from(
+          (async function* () {
+            yield read.head;
+            for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
+          })(),
+        ),
+      );
+    }
+    head = read.head;
+  }
+  const found = extractAnswer(status, headers, head, upstream);
+  exchange.upstreamRequestId = found.requestId;
+  exchange.upstreamCode = found.code;
+  return reply.send(head);
+}
+
+/** A read's final answer: status and headers (and a Retry-After when passed back early), then the body. */
+export function renderRead(
+  reply: FastifyReply,
+  exchange: Exchange,
+  upstream: UpstreamConfig,
+  answer: { status: number; headers: HeaderMap; body: Buffer | NodeJS.ReadableStream },
+  retryAfter: string | null,
+): Promise<FastifyReply> {
+  reply.code(answer.status).headers(agentResponseHeaders(answer.headers));
+  if (retryAfter !== null) reply.header('retry-after', retryAfter);
+  return renderUpstream(reply, exchange, upstream, answer.status, answer.headers, answer.body);
+}
+
+/** A request Node's parser refused never reaches a route: answered on the socket, and logged. */
+export function renderClientError(socket: Socket, error: WriteguardError, log: Logger): void {
+  const id = randomUUID();
+  const body = JSON.stringify(toProblem(error, id));
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Request-Id: ${id}\r\n\r\n${body}`,
+  );
+  log.info(
+    { request_id: id, code: error.code, status: error.status, method: null, upstream: null, path: null, outcome: 'rejected', attempts: 0 },
+    'response',
+  );
+}

@@ -1,0 +1,53 @@
+// The protected write's route: the body buffered and bounded, handed to the guard, its result
+// rendered. The response line waits for the write's own end: the agent may leave while the
+// upstream still works.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { UpstreamConfig } from '../config/schema.js';
+import { upstreamRequestHeaders } from '../http/headers.js';
+import type { WriteRequest, WriteResult } from '../idempotency/write.js';
+import { readBody } from './body.js';
+import { renderWriteResult } from './render.js';
+import { upstreamPath, type Located } from './route.js';
+
+export interface WriteTarget {
+  upstream: UpstreamConfig;
+  dispatcher: Dispatcher;
+  target: URL;
+  handleWrite: (req: WriteRequest) => Promise<WriteResult>;
+}
+
+export async function handleProtectedWrite(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  located: Located,
+  to: WriteTarget,
+): Promise<FastifyReply> {
+  const { policy } = located;
+  const body = await readBody(request.body as Readable | undefined, request.headers['content-length'], policy.idempotency.maxBodyBytes);
+  const exchange = request.exchange;
+  exchange.hold();
+  try {
+    const result = await to.handleWrite({
+      method: request.method,
+      rawHeaders: request.raw.rawHeaders,
+      headers: upstreamRequestHeaders(request.headers, to.target.host),
+      apiPath: located.apiPath,
+      path: located.path,
+      logPath: exchange.path,
+      body,
+      upstream: to.upstream,
+      dispatcher: to.dispatcher,
+      origin: to.target.origin,
+      idempotency: policy.idempotency,
+      reconcile:
+        policy.reconcile === null ? null : { config: policy.reconcile, path: upstreamPath(to.target.pathname, policy.reconcile.path) },
+      clientGone: () => reply.raw.destroyed,
+    });
+    renderWriteResult(request, reply, to.upstream, result);
+  } finally {
+    exchange.release();
+  }
+  return reply;
+}
