@@ -17,7 +17,11 @@ export const ERROR_CODES = {
   bad_request: { status: 400, title: 'Malformed request', retryStrategy: 'fix_request' },
   idempotency_key_missing: { status: 400, title: 'An Idempotency-Key is required for this request', retryStrategy: 'fix_request' },
   idempotency_key_invalid: { status: 400, title: 'The Idempotency-Key is invalid', retryStrategy: 'fix_request' },
-  idempotency_key_reuse_mismatch: { status: 422, title: 'The Idempotency-Key was used with a different request', retryStrategy: 'fix_request' },
+  idempotency_key_reuse_mismatch: {
+    status: 422,
+    title: 'The Idempotency-Key was used with a different request',
+    retryStrategy: 'fix_request',
+  },
   idempotency_key_in_use: { status: 409, title: 'A request with this Idempotency-Key is in progress', retryStrategy: 'backoff' },
   idempotency_key_expired: { status: 409, title: 'The stored result for this Idempotency-Key has expired', retryStrategy: 'no_retry' },
   possible_duplicate: { status: 409, title: 'An identical request was made recently', retryStrategy: 'fix_request' },
@@ -29,6 +33,12 @@ export const ERROR_CODES = {
   store_unavailable: { status: 503, title: 'The idempotency store is unavailable; writes are refused', retryStrategy: 'backoff' },
   store_full: { status: 503, title: 'The idempotency store is full; new writes are refused', retryStrategy: 'backoff' },
   draining: { status: 503, title: 'writeguard is shutting down', retryStrategy: 'backoff' },
+  // The admin port's own (operators' requests, never the agent's).
+  unauthorized: { status: 401, title: 'A valid admin bearer token is required', retryStrategy: 'fix_request' },
+  not_found: { status: 404, title: 'No such record or admin route', retryStrategy: 'fix_request' },
+  invalid_agent: { status: 400, title: 'The agent id is invalid', retryStrategy: 'fix_request' },
+  invalid_resolution: { status: 400, title: 'The dead letter resolution is invalid', retryStrategy: 'fix_request' },
+  stale: { status: 409, title: 'The record is not an unresolved dead letter at that epoch', retryStrategy: 'fix_request' },
   // A bug in writeguard, never an upstream's answer: nothing is known to have been sent.
   internal_error: { status: 500, title: 'writeguard failed internally', retryStrategy: 'no_retry' },
 } as const satisfies Record<string, CodeSpec>;

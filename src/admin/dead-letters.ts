@@ -36,10 +36,21 @@ export interface RecordView {
 
 export function recordView(key: RecordKey, record: IdemRecord): RecordView {
   return {
-    id: deadLetterId(key), scope: key.scope, upstream: key.upstream, state: record.state,
-    method: record.meta.method, path: record.meta.path, key_source: record.meta.keySource, upstream_key: record.upstreamKey,
-    reason: record.reason, status: record.status, request_id: record.requestId, attempts: record.attempts, epoch: record.epoch,
-    created_at: new Date(record.createdAt).toISOString(), updated_at: new Date(record.updatedAt).toISOString(),
+    id: deadLetterId(key),
+    scope: key.scope,
+    upstream: key.upstream,
+    state: record.state,
+    method: record.meta.method,
+    path: record.meta.path,
+    key_source: record.meta.keySource,
+    upstream_key: record.upstreamKey,
+    reason: record.reason,
+    status: record.status,
+    request_id: record.requestId,
+    attempts: record.attempts,
+    epoch: record.epoch,
+    created_at: new Date(record.createdAt).toISOString(),
+    updated_at: new Date(record.updatedAt).toISOString(),
   };
 }
 
@@ -74,7 +85,12 @@ export type ResolveResult = { result: StepResult; record: IdemRecord | null } | 
  * Applies a resolution. Without an explicit epoch the record's current one is used; the store's
  * compare-and-set still refuses it if the record changed in between.
  */
-export async function resolveDeadLetter(store: Store, upstreams: Config['upstreams'], key: RecordKey, resolution: Resolution): Promise<ResolveResult> {
+export async function resolveDeadLetter(
+  store: Store,
+  upstreams: Config['upstreams'],
+  key: RecordKey,
+  resolution: Resolution,
+): Promise<ResolveResult> {
   const record = await store.get(key);
   if (record === null) return { result: 'not_found', record: null };
   const epoch = resolution.epoch ?? record.epoch;
@@ -83,14 +99,20 @@ export async function resolveDeadLetter(store: Store, upstreams: Config['upstrea
     // The upstream's own retention; defaults when an operator command runs without its config file.
     const idem = upstreams.find((u) => u.name === key.upstream)?.idempotency;
     const given = resolution.response;
-    const response: StoredResponse | null = given === undefined ? null : {
-      status: given.status,
-      headers: given.headers,
-      body: given.body_base64 ?? Buffer.from(given.body ?? '').toString('base64'),
-    };
+    const response: StoredResponse | null =
+      given === undefined
+        ? null
+        : {
+            status: given.status,
+            headers: given.headers,
+            body: given.body_base64 ?? Buffer.from(given.body ?? '').toString('base64'),
+          };
     outcome = {
-      kind: 'executed', status: given?.status ?? resolution.status ?? record.status ?? 200, response,
-      ttlSec: idem?.ttlSec ?? 86_400, tombstoneSec: idem?.tombstoneSec ?? 604_800,
+      kind: 'executed',
+      status: given?.status ?? resolution.status ?? record.status ?? 200,
+      response,
+      ttlSec: idem?.ttlSec ?? 86_400,
+      tombstoneSec: idem?.tombstoneSec ?? 604_800,
     };
   }
   return { result: await store.resolve(key, epoch, outcome), record };

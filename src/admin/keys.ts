@@ -22,12 +22,21 @@ export async function keyRecords(store: Store, key: string, query: KeyQuery): Pr
   let found: DeadLetter[];
   const { scope, upstreams } = query;
   if (scope !== undefined && upstreams !== undefined) {
-    const records = await Promise.all(upstreams.map(async (upstream) => ({ key: { scope, upstream, keyHash: hash }, record: await store.get({ scope, upstream, keyHash: hash }) })));
+    const records = await Promise.all(
+      upstreams.map(async (upstream) => ({
+        key: { scope, upstream, keyHash: hash },
+        record: await store.get({ scope, upstream, keyHash: hash }),
+      })),
+    );
     found = records.filter((r): r is DeadLetter => r.record !== null);
   } else {
-    found = (await store.findByKeyHash(hash, ALL_SCOPES_LIMIT)).filter((r) => (upstreams?.includes(r.key.upstream) ?? true) && (scope === undefined || r.key.scope === scope));
+    found = (await store.findByKeyHash(hash, ALL_SCOPES_LIMIT)).filter(
+      (r) => (upstreams?.includes(r.key.upstream) ?? true) && (scope === undefined || r.key.scope === scope),
+    );
   }
   return found.map(({ key: recordKey, record }) => ({
-    ...recordView(recordKey, record), fingerprint: record.fingerprint, lease_until: record.leaseUntil === 0 ? null : new Date(record.leaseUntil).toISOString(),
+    ...recordView(recordKey, record),
+    fingerprint: record.fingerprint,
+    lease_until: record.leaseUntil === 0 ? null : new Date(record.leaseUntil).toISOString(),
   }));
 }

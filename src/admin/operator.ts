@@ -1,8 +1,9 @@
 // The operator commands (`writeguard store|dlq|keys`): they talk to the shared store directly.
 import { readFileSync } from 'node:fs';
+import { formatIssues } from '../config/issues.js';
 import { ConfigError, loadOperatorConfig } from '../config/load.js';
 import { scopeOf } from '../idempotency/scope.js';
-import { ackStore, createRedisStore, initStore } from '../store/redis.js';
+import { ackStore, createRedisStore, initStore } from '../store/index.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { listDeadLetters, parseDeadLetterId, resolutionSchema, resolveDeadLetter } from './dead-letters.js';
 import { keyRecords } from './keys.js';
@@ -25,15 +26,20 @@ export interface OperatorOptions {
 function operatorConfig(options: OperatorOptions) {
   const config = loadOperatorConfig({ file: options.config, env: process.env });
   // The memory store lives inside one writeguard process: there is nothing to reach from outside.
-  if (config.store.kind !== 'redis') throw new ConfigError(['store: operator commands need the shared Redis store (store.kind: redis, or REDIS_URL)']);
+  if (config.store.kind !== 'redis')
+    throw new ConfigError(['store: operator commands need the shared Redis store (store.kind: redis, or REDIS_URL)']);
   return config;
 }
 
-async function withStore<T>(options: OperatorOptions, work: (store: Store, config: ReturnType<typeof operatorConfig>) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  options: OperatorOptions,
+  work: (store: Store, config: ReturnType<typeof operatorConfig>) => Promise<T>,
+): Promise<T> {
   const config = operatorConfig(options);
   const store = createRedisStore(config.store);
   try {
-    if (!(await store.whenReady(READY_WAIT_MS))) throw new StoreUnavailableError(`the store is not ready (${store.notReadyReason()?.detail ?? 'unknown'})`);
+    if (!(await store.whenReady(READY_WAIT_MS)))
+      throw new StoreUnavailableError(`the store is not ready (${store.notReadyReason()?.detail ?? 'unknown'})`);
     return await work(store, config);
   } finally {
     await store.close();
@@ -57,7 +63,10 @@ export async function dlqList(options: OperatorOptions & { limit?: string }): Pr
 }
 
 /** Exit 1 when the resolution did not apply (gone, or changed since it was read). */
-export async function dlqResolve(id: string, options: OperatorOptions & { executed?: boolean; notExecuted?: boolean; response?: string; epoch?: string }): Promise<void> {
+export async function dlqResolve(
+  id: string,
+  options: OperatorOptions & { executed?: boolean; notExecuted?: boolean; response?: string; epoch?: string },
+): Promise<void> {
   if (options.executed === options.notExecuted) throw new UsageError('say exactly one of --executed or --not-executed');
   const key = parseDeadLetterId(id);
   if (key === null) throw new UsageError(`${id}: not a dead letter id (see writeguard dlq list)`);
@@ -67,11 +76,13 @@ export async function dlqResolve(id: string, options: OperatorOptions & { execut
     ...(response === undefined ? {} : { response }),
     ...(options.epoch === undefined ? {} : { epoch: Number(options.epoch) }),
   });
-  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${i.path.join('.') || '(resolution)'}: ${i.message}`).join('\n'));
+  if (!parsed.success) throw new UsageError(formatIssues(parsed.error.issues, { root: '(resolution)' }).join('\n'));
   await withStore(options, async (store, config) => {
     const { result } = await resolveDeadLetter(store, config.upstreams, key, parsed.data);
     if (result === 'ok') return void process.stdout.write(`resolved as ${parsed.data.outcome.replace('_', ' ')}\n`);
-    process.stderr.write(result === 'not_found' ? 'no such record\n' : 'not applied: the record is not an unresolved dead letter at that epoch\n');
+    process.stderr.write(
+      result === 'not_found' ? 'no such record\n' : 'not applied: the record is not an unresolved dead letter at that epoch\n',
+    );
     process.exitCode = 1;
   });
 }
@@ -79,7 +90,8 @@ export async function dlqResolve(id: string, options: OperatorOptions & { execut
 /** A key's record in every configured upstream (or the one named), for the agent given. */
 export async function keysShow(key: string, options: OperatorOptions & { agent?: string; upstream?: string }): Promise<void> {
   await withStore(options, async (store, config) => {
-    const upstreams = options.upstream !== undefined ? [options.upstream] : config.upstreams.length > 0 ? config.upstreams.map((u) => u.name) : undefined;
+    const upstreams =
+      options.upstream !== undefined ? [options.upstream] : config.upstreams.length > 0 ? config.upstreams.map((u) => u.name) : undefined;
     const found = await keyRecords(store, key, {
       ...(options.agent === undefined ? {} : { scope: scopeOf(config.namespace, options.agent) }),
       ...(upstreams === undefined ? {} : { upstreams }),

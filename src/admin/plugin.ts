@@ -1,8 +1,11 @@
 // The admin listener, on a port of its own (loopback by default): health, readiness, dead letters.
 // The agent shares the loopback: nothing here changes state without the admin token.
-import { timingSafeEqual } from 'node:crypto';
+// Its errors are the proxy's: codes from the one table, answered as problem+json by one handler.
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { formatIssues } from '../config/issues.js';
 import { AGENT_ID, type Config } from '../config/schema.js';
+import { PROBLEM_CONTENT_TYPE, WriteguardError, toProblem } from '../errors.js';
 import { scopeOf } from '../idempotency/scope.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -26,23 +29,49 @@ function bearerMatches(header: string | undefined, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+/** What a route threw, as a code of the table: fastify's own 4xx keep their meaning, anything unexpected is a bug. */
+function asWriteguardError(err: Error & { statusCode?: number }, log: Logger): WriteguardError {
+  if (err instanceof WriteguardError) return err;
+  if (err instanceof StoreUnavailableError) return new WriteguardError('store_unavailable', err.message, { cause: err });
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new WriteguardError('bad_request', err.message);
+  log.error({ err: { message: err.message } }, 'admin route failed');
+  return new WriteguardError('internal_error', 'the admin route failed');
+}
+
+function sendProblem(request: FastifyRequest, reply: FastifyReply, err: WriteguardError): FastifyReply {
+  return reply
+    .code(err.status)
+    .headers(err.headers)
+    .header('content-type', PROBLEM_CONTENT_TYPE)
+    .header('x-request-id', request.id)
+    .send(JSON.stringify(toProblem(err, request.id)));
+}
+
 export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   const { store, config } = deps;
-  // Dead letter ids (scope, upstream, key hash) run past find-my-way's default 100-character parameter.
-  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), routerOptions: { maxParamLength: 512 } });
-  const fail = (reply: FastifyReply, status: number, code: string, message: string) => reply.code(status).send({ error: { code, message } });
-
-  app.setErrorHandler((err, _request, reply) => {
-    if (err instanceof StoreUnavailableError) return fail(reply, 503, 'store_unavailable', err.message);
-    deps.log.error({ err: { message: (err as Error).message } }, 'admin route failed');
-    return fail(reply, 500, 'internal_error', 'the admin route failed');
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
+    // Dead letter ids (scope, upstream, key hash) run past find-my-way's default 100-character parameter.
+    routerOptions: { maxParamLength: 512 },
   });
+
+  app.setErrorHandler((err, request, reply) => sendProblem(request, reply, asWriteguardError(err as Error, deps.log)));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, new WriteguardError('not_found', `no admin route ${request.method} ${request.url.split('?')[0]}`)),
+  );
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (deps.lifecycle.draining) return reply.code(503).send({ ready: false, reason: 'draining' });
     if (!store.ready()) {
       const why = store.notReadyReason();
-      return reply.code(503).send({ ready: false, reason: 'store_unavailable', store: why?.code ?? 'unknown', detail: why?.detail ?? 'the store is not ready' });
+      return reply.code(503).send({
+        ready: false,
+        reason: 'store_unavailable',
+        store: why?.code ?? 'unknown',
+        detail: why?.detail ?? 'the store is not ready',
+      });
     }
     return { ready: true };
   });
@@ -51,9 +80,9 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   // With a token, everything but health, readiness and metrics needs it: the agent shares the loopback.
   const OPEN = new Set(['/healthz', '/readyz', '/metrics']);
   if (token !== null) {
-    app.addHook('onRequest', async (request, reply) => {
+    app.addHook('onRequest', async (request) => {
       if (!OPEN.has(request.url.split('?')[0]!) && !bearerMatches(request.headers.authorization, token)) {
-        return fail(reply, 401, 'unauthorized', 'a valid admin bearer token is required');
+        throw new WriteguardError('unauthorized', 'a valid admin bearer token is required');
       }
     });
   }
@@ -67,27 +96,34 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     return { dead_letters: await listDeadLetters(store, limit) };
   });
 
-  app.get('/keys/:key', async (request: FastifyRequest<{ Params: { key: string }; Querystring: { agent?: string; upstream?: string } }>, reply) => {
-    // With an agent, that agent's record; without, every agent's (an operator's view, scanned).
-    const { agent, upstream } = request.query;
-    if (agent !== undefined && !AGENT_ID.test(agent)) return fail(reply, 400, 'invalid_agent', 'agent must be 1-128 of A-Z, a-z, 0-9, . _ : @ -');
-    const records = await keyRecords(store, request.params.key, {
-      ...(agent === undefined ? {} : { scope: scopeOf(config.namespace, agent) }),
-      upstreams: upstream !== undefined ? [upstream] : config.upstreams.map((u) => u.name),
-    });
-    return records.length === 0 ? fail(reply, 404, 'not_found', 'no record for this key (agent and upstream as given)') : { records };
-  });
+  app.get(
+    '/keys/:key',
+    async (request: FastifyRequest<{ Params: { key: string }; Querystring: { agent?: string; upstream?: string } }>) => {
+      // With an agent, that agent's record; without, every agent's (an operator's view, scanned).
+      const { agent, upstream } = request.query;
+      if (agent !== undefined && !AGENT_ID.test(agent))
+        throw new WriteguardError('invalid_agent', 'agent must be 1-128 of A-Z, a-z, 0-9, . _ : @ -');
+      const records = await keyRecords(store, request.params.key, {
+        ...(agent === undefined ? {} : { scope: scopeOf(config.namespace, agent) }),
+        upstreams: upstream !== undefined ? [upstream] : config.upstreams.map((u) => u.name),
+      });
+      if (records.length === 0) throw new WriteguardError('not_found', 'no record for this key (agent and upstream as given)');
+      return { records };
+    },
+  );
 
   // State changes exist only with a token.
   if (token !== null) {
-    app.post('/dead-letters/:id/resolve', async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
+    app.post('/dead-letters/:id/resolve', async (request: FastifyRequest<{ Params: { id: string } }>) => {
       const key = parseDeadLetterId(request.params.id);
-      if (key === null) return fail(reply, 404, 'not_found', 'no such dead letter');
+      if (key === null) throw new WriteguardError('not_found', 'no such dead letter');
       const parsed = resolutionSchema.safeParse(request.body);
-      if (!parsed.success) return fail(reply, 400, 'invalid_resolution', parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
+      if (!parsed.success)
+        throw new WriteguardError('invalid_resolution', formatIssues(parsed.error.issues, { root: '(body)' }).join('; '));
       const { result } = await resolveDeadLetter(store, config.upstreams, key, parsed.data);
-      if (result === 'not_found') return fail(reply, 404, 'not_found', 'no such dead letter');
-      if (result === 'stale') return fail(reply, 409, 'stale', 'the record is not an unresolved dead letter at that epoch (it changed, or was settled)');
+      if (result === 'not_found') throw new WriteguardError('not_found', 'no such dead letter');
+      if (result === 'stale')
+        throw new WriteguardError('stale', 'the record is not an unresolved dead letter at that epoch (it changed, or was settled)');
       deps.log.info({ upstream: key.upstream, outcome: parsed.data.outcome }, 'dead letter resolved');
       return { resolved: true, outcome: parsed.data.outcome };
     });

@@ -1,7 +1,7 @@
 // Turns a YAML file, `--upstream`, and environment overrides into one validated config.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
+import { formatIssues } from './issues.js';
 import { configSchema, storeSchema, type Config } from './schema.js';
 
 /** A config that cannot run: every problem, by path. The CLI exits 2 on it. */
@@ -29,7 +29,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (file !== undefined && options.upstream !== undefined) {
     throw new ConfigError(['use a config file or --upstream, not both']);
   }
-  const raw = file !== undefined ? readYaml(file) : { upstreams: options.upstream === undefined ? [] : [{ name: 'default', target: options.upstream }] };
+  const raw =
+    file !== undefined
+      ? readYaml(file)
+      : { upstreams: options.upstream === undefined ? [] : [{ name: 'default', target: options.upstream }] };
   return parseConfig(applyEnv(raw, env));
 }
 
@@ -43,13 +46,13 @@ export function loadOperatorConfig(options: LoadOptions = {}): Pick<Config, 'sto
   if (file !== undefined) return loadConfig({ file, env });
   const raw = applyEnv({}, env);
   const store = storeSchema.safeParse(raw.store ?? {});
-  if (!store.success) throw new ConfigError(store.error.issues.map((i) => formatIssue({ ...i, path: ['store', ...i.path] })));
+  if (!store.success) throw new ConfigError(formatIssues(store.error.issues, { under: ['store'] }));
   return { store: store.data, upstreams: [], namespace: typeof raw.namespace === 'string' ? raw.namespace : 'live' };
 }
 
 export function parseConfig(raw: unknown): Config {
   const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(result.error.issues.map(formatIssue));
+  if (!result.success) throw new ConfigError(formatIssues(result.error.issues));
   return result.data;
 }
 
@@ -89,13 +92,4 @@ function applyEnv(raw: Raw, env: NodeJS.ProcessEnv): Raw {
   if (env.WRITEGUARD_AGENT_ID) section('identity').agentId = env.WRITEGUARD_AGENT_ID;
   if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL;
   return out;
-}
-
-/** `upstreams[0].target: must be an http(s) URL` */
-function formatIssue(issue: z.core.$ZodIssue): string {
-  let path = '';
-  for (const part of issue.path) {
-    path += typeof part === 'number' ? `[${part}]` : path === '' ? String(part) : `.${String(part)}`;
-  }
-  return `${path === '' ? '(root)' : path}: ${issue.message}`;
 }

@@ -90,7 +90,9 @@ const checks: Record<string, (config: Config) => void> = {
   },
 };
 
-const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 test('every example config has checks here (a new example needs its own)', () => {
   assert.deepEqual(files, Object.keys(checks).sort());

@@ -5,11 +5,34 @@ import { ERROR_CODES, PROBLEM_CONTENT_TYPE, WriteguardError, toProblem, type Err
 
 test('the table has the documented status for every code', () => {
   const expected: Record<string, number> = {
-    no_route: 404, route_not_allowed: 403, identity_missing: 400, body_too_large: 413, headers_too_large: 431, bad_request: 400,
-    idempotency_key_missing: 400, idempotency_key_invalid: 400, idempotency_key_reuse_mismatch: 422, idempotency_key_in_use: 409,
-    idempotency_key_expired: 409, possible_duplicate: 409, response_not_replayable: 409, outcome_unknown: 502, upstream_unreachable: 502,
-    upstream_timeout: 504, rate_limited: 429, store_unavailable: 503, store_full: 503, draining: 503,
+    no_route: 404,
+    route_not_allowed: 403,
+    identity_missing: 400,
+    body_too_large: 413,
+    headers_too_large: 431,
+    bad_request: 400,
+    idempotency_key_missing: 400,
+    idempotency_key_invalid: 400,
+    idempotency_key_reuse_mismatch: 422,
+    idempotency_key_in_use: 409,
+    idempotency_key_expired: 409,
+    possible_duplicate: 409,
+    response_not_replayable: 409,
+    outcome_unknown: 502,
+    upstream_unreachable: 502,
+    upstream_timeout: 504,
+    rate_limited: 429,
+    store_unavailable: 503,
+    store_full: 503,
+    draining: 503,
+    unauthorized: 401,
+    not_found: 404,
+    invalid_agent: 400,
+    invalid_resolution: 400,
+    stale: 409,
+    internal_error: 500,
   };
+  assert.deepEqual(Object.keys(ERROR_CODES).sort(), Object.keys(expected).sort(), 'every code is in this table');
   for (const [code, status] of Object.entries(expected)) assert.equal(ERROR_CODES[code as ErrorCode]?.status, status, code);
   for (const [code, spec] of Object.entries(ERROR_CODES)) {
     assert.match(code, /^[a-z]+(_[a-z]+)*$/);
