@@ -16,7 +16,9 @@ function arg(name: string): string | undefined {
 }
 
 const seed = Number(arg('seed') ?? process.env.FAULTS_SEED ?? 20_250_917);
-const only = arg('only')?.split(',').map((s) => s.trim());
+const only = arg('only')
+  ?.split(',')
+  .map((s) => s.trim());
 const soakSec = Number(arg('soak-sec') ?? process.env.FAULTS_SOAK_SEC ?? 150);
 
 async function runOne(s: Scenario): Promise<ScenarioResult> {
@@ -39,12 +41,27 @@ async function runOne(s: Scenario): Promise<ScenarioResult> {
     await ctx.cleanup();
   }
   const crashes = crashesOf(s.id);
-  ctx.check('no writeguard process crashed, exited uncleanly or logged an internal error', crashes.length === 0, crashes.slice(0, 4).join('; '));
+  ctx.check(
+    'no writeguard process crashed, exited uncleanly or logged an internal error',
+    crashes.length === 0,
+    crashes.slice(0, 4).join('; '),
+  );
   const result: ScenarioResult = {
-    id: s.id, title: s.title, operations: ctx.operations, executions: ctx.executions, duplicates: ctx.duplicates, lost: ctx.lost,
-    checks: ctx.checks, notes: ctx.notes, error, durationMs: Date.now() - started,
+    id: s.id,
+    title: s.title,
+    operations: ctx.operations,
+    executions: ctx.executions,
+    duplicates: ctx.duplicates,
+    lost: ctx.lost,
+    checks: ctx.checks,
+    notes: ctx.notes,
+    error,
+    durationMs: Date.now() - started,
   };
-  for (const c of result.checks) process.stdout.write(`  ${c.ok ? 'ok  ' : c.known !== undefined ? 'KNWN' : 'FAIL'}  ${c.name}${c.ok || c.detail === '' ? '' : `\n        ${c.detail}`}\n`);
+  for (const c of result.checks)
+    process.stdout.write(
+      `  ${c.ok ? 'ok  ' : c.known !== undefined ? 'KNWN' : 'FAIL'}  ${c.name}${c.ok || c.detail === '' ? '' : `\n        ${c.detail}`}\n`,
+    );
   for (const n of result.notes) process.stdout.write(`  note  ${n}\n`);
   if (error !== null) process.stdout.write(`  ERROR ${error}\n`);
   logsContext.push(...ctx.checkers.map((checker) => ({ scenario: s.id, checker })));
@@ -77,13 +94,36 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     const r = checkLogs(allWriteguards, logsContext, expectedLines, new Set(['2', '8']));
     const checks = [
-      { name: `every answered request has its response line (${r.answered} answered, ${r.lines} lines, ${r.processes} processes)`, ok: r.missing.length === 0, detail: r.missing.slice(0, 6).join('; ') },
-      { name: 'no request logged twice (own request ids unique; no more lines than requests)', ok: r.doubled.length === 0 && r.extra.length === 0, detail: [...r.doubled, ...r.extra].slice(0, 6).join('; ') },
+      {
+        name: `every answered request has its response line (${r.answered} answered, ${r.lines} lines, ${r.processes} processes)`,
+        ok: r.missing.length === 0,
+        detail: r.missing.slice(0, 6).join('; '),
+      },
+      {
+        name: 'no request logged twice (own request ids unique; no more lines than requests)',
+        ok: r.doubled.length === 0 && r.extra.length === 0,
+        detail: [...r.doubled, ...r.extra].slice(0, 6).join('; '),
+      },
       { name: 'every response line has request_id and code', ok: r.malformed.length === 0, detail: r.malformed.slice(0, 4).join('; ') },
-      { name: 'no planted secret in any output (auth, api/agent keys, query token, response bodies)', ok: r.secrets.length === 0, detail: r.secrets.join('; ') },
+      {
+        name: 'no planted secret in any output (auth, api/agent keys, query token, response bodies)',
+        ok: r.secrets.length === 0,
+        detail: r.secrets.join('; '),
+      },
     ];
     for (const c of checks) process.stdout.write(`  ${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}${c.ok ? '' : `\n        ${c.detail}`}\n`);
-    results.push({ id: '9', title: 'logs: one line per response, no secrets', operations: r.answered, executions: 0, duplicates: 0, lost: r.missing.length, checks, notes: [], error: null, durationMs: Date.now() - t0 });
+    results.push({
+      id: '9',
+      title: 'logs: one line per response, no secrets',
+      operations: r.answered,
+      executions: 0,
+      duplicates: 0,
+      lost: r.missing.length,
+      checks,
+      notes: [],
+      error: null,
+      durationMs: Date.now() - t0,
+    });
   }
 
   const total = Date.now() - started;
@@ -96,8 +136,13 @@ async function main(): Promise<void> {
   }
   out += line;
   const failed = results.filter((r) => status(r) === 'FAILED');
-  const known = results.flatMap((r) => r.checks.filter((c) => !c.ok && c.known !== undefined).map((c) => `  [${r.id}] ${c.name}\n        ${c.detail}\n        known src bug: ${c.known}`));
-  out += `total ${(total / 1000).toFixed(1)} s, seed ${seed}; ${results.reduce((a, r) => a + r.operations, 0)} operations checked; ` +
+  const known = results.flatMap((r) =>
+    r.checks
+      .filter((c) => !c.ok && c.known !== undefined)
+      .map((c) => `  [${r.id}] ${c.name}\n        ${c.detail}\n        known src bug: ${c.known}`),
+  );
+  out +=
+    `total ${(total / 1000).toFixed(1)} s, seed ${seed}; ${results.reduce((a, r) => a + r.operations, 0)} operations checked; ` +
     `${results.reduce((a, r) => a + r.duplicates, 0)} duplicate executions; ${results.reduce((a, r) => a + r.lost, 0)} lost\n`;
   if (known.length > 0) out += `\nFAILED-KNOWN (src bugs reported, not hidden):\n${known.join('\n')}\n`;
   if (failed.length > 0) {
@@ -111,10 +156,12 @@ async function main(): Promise<void> {
   process.exitCode = failed.length > 0 ? 1 : 0;
 }
 
-main().catch((err) => {
-  process.stderr.write(`fault suite crashed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exitCode = 1;
-}).finally(() => {
-  // Every process was stopped by its scenario; the exit hooks kill any survivor by PID.
-  setTimeout(() => process.exit(), 200).unref();
-});
+main()
+  .catch((err) => {
+    process.stderr.write(`fault suite crashed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    // Every process was stopped by its scenario; the exit hooks kill any survivor by PID.
+    setTimeout(() => process.exit(), 200).unref();
+  });

@@ -36,7 +36,8 @@ function parse(data: Buffer, ended: boolean): RawResponse | null {
       if (lineEnd === -1) return ended ? { status, headers, body: Buffer.concat(chunks), text: data.toString('latin1') } : null;
       const size = parseInt(body.subarray(at, lineEnd).toString('latin1'), 16);
       if (size === 0) break;
-      if (body.length < lineEnd + 2 + size) return ended ? { status, headers, body: Buffer.concat(chunks), text: data.toString('latin1') } : null;
+      if (body.length < lineEnd + 2 + size)
+        return ended ? { status, headers, body: Buffer.concat(chunks), text: data.toString('latin1') } : null;
       chunks.push(body.subarray(lineEnd + 2, lineEnd + 2 + size));
       at = lineEnd + 2 + size + 2;
     }
@@ -51,7 +52,11 @@ function parse(data: Buffer, ended: boolean): RawResponse | null {
  * Writes `request` (already formatted, CRLFs included) to host:port and resolves with the first
  * response, or null when the server closed the connection without answering.
  */
-export function rawRequest(port: number, request: string | Buffer, options: { host?: string; timeoutMs?: number } = {}): Promise<RawResponse | null> {
+export function rawRequest(
+  port: number,
+  request: string | Buffer,
+  options: { host?: string; timeoutMs?: number } = {},
+): Promise<RawResponse | null> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: options.host ?? '127.0.0.1', port });
     let data = Buffer.alloc(0);
@@ -64,7 +69,10 @@ export function rawRequest(port: number, request: string | Buffer, options: { ho
       if (err !== undefined) reject(err);
       else resolve(value);
     };
-    const timer = setTimeout(() => finish(null, new Error(`no complete response within the time limit; got: ${data.toString('latin1').slice(0, 500)}`)), options.timeoutMs ?? 5000);
+    const timer = setTimeout(
+      () => finish(null, new Error(`no complete response within the time limit; got: ${data.toString('latin1').slice(0, 500)}`)),
+      options.timeoutMs ?? 5000,
+    );
     socket.on('connect', () => socket.write(request));
     socket.on('data', (chunk: Buffer) => {
       data = Buffer.concat([data, chunk]);

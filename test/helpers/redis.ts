@@ -1,13 +1,17 @@
-// A real redis-server on a free loopback port, in a fresh temporary directory, stopped by PID.
-import { spawn, type ChildProcess } from 'node:child_process';
+// A real redis-server on a free loopback port, in a fresh temporary directory, stopped by PID; and a
+// three-master Redis Cluster of them.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { freePort } from './ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { configSchema } from '../../src/config/schema.js';
-import type { StoreConfig } from '../../src/store/redis.js';
+import type { StoreConfig } from '../../src/store/index.js';
+import { freePort } from './ports.js';
+import { until } from './wait.js';
+
+const run = promisify(execFile);
 
 export interface RedisOptions {
   /** AOF persistence: on, a restart keeps the data; off (default), a restart forgets everything. */
@@ -36,14 +40,15 @@ const dirs = new Set<string>();
 
 // Last resort: a test that forgot to stop its server does not leave it behind; no directory stays.
 process.once('exit', () => {
-  for (const child of running) if (child.pid !== undefined && child.exitCode === null) {
-    try {
-      process.kill(child.pid, 'SIGCONT');
-      process.kill(child.pid, 'SIGKILL');
-    } catch {
-      // already gone
+  for (const child of running)
+    if (child.pid !== undefined && child.exitCode === null) {
+      try {
+        process.kill(child.pid, 'SIGCONT');
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
-  }
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -76,8 +81,21 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const dir = mkdtempSync(join(tmpdir(), 'wg-redis-'));
   dirs.add(dir);
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', options.appendonly === true ? 'yes' : 'no',
-    '--dir', dir, '--daemonize', 'no', '--protected-mode', 'yes', ...(options.args ?? []),
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    options.appendonly === true ? 'yes' : 'no',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--protected-mode',
+    'yes',
+    ...(options.args ?? []),
   ];
   let child: ChildProcess;
 
@@ -85,12 +103,14 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     child = spawn('redis-server', args, { stdio: 'ignore' });
     running.add(child);
     child.once('exit', () => running.delete(child));
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
-      if (await ping(port)) return;
-      await sleep(25);
-    }
+    const answered = await until(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
+        return ping(port);
+      },
+      { timeoutMs: START_TIMEOUT_MS, intervalMs: 25 },
+    );
+    if (answered) return;
     await halt();
     throw new Error('redis-server did not answer PING in time');
   };
@@ -138,4 +158,71 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
 export function redisStoreConfig(url: string, over: Partial<StoreConfig> = {}): StoreConfig {
   const config = configSchema.parse({ store: { kind: 'redis', url }, upstreams: [{ name: 'u', target: 'http://127.0.0.1:1' }] });
   return { ...config.store, ...over };
+}
+
+export interface TestCluster {
+  nodes: RedisServer[];
+  /** Seed nodes for `store.cluster`. */
+  seeds: { host: string; port: number }[];
+  /** The node (of `nodes`) whose master owns the hash slot of `key`. */
+  ownerOf(key: string): Promise<RedisServer>;
+  stop(): Promise<void>;
+}
+
+/** A Redis Cluster of three masters, no replicas, on loopback; `stop` stops every node. */
+export async function startCluster(): Promise<TestCluster> {
+  const nodes: RedisServer[] = [];
+  const stop = async (): Promise<void> => {
+    for (const s of nodes) await s.stop();
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      nodes.push(
+        await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }),
+      );
+    }
+    await run(
+      'redis-cli',
+      ['--cluster', 'create', ...nodes.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { timeout: 10_000 },
+    );
+    const ok = await until(
+      async () => {
+        const states = await Promise.all(
+          nodes.map((s) => run('redis-cli', ['-p', String(s.port), 'cluster', 'info'], { timeout: 2000 }).then((r) => r.stdout)),
+        );
+        return states.every((info) => info.includes('cluster_state:ok'));
+      },
+      { timeoutMs: 10_000 },
+    );
+    if (!ok) throw new Error('cluster did not become ok');
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    nodes,
+    seeds: nodes.map((s) => ({ host: '127.0.0.1', port: s.port })),
+    async ownerOf(key: string) {
+      const port = String(nodes[0]!.port);
+      const slot = Number((await run('redis-cli', ['-p', port, 'cluster', 'keyslot', key], { timeout: 2000 })).stdout.trim());
+      // CLUSTER NODES: "<id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch> <state> <slot ranges...>"
+      const lines = (await run('redis-cli', ['-p', port, 'cluster', 'nodes'], { timeout: 2000 })).stdout.split('\n');
+      for (const line of lines) {
+        const fields = line.trim().split(' ');
+        if (fields.length < 9 || !fields[2]!.includes('master')) continue;
+        const owns = fields.slice(8).some((range) => {
+          if (range.startsWith('[')) return false; // a slot being migrated
+          const [lo, hi] = range.split('-').map(Number);
+          return slot >= lo! && slot <= (hi ?? lo)!;
+        });
+        if (!owns) continue;
+        const nodePort = Number(fields[1]!.split('@')[0]!.split(':').at(-1));
+        const node = nodes.find((s) => s.port === nodePort);
+        if (node !== undefined) return node;
+      }
+      throw new Error(`no master owns slot ${slot}`);
+    },
+    stop,
+  };
 }

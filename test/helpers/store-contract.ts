@@ -35,7 +35,15 @@ function newKey(scope = 'test:agent'): RecordKey {
 
 function input(key: RecordKey, over: Partial<BeginInput> = {}): BeginInput {
   return {
-    key, fingerprint: 'fp-1', upstreamKey: 'upstream-key-1', owner: randomUUID(), leaseMs: LEASE_MS, mode: 'join', reclaimUnknown: false, meta, ...over,
+    key,
+    fingerprint: 'fp-1',
+    upstreamKey: 'upstream-key-1',
+    owner: randomUUID(),
+    leaseMs: LEASE_MS,
+    mode: 'join',
+    reclaimUnknown: false,
+    meta,
+    ...over,
   };
 }
 
@@ -326,7 +334,10 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       for (const key of [a, b, c]) await store.begin(input(key));
       await store.begin(input(newKey()));
       const found = await store.findByKeyHash(a.keyHash, 10);
-      assert.deepEqual(found.map((f) => `${f.key.scope}|${f.key.upstream}`).sort(), [a, b, c].map((k) => `${k.scope}|${k.upstream}`).sort());
+      assert.deepEqual(
+        found.map((f) => `${f.key.scope}|${f.key.upstream}`).sort(),
+        [a, b, c].map((k) => `${k.scope}|${k.upstream}`).sort(),
+      );
       assert.ok(found.every((f) => f.key.keyHash === a.keyHash && f.record.state === 'in_flight'));
       assert.deepEqual(await store.findByKeyHash('0'.repeat(64), 10), []);
     });
@@ -350,7 +361,11 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       const fence = { key, owner: record.owner, epoch: record.epoch };
       await store.markSent(fence, LEASE_MS);
       await store.finish(fence, { kind: 'unknown', status: 504, requestId: 'req_t', reason: 'timeout' });
-      const given: StoredResponse = { status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.from('settled by hand').toString('base64') };
+      const given: StoredResponse = {
+        status: 200,
+        headers: { 'content-type': 'text/plain' },
+        body: Buffer.from('settled by hand').toString('base64'),
+      };
       assert.equal(await store.resolve(key, 1, { kind: 'executed', status: 200, response: given, ttlSec: 60, tombstoneSec: 60 }), 'ok');
       assert.deepEqual(await store.deadLetters(10), []);
       const replay = await store.begin(input(key));
@@ -370,24 +385,27 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       assert.equal(await store.get(key), null);
     });
 
-    withStore('the response TTL passes → expired (tombstone); the record expires after the tombstone → a new begin acquires', async (store) => {
-      const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
-      await store.markSent(fence, LEASE_MS);
-      await store.finish(fence, complete({ ttlSec: 0.2, tombstoneSec: 0.3 }));
-      assert.equal((await store.begin(input(key))).outcome, 'replay');
-      await sleep(260);
-      const tomb = await store.begin(input(key));
-      assert.equal(tomb.outcome, 'expired');
-      assert.equal(tomb.record.state, 'completed');
-      assert.equal((await store.begin(input(key, { fingerprint: 'fp-2' }))).outcome, 'mismatch');
-      await sleep(320);
-      assert.equal(await store.get(key), null);
-      const fresh = await store.begin(input(key));
-      assert.equal(fresh.outcome, 'acquired');
-      assert.equal(fresh.record.epoch, 1);
-    });
+    withStore(
+      'the response TTL passes → expired (tombstone); the record expires after the tombstone → a new begin acquires',
+      async (store) => {
+        const key = newKey();
+        const { record } = await store.begin(input(key));
+        const fence = { key, owner: record.owner, epoch: record.epoch };
+        await store.markSent(fence, LEASE_MS);
+        await store.finish(fence, complete({ ttlSec: 0.2, tombstoneSec: 0.3 }));
+        assert.equal((await store.begin(input(key))).outcome, 'replay');
+        await sleep(260);
+        const tomb = await store.begin(input(key));
+        assert.equal(tomb.outcome, 'expired');
+        assert.equal(tomb.record.state, 'completed');
+        assert.equal((await store.begin(input(key, { fingerprint: 'fp-2' }))).outcome, 'mismatch');
+        await sleep(320);
+        assert.equal(await store.get(key), null);
+        const fresh = await store.begin(input(key));
+        assert.equal(fresh.outcome, 'acquired');
+        assert.equal(fresh.record.epoch, 1);
+      },
+    );
 
     withStore('renew extends the lease: another owner is still refused past the first lease', async (store) => {
       const key = newKey();
@@ -423,9 +441,15 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
         await sleep(5);
       }
       const all = await store.deadLetters(10);
-      assert.deepEqual(all.map((d) => d.key), keys);
+      assert.deepEqual(
+        all.map((d) => d.key),
+        keys,
+      );
       const two = await store.deadLetters(2);
-      assert.deepEqual(two.map((d) => d.key), keys.slice(0, 2));
+      assert.deepEqual(
+        two.map((d) => d.key),
+        keys.slice(0, 2),
+      );
     });
 
     withStore('50 concurrent begins by distinct owners on one key: exactly one acquires', async (store) => {

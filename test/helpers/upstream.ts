@@ -33,6 +33,24 @@ export const echo: Responder = (req, res) => {
   res.end(body);
 };
 
+/**
+ * An answer that depends only on the request (status by method, a JSON body naming it, fixed headers
+ * including two Set-Cookie), so a direct and a proxied answer can be compared byte for byte.
+ */
+export const deterministic: Responder = (req, res) => {
+  const body = Buffer.from(JSON.stringify({ method: req.method, url: req.url, length: req.body.length }));
+  const status = req.method === 'POST' ? 201 : req.method === 'DELETE' ? 202 : 200;
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': body.length,
+    'request-id': `req_${req.method}_${req.url.length}`,
+    'x-ratelimit-remaining': '99',
+    'cache-control': 'no-store',
+    'set-cookie': ['a=1; Path=/', 'b=2; Path=/'],
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
+};
+
 export async function startUpstream(responder: Responder = echo, host = '127.0.0.1'): Promise<CountingUpstream> {
   const received: Received[] = [];
   let current = responder;
@@ -40,7 +58,13 @@ export async function startUpstream(responder: Responder = echo, host = '127.0.0
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const entry: Received = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks) };
+    const entry: Received = {
+      method: req.method!,
+      url: req.url!,
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      body: Buffer.concat(chunks),
+    };
     received.push(entry);
     await current(entry, res);
   });

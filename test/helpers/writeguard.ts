@@ -9,6 +9,7 @@ import type { Config, ConfigInput } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/observe/logger.js';
 import { buildServer, type Writeguard } from '../../src/server.js';
 import type { Store } from '../../src/store/store.js';
+import { until } from './wait.js';
 
 export type LogLine = Record<string, unknown> & { msg: string };
 
@@ -23,8 +24,7 @@ export class LogCapture {
   }
   /** Waits until `n` response lines have been written (they may trail the answer by a tick). */
   async waitForResponses(n: number, timeoutMs = 5000): Promise<LogLine[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.responses().length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await until(() => this.responses().length >= n, { timeoutMs, intervalMs: 10 });
     return this.responses();
   }
 }
@@ -49,7 +49,10 @@ export interface StartOptions {
 }
 
 /** Starts writeguard in this process on free loopback ports; nothing waits for the store to be ready. */
-export async function startWriteguard(input: Partial<ConfigInput> & Pick<ConfigInput, 'upstreams'>, options: StartOptions = {}): Promise<RunningWriteguard> {
+export async function startWriteguard(
+  input: Partial<ConfigInput> & Pick<ConfigInput, 'upstreams'>,
+  options: StartOptions = {},
+): Promise<RunningWriteguard> {
   const config = parseConfig({
     ...input,
     listen: { host: '127.0.0.1', port: 0, ...input.listen },

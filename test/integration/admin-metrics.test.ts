@@ -2,6 +2,11 @@
 // record, and neither exposes paths, keys or agents as labels.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { buildAdminApp } from '../../src/admin/plugin.js';
+import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/observe/logger.js';
+import { Metrics } from '../../src/observe/metrics.js';
+import { StoreUnavailableError, type Store } from '../../src/store/store.js';
 import { expectProblem, post } from '../helpers/problem.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
@@ -69,7 +74,7 @@ test('counters move with a scripted run', async () => {
   for (const leak of ['/v1/payments', 'm-1', 'default']) assert.ok(!text.includes(leak), leak);
 });
 
-test('GET /keys/:key shows a key\'s record; an unknown key is a 404', async () => {
+test("GET /keys/:key shows a key's record; an unknown key is a 404", async () => {
   await post(`${wg.url}/v1/payments`, '{"a":9}', { 'idempotency-key': 'inspect-me' });
   const res = await fetch(`${wg.adminUrl}/keys/inspect-me`);
   assert.equal(res.status, 200);
@@ -79,9 +84,49 @@ test('GET /keys/:key shows a key\'s record; an unknown key is a 404', async () =
   assert.equal(records[0]!.status, 201);
   assert.equal(records[0]!.attempts, 1);
   assert.equal(typeof records[0]!.fingerprint, 'string');
-  assert.equal((await fetch(`${wg.adminUrl}/keys/never-seen`)).status, 404);
+  await expectProblem(await fetch(`${wg.adminUrl}/keys/never-seen`), 404, 'not_found');
   // Scoped to an agent: that agent's record only.
   assert.equal((await fetch(`${wg.adminUrl}/keys/inspect-me?agent=default`)).status, 200);
-  assert.equal((await fetch(`${wg.adminUrl}/keys/inspect-me?agent=someone-else`)).status, 404);
-  assert.equal((await fetch(`${wg.adminUrl}/keys/inspect-me?agent=bad{agent}`)).status, 400);
+  await expectProblem(await fetch(`${wg.adminUrl}/keys/inspect-me?agent=someone-else`), 404, 'not_found');
+  await expectProblem(await fetch(`${wg.adminUrl}/keys/inspect-me?agent=bad{agent}`), 400, 'invalid_agent');
+});
+
+test("admin errors are problems from the one error table, like the proxy's", async () => {
+  const res = await fetch(`${wg.adminUrl}/no-such-route`);
+  const requestId = res.headers.get('x-request-id');
+  const unknown = await expectProblem(res, 404, 'not_found');
+  assert.equal(unknown.retry_strategy, 'fix_request');
+  assert.equal(unknown.error.type, 'invalid_request_error');
+  assert.ok(requestId !== null && requestId.length > 0);
+  assert.equal(unknown.request_id, requestId);
+});
+
+test('a store that cannot answer is 503 store_unavailable, a failing route 500 internal_error, both problems', async () => {
+  let failure: Error = new StoreUnavailableError('the store did not answer in time');
+  // Every store method fails the same way; the admin routes never reach past it.
+  const store = new Proxy({}, { get: (_target, name) => (name === 'then' ? undefined : () => Promise.reject(failure)) }) as Store;
+  const app = buildAdminApp({
+    config: parseConfig({ upstreams: [{ name: 'pay', target: 'http://127.0.0.1:9' }] }),
+    log: createLogger({ level: 'silent' }),
+    lifecycle: { draining: false },
+    store,
+    metrics: new Metrics(async () => 0),
+  });
+  try {
+    const problem = async (url: string, status: number, code: string) => {
+      const res = await app.inject({ url });
+      assert.equal(res.statusCode, status, res.body);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+      const body = res.json<{ code: string; error: { code: string }; request_id: string }>();
+      assert.deepEqual([body.code, body.error.code, body.request_id], [code, code, res.headers['x-request-id']]);
+      return body;
+    };
+    await problem('/dead-letters', 503, 'store_unavailable');
+    await problem('/keys/k-1', 503, 'store_unavailable');
+    failure = new Error('a bug');
+    const bug = await problem('/dead-letters', 500, 'internal_error');
+    assert.ok(!JSON.stringify(bug).includes('a bug'), 'the internal message stays in the log');
+  } finally {
+    await app.close();
+  }
 });

@@ -14,7 +14,12 @@ import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.j
 const REQUEST_LIMIT_MS = 5000;
 
 /** What the emulated API did with one request. */
-interface Seen { path: string; key: string | undefined; executed: boolean; status: number }
+interface Seen {
+  path: string;
+  key: string | undefined;
+  executed: boolean;
+  status: number;
+}
 
 let up: CountingUpstream;
 let wg: RunningWriteguard;
@@ -50,11 +55,14 @@ before(async () => {
     return answer(201, state.stored!, { 'idempotent-replayed': 'true' });
   });
   wg = await startWriteguard({
-    upstreams: [{
-      name: 'pay', target: up.url,
-      idempotency: { upstreamHonorsKey: true },
-      retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
-    }],
+    upstreams: [
+      {
+        name: 'pay',
+        target: up.url,
+        idempotency: { upstreamHonorsKey: true },
+        retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+      },
+    ],
   });
 });
 after(async () => {
@@ -62,7 +70,13 @@ after(async () => {
   await up.close();
 });
 
-interface Letter { id: string; path: string; state: string; upstream_key: string; key_source: string }
+interface Letter {
+  id: string;
+  path: string;
+  state: string;
+  upstream_key: string;
+  key_source: string;
+}
 
 async function deadLetterFor(path: string): Promise<Letter | undefined> {
   const res = await fetch(`${wg.adminUrl}/dead-letters`, { signal: AbortSignal.timeout(REQUEST_LIMIT_MS) });

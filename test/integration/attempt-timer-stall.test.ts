@@ -140,7 +140,12 @@ const stalls: Stall[] = [
 
 for (const stall of stalls) {
   test(`a stall ${stall.name}: an answer that reached the socket while the loop was stalled past timeoutMs is the answer, not outcome_unknown`, async (t) => {
-    const guard = stall.timeoutMs === TIMEOUT_MS ? wg : await startWriteguard({ upstreams: [{ name: 'pay', target: upstreamUrl, timeoutMs: stall.timeoutMs, idempotency: { leaseMs: stall.timeoutMs + 5000 } }] });
+    const guard =
+      stall.timeoutMs === TIMEOUT_MS
+        ? wg
+        : await startWriteguard({
+            upstreams: [{ name: 'pay', target: upstreamUrl, timeoutMs: stall.timeoutMs, idempotency: { leaseMs: stall.timeoutMs + 5000 } }],
+          });
     if (guard !== wg) t.after(() => guard.close());
     // The stall must start after the upstream has the write (the attempt timer is armed) and end
     // after the upstream answered and the timer expired; on a loaded machine the "received" line
@@ -162,7 +167,9 @@ for (const stall of stalls) {
       const res = await answer;
       const text = await res.text();
       const s = await stats(path);
-      t.diagnostic(`run ${run}: received ${s.receivedAt - stallStart} ms from the stall's start, answered ${s.answeredAt - stallStart} ms, stall ${stallEnd - stallStart} ms`);
+      t.diagnostic(
+        `run ${run}: received ${s.receivedAt - stallStart} ms from the stall's start, answered ${s.answeredAt - stallStart} ms, stall ${stallEnd - stallStart} ms`,
+      );
       assert.equal(s.received, 1, 'the upstream executed the write exactly once');
       if (!(s.answeredAt > stallStart && s.answeredAt < stallEnd && stallEnd - s.receivedAt > stall.timeoutMs)) continue; // the race was not set up
       assert.equal(res.status, 201, text);
@@ -189,7 +196,11 @@ test('a truly slow upstream still times out: no answer by the deadline → 504 o
 
 test('an answer that started but whose body is still coming at the deadline times out too (no endless grace)', async () => {
   const path = '/v1/slow-body';
-  await expectProblem(await post(`${wg.url}${path}`, '{"amount":1}', { 'idempotency-key': `slow-body-${process.pid}` }), 504, 'outcome_unknown');
+  await expectProblem(
+    await post(`${wg.url}${path}`, '{"amount":1}', { 'idempotency-key': `slow-body-${process.pid}` }),
+    504,
+    'outcome_unknown',
+  );
   const s = await stats(path);
   assert.equal(s.received, 1);
   assert.equal(s.answered, 1, 'the status line and part of the body had arrived');

@@ -11,7 +11,7 @@ import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 import { launchWriteguard, type WriteguardProcess } from '../helpers/writeguard.js';
 import { fingerprint } from '../../src/idempotency/fingerprint.js';
 import { keyHash } from '../../src/idempotency/key.js';
-import { createRedisStore } from '../../src/store/redis.js';
+import { createRedisStore } from '../../src/store/index.js';
 
 const LEASE_MS = 3000;
 let redis: RedisServer;
@@ -34,7 +34,9 @@ before(async () => {
     res.end('{"id":"pay_1"}');
   });
   file = writeConfigFile({
-    listen: { port: 0 }, admin: { port: 0 }, store: { kind: 'redis', url: redis.url, initOnEmpty: true },
+    listen: { port: 0 },
+    admin: { port: 0 },
+    store: { kind: 'redis', url: redis.url, initOnEmpty: true },
     upstreams: [{ name: 'pay', target: up.url, timeoutMs: 2500, idempotency: { leaseMs: LEASE_MS } }],
   });
 });
@@ -64,7 +66,8 @@ test('SIGKILL while the upstream holds a sent write: after restart the retry is 
   // While the dead writer's lease runs, the key is in use; once it lapses, the outcome is unknown.
   await expectProblem(await post(`${url}/v1/held`, '{"amount":1}', { 'idempotency-key': key }), 409, 'idempotency_key_in_use');
   await sleep(LEASE_MS + 100);
-  for (let i = 0; i < 2; i++) await expectProblem(await post(`${url}/v1/held`, '{"amount":1}', { 'idempotency-key': key }), 502, 'outcome_unknown');
+  for (let i = 0; i < 2; i++)
+    await expectProblem(await post(`${url}/v1/held`, '{"amount":1}', { 'idempotency-key': key }), 502, 'outcome_unknown');
   assert.equal(up.count('/v1/held'), 1);
 });
 
@@ -81,7 +84,11 @@ test('a claim left by a writeguard that died before sending is taken over after 
     const claim = await store.begin({
       key: { scope: 'live:default', upstream: 'pay', keyHash: keyHash(key) },
       fingerprint: fingerprint({ method: 'POST', apiPath: '/v1/claimed', headers: [], body: Buffer.from(body), mode: 'bytes' }),
-      upstreamKey: key, owner: 'dead-writer', leaseMs: LEASE_MS, mode: 'join', reclaimUnknown: false,
+      upstreamKey: key,
+      owner: 'dead-writer',
+      leaseMs: LEASE_MS,
+      mode: 'join',
+      reclaimUnknown: false,
       meta: { method: 'POST', path: '/v1/claimed', keySource: 'client' },
     });
     assert.equal(claim.outcome, 'acquired');

@@ -26,7 +26,11 @@ before(async () => {
     res.end(`{"id":"pay_${up.received.length}"}`);
   });
   redis = await startRedis();
-  wg = await startWriteguard({ admin: { token: TOKEN }, store: { kind: 'redis', url: redis.url, initOnEmpty: true }, upstreams: [{ name: 'pay', target: up.url }] });
+  wg = await startWriteguard({
+    admin: { token: TOKEN },
+    store: { kind: 'redis', url: redis.url, initOnEmpty: true },
+    upstreams: [{ name: 'pay', target: up.url }],
+  });
   assert.equal(await wg.server.store.whenReady(5000), true);
 });
 after(async () => {
@@ -35,15 +39,23 @@ after(async () => {
   await up.close();
 });
 
-interface Letter { id: string; path: string; epoch: number; upstream_key: string; state: string }
+interface Letter {
+  id: string;
+  path: string;
+  epoch: number;
+  upstream_key: string;
+  state: string;
+}
 
 /** Makes one outcome_unknown write and returns its dead letter. */
 async function deadLetter(path: string, key: string): Promise<Letter> {
   failing = true;
   await expectProblem(await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': key }), 502, 'outcome_unknown');
   failing = false;
-  assert.equal((await fetch(`${wg.adminUrl}/dead-letters`)).status, 401, 'with a token set, the admin routes need it');
-  const list = (await (await fetch(`${wg.adminUrl}/dead-letters`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { dead_letters: Letter[] };
+  await expectProblem(await fetch(`${wg.adminUrl}/dead-letters`), 401, 'unauthorized'); // with a token set, the admin routes need it
+  const list = (await (await fetch(`${wg.adminUrl}/dead-letters`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
+    dead_letters: Letter[];
+  };
   const letter = list.dead_letters.find((d) => d.path === path);
   assert.ok(letter, 'listed');
   assert.equal(letter.state, 'outcome_unknown');
@@ -53,45 +65,64 @@ async function deadLetter(path: string, key: string): Promise<Letter> {
 
 const resolve = (id: string, body: unknown, token: string | null = TOKEN) =>
   fetch(`${wg.adminUrl}/dead-letters/${id}/resolve`, {
-    method: 'POST', body: JSON.stringify(body),
+    method: 'POST',
+    body: JSON.stringify(body),
     headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
   });
 
-test('admin: resolve as not executed (with the token) → the agent\'s retry runs exactly once', async () => {
+test("admin: resolve as not executed (with the token) → the agent's retry runs exactly once", async () => {
   const path = `/v1/dl-${++n}`;
   const letter = await deadLetter(path, `dl-${n}`);
-  assert.equal((await resolve(letter.id, { outcome: 'not_executed' }, null)).status, 401);
-  assert.equal((await resolve(letter.id, { outcome: 'not_executed' }, 'wrong-token-0123456789')).status, 401);
+  await expectProblem(await resolve(letter.id, { outcome: 'not_executed' }, null), 401, 'unauthorized');
+  await expectProblem(await resolve(letter.id, { outcome: 'not_executed' }, 'wrong-token-0123456789'), 401, 'unauthorized');
   await expectProblem(await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` }), 502, 'outcome_unknown');
-  assert.equal((await resolve(letter.id, { outcome: 'not_executed', epoch: letter.epoch + 1 })).status, 409, 'a stale epoch is refused');
+  await expectProblem(await resolve(letter.id, { outcome: 'not_executed', epoch: letter.epoch + 1 }), 409, 'stale'); // a stale epoch is refused
   assert.equal((await resolve(letter.id, { outcome: 'not_executed', epoch: letter.epoch })).status, 200);
   const retry = await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` });
   assert.equal(retry.status, 201);
-  assert.equal((await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` })).headers.get('idempotent-replayed'), 'true');
+  assert.equal(
+    (await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` })).headers.get('idempotent-replayed'),
+    'true',
+  );
   assert.equal(up.count(path), 2, 'the unknown attempt, then the one retry');
 });
 
 test('admin: resolve as executed with a response → the retry replays it, nothing re-sent', async () => {
   const path = `/v1/dl-${++n}`;
   const letter = await deadLetter(path, `dl-${n}`);
-  const ok = await resolve(letter.id, { outcome: 'executed', response: { status: 201, headers: { 'content-type': 'application/json' }, body: '{"id":"pay_found"}' } });
+  const ok = await resolve(letter.id, {
+    outcome: 'executed',
+    response: { status: 201, headers: { 'content-type': 'application/json' }, body: '{"id":"pay_found"}' },
+  });
   assert.equal(ok.status, 200);
   const retry = await post(`${wg.url}${path}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` });
   assert.equal(retry.status, 201);
   assert.equal(retry.headers.get('idempotent-replayed'), 'true');
   assert.deepEqual(await retry.json(), { id: 'pay_found' });
   assert.equal(up.count(path), 1);
-  assert.equal((await resolve(letter.id, { outcome: 'not_executed' })).status, 409, 'a settled record is no dead letter');
+  await expectProblem(await resolve(letter.id, { outcome: 'not_executed' }), 409, 'stale'); // a settled record is no dead letter
 });
 
 test('admin: a malformed resolution is a 400; the resolve route does not exist without a token', async () => {
   const path = `/v1/dl-${++n}`;
   const letter = await deadLetter(path, `dl-${n}`);
-  assert.equal((await resolve(letter.id, { outcome: 'maybe' })).status, 400);
+  const invalid = await expectProblem(await resolve(letter.id, { outcome: 'maybe' }), 400, 'invalid_resolution');
+  assert.match(invalid.detail, /^outcome: /);
+  await expectProblem(await resolve('not-an-id', { outcome: 'not_executed' }), 404, 'not_found');
+  const notJson = await fetch(`${wg.adminUrl}/dead-letters/${letter.id}/resolve`, {
+    method: 'POST',
+    body: '{not json',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+  });
+  await expectProblem(notJson, 400, 'bad_request');
   const open = await startWriteguard({ store: { kind: 'memory' }, upstreams: [{ name: 'pay', target: up.url }] });
   try {
-    const res = await fetch(`${open.adminUrl}/dead-letters/${letter.id}/resolve`, { method: 'POST', body: '{"outcome":"not_executed"}', headers: { 'content-type': 'application/json' } });
-    assert.equal(res.status, 404);
+    const res = await fetch(`${open.adminUrl}/dead-letters/${letter.id}/resolve`, {
+      method: 'POST',
+      body: '{"outcome":"not_executed"}',
+      headers: { 'content-type': 'application/json' },
+    });
+    await expectProblem(res, 404, 'not_found');
   } finally {
     await open.close();
   }

@@ -22,7 +22,9 @@ before(async () => {
     }, 150);
   });
   file = writeConfigFile({
-    listen: { port: 0 }, admin: { port: 0 }, store: { kind: 'redis', url: redis.url, initOnEmpty: true },
+    listen: { port: 0 },
+    admin: { port: 0 },
+    store: { kind: 'redis', url: redis.url, initOnEmpty: true },
     upstreams: [{ name: 'pay', target: up.url }],
   });
   for (let i = 0; i < 2; i++) fleet.push(launchWriteguard(['--config', file.path]));
@@ -38,7 +40,9 @@ after(async () => {
 
 test('50 concurrent requests, one key and body, over two processes: one execution', async () => {
   const key = `fleet-${process.pid}`;
-  const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => post(`${urls[i % 2]}/v1/payments`, '{"amount":2500}', { 'idempotency-key': key })));
+  const answers = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => post(`${urls[i % 2]}/v1/payments`, '{"amount":2500}', { 'idempotency-key': key })),
+  );
   assert.equal(up.count('/v1/payments'), 1);
   const winners = answers.filter((r) => r.status === 201);
   assert.equal(winners.length >= 1, true);

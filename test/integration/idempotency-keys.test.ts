@@ -17,7 +17,9 @@ before(async () => {
     identity: { agentIdHeader: 'x-agent-id' },
     upstreams: [
       {
-        name: 'pay', prefix: '/pay', target: up.url,
+        name: 'pay',
+        prefix: '/pay',
+        target: up.url,
         routes: [
           { match: 'POST /v1/quotes', mode: 'passthrough' },
           { match: 'POST /v1/strict/*', idempotency: { missing: 'reject' } },
@@ -107,7 +109,11 @@ test('keyFrom body: a ledger referenceId is the key; the header still wins when 
   assert.equal(r1.headers.get('idempotency-key'), ref);
   const r2 = await post(`${wg.url}/pay/v1/ledger/entries`, JSON.stringify({ referenceId: ref, amount: 1 }), agent);
   assert.equal(r2.headers.get('idempotent-replayed'), 'true');
-  await expectProblem(await post(`${wg.url}/pay/v1/ledger/entries`, JSON.stringify({ referenceId: ref, amount: 2 }), agent), 422, 'idempotency_key_reuse_mismatch');
+  await expectProblem(
+    await post(`${wg.url}/pay/v1/ledger/entries`, JSON.stringify({ referenceId: ref, amount: 2 }), agent),
+    422,
+    'idempotency_key_reuse_mismatch',
+  );
   assert.equal(up.count() - before, 1);
 });
 
@@ -133,8 +139,16 @@ test('a fingerprint header (Stripe-Account) is part of the request: the same key
   assert.equal((await post(`${wg.url}/pay/v1/payments`, b, { ...agent, 'idempotency-key': k, 'stripe-account': 'acct_1' })).status, 201);
   const again = await post(`${wg.url}/pay/v1/payments`, b, { ...agent, 'idempotency-key': k, 'stripe-account': 'acct_1' });
   assert.equal(again.headers.get('idempotent-replayed'), 'true');
-  await expectProblem(await post(`${wg.url}/pay/v1/payments`, b, { ...agent, 'idempotency-key': k, 'stripe-account': 'acct_2' }), 422, 'idempotency_key_reuse_mismatch');
-  await expectProblem(await post(`${wg.url}/pay/v1/payments`, b, { ...agent, 'idempotency-key': k }), 422, 'idempotency_key_reuse_mismatch');
+  await expectProblem(
+    await post(`${wg.url}/pay/v1/payments`, b, { ...agent, 'idempotency-key': k, 'stripe-account': 'acct_2' }),
+    422,
+    'idempotency_key_reuse_mismatch',
+  );
+  await expectProblem(
+    await post(`${wg.url}/pay/v1/payments`, b, { ...agent, 'idempotency-key': k }),
+    422,
+    'idempotency_key_reuse_mismatch',
+  );
   assert.equal(up.count() - before, 1);
 });
 
@@ -143,7 +157,12 @@ test('forwardKey: false — the key protects the write here but is not sent upst
   const first = await post(`${wg.url}/pay/v1/unkeyed-upstream/x`, '{"a":1}', { ...agent, 'idempotency-key': 'kept-here' });
   assert.equal(first.status, 201);
   assert.equal(up.received.at(-1)!.headers['idempotency-key'], undefined);
-  assert.equal((await post(`${wg.url}/pay/v1/unkeyed-upstream/x`, '{"a":1}', { ...agent, 'idempotency-key': 'kept-here' })).headers.get('idempotent-replayed'), 'true');
+  assert.equal(
+    (await post(`${wg.url}/pay/v1/unkeyed-upstream/x`, '{"a":1}', { ...agent, 'idempotency-key': 'kept-here' })).headers.get(
+      'idempotent-replayed',
+    ),
+    'true',
+  );
   assert.equal(up.count() - before, 1);
 });
 

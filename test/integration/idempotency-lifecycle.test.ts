@@ -20,14 +20,18 @@ before(async () => {
     }, delayMs);
   });
   wg = await startWriteguard({
-    upstreams: [{
-      name: 'pay', target: up.url, timeoutMs: 2000,
-      idempotency: { maxStoredResponseBytes: 1024, leaseMs: 2100 },
-      routes: [
-        { match: 'POST /slow/*', idempotency: { onConcurrent: 'wait', waitMs: 3000 } },
-        { match: 'POST /short/*', idempotency: { ttlSec: 0.3, tombstoneSec: 60 } },
-      ],
-    }],
+    upstreams: [
+      {
+        name: 'pay',
+        target: up.url,
+        timeoutMs: 2000,
+        idempotency: { maxStoredResponseBytes: 1024, leaseMs: 2100 },
+        routes: [
+          { match: 'POST /slow/*', idempotency: { onConcurrent: 'wait', waitMs: 3000 } },
+          { match: 'POST /short/*', idempotency: { ttlSec: 0.3, tombstoneSec: 60 } },
+        ],
+      },
+    ],
   });
 });
 after(async () => {
@@ -62,7 +66,11 @@ test('after ttlSec the record is a tombstone: 409 idempotency_key_expired, the w
   await sleep(400);
   await expectProblem(await post(`${wg.url}/short/pay`, '{}', { 'idempotency-key': 'short-1' }), 409, 'idempotency_key_expired');
   // The fingerprint is kept: another body on the key is still a mismatch.
-  await expectProblem(await post(`${wg.url}/short/pay`, '{"other":1}', { 'idempotency-key': 'short-1' }), 422, 'idempotency_key_reuse_mismatch');
+  await expectProblem(
+    await post(`${wg.url}/short/pay`, '{"other":1}', { 'idempotency-key': 'short-1' }),
+    422,
+    'idempotency_key_reuse_mismatch',
+  );
   assert.equal(up.count('/short/pay'), 1);
 });
 

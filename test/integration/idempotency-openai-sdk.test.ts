@@ -1,29 +1,16 @@
 // The real openai SDK, no key, its own retries on, against an upstream slower than the SDK's timeout:
 // the SDK retries (X-Stainless-Retry-Count), writeguard joins them to the first attempt — one execution.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import OpenAI from 'openai';
-import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
-import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
+import { behindWriteguard } from '../helpers/behind-writeguard.js';
+import { openaiApi } from '../helpers/openai-api.js';
 
-let up: CountingUpstream;
-let wg: RunningWriteguard;
-
-before(async () => {
-  up = await startUpstream((_req, res) => {
-    setTimeout(() => {
-      res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': 'req_batch' });
-      res.end(JSON.stringify({ id: 'batch_1', object: 'batch', endpoint: '/v1/chat/completions', status: 'validating' }));
-    }, 900);
-  });
-  wg = await startWriteguard({ upstreams: [{ name: 'openai', target: up.url }] });
-});
-after(async () => {
-  await wg.close();
-  await up.close();
-});
+/** writeguard's defaults (sdk-openai.test.ts runs the same API behind config/openai-compatible.yaml). */
+const openai = behindWriteguard(openaiApi(), { name: 'openai' });
 
 test('SDK timeouts and retries against a slow upstream: the write runs once and the SDK gets its result', async () => {
+  const { up, wg } = openai;
   const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${wg.url}/v1`, timeout: 300, maxRetries: 6 });
   const batch = await client.batches.create({ input_file_id: 'file_1', endpoint: '/v1/chat/completions', completion_window: '24h' });
   assert.equal(batch.id, 'batch_1');

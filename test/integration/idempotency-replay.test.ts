@@ -57,21 +57,38 @@ test('the same key with another body is refused with 422 and never reaches the u
   const k = key();
   const before = up.count();
   assert.equal((await post(`${wg.url}/pay/v1/payments`, '{"amount":100}', { 'idempotency-key': k })).status, 201);
-  const problem = await expectProblem(await post(`${wg.url}/pay/v1/payments`, '{"amount":999}', { 'idempotency-key': k }), 422, 'idempotency_key_reuse_mismatch');
+  const problem = await expectProblem(
+    await post(`${wg.url}/pay/v1/payments`, '{"amount":999}', { 'idempotency-key': k }),
+    422,
+    'idempotency_key_reuse_mismatch',
+  );
   assert.equal(problem.idempotency_key, k);
   // Another path with the same key is another request too.
-  await expectProblem(await post(`${wg.url}/pay/v1/refunds`, '{"amount":100}', { 'idempotency-key': k }), 422, 'idempotency_key_reuse_mismatch');
+  await expectProblem(
+    await post(`${wg.url}/pay/v1/refunds`, '{"amount":100}', { 'idempotency-key': k }),
+    422,
+    'idempotency_key_reuse_mismatch',
+  );
   assert.equal(up.count() - before, 1);
 });
 
 test('canonical-json: reordered members replay; 23-digit amounts that differ in the last digit do not', async () => {
   const k = key();
   const before = up.count();
-  assert.equal((await post(`${wg.url}/ledger/v1/entries`, '{"amount":12345678901234567890123,"currency":"usd"}', { 'idempotency-key': k })).status, 201);
-  const reordered = await post(`${wg.url}/ledger/v1/entries`, '{ "currency": "usd", "amount": 12345678901234567890123 }', { 'idempotency-key': k });
+  assert.equal(
+    (await post(`${wg.url}/ledger/v1/entries`, '{"amount":12345678901234567890123,"currency":"usd"}', { 'idempotency-key': k })).status,
+    201,
+  );
+  const reordered = await post(`${wg.url}/ledger/v1/entries`, '{ "currency": "usd", "amount": 12345678901234567890123 }', {
+    'idempotency-key': k,
+  });
   assert.equal(reordered.status, 201);
   assert.equal(reordered.headers.get('idempotent-replayed'), 'true');
-  await expectProblem(await post(`${wg.url}/ledger/v1/entries`, '{"amount":12345678901234567890124,"currency":"usd"}', { 'idempotency-key': k }), 422, 'idempotency_key_reuse_mismatch');
+  await expectProblem(
+    await post(`${wg.url}/ledger/v1/entries`, '{"amount":12345678901234567890124,"currency":"usd"}', { 'idempotency-key': k }),
+    422,
+    'idempotency_key_reuse_mismatch',
+  );
   assert.equal(up.count() - before, 1);
 });
 
@@ -84,7 +101,9 @@ test('50 concurrent requests with one key: exactly one execution, the rest repla
     }, 100);
   });
   try {
-    const answers = await Promise.all(Array.from({ length: 50 }, () => post(`${wg.url}/pay/v1/concurrent`, '{"amount":5}', { 'idempotency-key': k })));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => post(`${wg.url}/pay/v1/concurrent`, '{"amount":5}', { 'idempotency-key': k })),
+    );
     const statuses = answers.map((r) => r.status);
     assert.equal(up.count('/v1/concurrent'), 1);
     assert.equal(statuses.filter((s) => s === 201).length >= 1, true);
@@ -104,7 +123,11 @@ test('50 concurrent requests with one key: exactly one execution, the rest repla
 
 test('invalid keys are refused before anything is claimed or sent', async () => {
   const before = up.count();
-  await expectProblem(await post(`${wg.url}/pay/v1/payments`, '{}', { 'idempotency-key': 'x'.repeat(256) }), 400, 'idempotency_key_invalid');
+  await expectProblem(
+    await post(`${wg.url}/pay/v1/payments`, '{}', { 'idempotency-key': 'x'.repeat(256) }),
+    400,
+    'idempotency_key_invalid',
+  );
   await expectProblem(await post(`${wg.url}/pay/v1/payments`, '{}', { 'idempotency-key': 'has space' }), 400, 'idempotency_key_invalid');
   assert.equal(up.count(), before);
 });

@@ -31,7 +31,9 @@ before(async () => {
     res.end('{"ok":true}');
   });
   wg = await startWriteguard({ upstreams: [{ name: 'pay', target: up.url, timeoutMs: 300, idempotency: { leaseMs: 1000 } }] });
-  honors = await startWriteguard({ upstreams: [{ name: 'pay', target: up.url, timeoutMs: 300, idempotency: { leaseMs: 1000, upstreamHonorsKey: true } }] });
+  honors = await startWriteguard({
+    upstreams: [{ name: 'pay', target: up.url, timeoutMs: 300, idempotency: { leaseMs: 1000, upstreamHonorsKey: true } }],
+  });
 });
 after(async () => {
   await wg.close();
@@ -39,7 +41,11 @@ after(async () => {
   await up.close();
 });
 
-for (const [mode, status] of [['reset', 502], ['hang', 504], ['503', 502]] as const) {
+for (const [mode, status] of [
+  ['reset', 502],
+  ['hang', 504],
+  ['503', 502],
+] as const) {
   test(`upstream ${mode} after executing → ${status} outcome_unknown; retries never re-send; a dead letter exists`, async () => {
     const path = `/v1/${mode}`;
     modes[path] = mode;
@@ -58,7 +64,7 @@ for (const [mode, status] of [['reset', 502], ['hang', 504], ['503', 502]] as co
   });
 }
 
-test('an upstream 503 answered as outcome_unknown logs the upstream code and request id beside writeguard\'s', async () => {
+test("an upstream 503 answered as outcome_unknown logs the upstream code and request id beside writeguard's", async () => {
   const path = '/v1/logged-503';
   modes[path] = '503';
   const res = await post(`${wg.url}${path}`, '{}', { 'idempotency-key': key() });
@@ -98,18 +104,25 @@ test('a refused connection sends nothing: 502 upstream_unreachable and the key i
   try {
     const k = key();
     await expectProblem(await post(`${dead.url}/v1/x`, '{}', { 'idempotency-key': k }), 502, 'upstream_unreachable');
-    assert.equal(await dead.server.store.get({ scope: 'live:default', upstream: 'pay', keyHash: (await import('../../src/idempotency/key.js')).keyHash(k) }), null);
+    assert.equal(
+      await dead.server.store.get({
+        scope: 'live:default',
+        upstream: 'pay',
+        keyHash: (await import('../../src/idempotency/key.js')).keyHash(k),
+      }),
+      null,
+    );
   } finally {
     await dead.close();
   }
 });
 
-test('upstreamHonorsKey: 503s are retried with one upstream key, then passed back; the agent\'s retry may re-send', async () => {
+test("upstreamHonorsKey: 503s are retried with one upstream key, then passed back; the agent's retry may re-send", async () => {
   const path = '/v1/honors';
   modes[path] = '503';
   const k = key();
   const answer = await post(`${honors.url}${path}`, '{}', { 'idempotency-key': k });
-  assert.equal(answer.status, 503, 'the upstream\'s own answer: safe to retry with the key, since the upstream dedupes on it');
+  assert.equal(answer.status, 503, "the upstream's own answer: safe to retry with the key, since the upstream dedupes on it");
   assert.equal(answer.headers.get('x-writeguard-attempts'), '3');
   assert.equal(answer.headers.get('x-should-retry'), 'false');
   assert.equal(up.count(path), 3);

@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import { expectProblem, post } from '../helpers/problem.js';
+import { slowPaymentsBehindWriteguard } from '../helpers/slow-payments.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
 
@@ -99,39 +100,30 @@ describe('raw fetch: a timed-out deliberate payment and its SDK retry', () => {
 describe('the real openai SDK with defaultHeaders Idempotency-Intent: new', () => {
   const SDK_TIMEOUT_MS = 300;
   const UPSTREAM_DELAY_MS = 900; // longer than the SDK's timeout, well within writeguard's timeoutMs
-  let up: CountingUpstream;
-  let wg: RunningWriteguard;
-  let payments = 0;
-
-  before(async () => {
-    up = await startUpstream((_req, res) => {
-      const id = `pay_${++payments}`;
-      setTimeout(() => {
-        if (res.destroyed) return;
-        res.writeHead(201, { 'content-type': 'application/json', 'request-id': `req_${id}` });
-        res.end(JSON.stringify({ id, status: 'succeeded' }));
-      }, UPSTREAM_DELAY_MS);
-    });
-    wg = await startWriteguard({ upstreams: [{ name: 'pay', target: up.url, timeoutMs: 10_000 }] });
-  });
-  after(async () => {
-    await wg.close();
-    await up.close();
-  });
+  const payments = slowPaymentsBehindWriteguard(UPSTREAM_DELAY_MS, { timeoutMs: 10_000 });
 
   test('SDK timeout + its own retries (maxRetries 2): exactly 1 execution; the SDK gets the payment or a clear error', async () => {
+    const { up, wg } = payments;
     const path = uniquePath('payments');
     const client = new OpenAI({
-      baseURL: `${wg.url}/v1`, apiKey: 'sk-test', maxRetries: 2, timeout: SDK_TIMEOUT_MS,
+      baseURL: `${wg.url}/v1`,
+      apiKey: 'sk-test',
+      maxRetries: 2,
+      timeout: SDK_TIMEOUT_MS,
       defaultHeaders: { 'Idempotency-Intent': 'new' },
     });
-    const outcome = await client
-      .post(path.slice('/v1'.length), { body: { amount: 5100, currency: 'usd', destination: 'acct_sdk' } })
-      .then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+    const outcome = await client.post(path.slice('/v1'.length), { body: { amount: 5100, currency: 'usd', destination: 'acct_sdk' } }).then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
     await sleep(100); // a forward of the SDK's last, abandoned attempt would be counted by now
 
     const sent = up.received.filter((r) => r.url === path).map((r) => r.headers['x-stainless-retry-count']);
-    assert.equal(up.count(path), 1, `one deliberate payment, however often the SDK retried it; the upstream saw retry counts ${JSON.stringify(sent)}`);
+    assert.equal(
+      up.count(path),
+      1,
+      `one deliberate payment, however often the SDK retried it; the upstream saw retry counts ${JSON.stringify(sent)}`,
+    );
 
     const lines = wg.logs.responses().filter((l) => l.path === path);
     assert.ok(lines.length >= 2, 'the SDK did time out and retry');
@@ -188,7 +180,8 @@ describe('deliberate identical payments', () => {
   test('after two deliberate payments, an SDK retry (Intent: new + X-Stainless-Retry-Count: 1) runs nothing more', async () => {
     const path = uniquePath('payments');
     const body = '{"amount":998,"currency":"usd","destination":"acct_twice"}';
-    for (let i = 0; i < 2; i++) assert.equal((await post(`${wg.url}${path}`, body, NEW, AbortSignal.timeout(REQUEST_LIMIT_MS))).status, 201);
+    for (let i = 0; i < 2; i++)
+      assert.equal((await post(`${wg.url}${path}`, body, NEW, AbortSignal.timeout(REQUEST_LIMIT_MS))).status, 201);
     const retry = await post(`${wg.url}${path}`, body, NEW_SDK_RETRY, AbortSignal.timeout(REQUEST_LIMIT_MS));
     const status = retry.status;
     assert.equal(up.count(path), 2, `a retry joins an operation already made (its answer was ${status})`);

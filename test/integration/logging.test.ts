@@ -2,10 +2,13 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { assertProblem } from '../helpers/problem.js';
 import { startUpstream, type CountingUpstream, type Responder } from '../helpers/upstream.js';
 import { startWriteguard, type LogLine, type RunningWriteguard } from '../helpers/writeguard.js';
 
-const declined = Buffer.from(JSON.stringify({ error: { type: 'card_error', code: 'card_declined', message: 'Your card was declined.', request_id: 'req_b' } }));
+const declined = Buffer.from(
+  JSON.stringify({ error: { type: 'card_error', code: 'card_declined', message: 'Your card was declined.', request_id: 'req_b' } }),
+);
 
 /** Routes by path: each test names the answer it wants. */
 const responder: Responder = (req, res) => {
@@ -52,13 +55,16 @@ async function exchange(path: string, init: RequestInit = {}): Promise<{ res: Re
 
 const post = (body: string): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body });
 
-for (const [method, init, status] of [['GET', {}, 200], ['POST', post('{"amount":1}'), 201]] as const) {
+for (const [method, init, status] of [
+  ['GET', {}, 200],
+  ['POST', post('{"amount":1}'), 201],
+] as const) {
   test(`${method} 200-class with a request-id header: that id is logged, code null`, async () => {
     const before = up.count('/v1/with-id');
     const { res, line } = await exchange('/pay/v1/with-id', init);
     assert.equal(res.status, status);
     assert.equal(res.headers.get('request-id'), 'req_a');
-    assert.equal(res.headers.get('x-request-id'), null, 'the upstream\'s own id is enough');
+    assert.equal(res.headers.get('x-request-id'), null, "the upstream's own id is enough");
     assert.equal(up.count('/v1/with-id'), before + 1);
     assert.equal(line.request_id, 'req_a');
     assert.equal(line.code, null);
@@ -74,7 +80,7 @@ for (const [method, init, status] of [['GET', {}, 200], ['POST', post('{"amount"
     const before = up.count('/v1/declined');
     const { res, body, line } = await exchange('/pay/v1/declined', init);
     assert.equal(res.status, 400);
-    assert.deepEqual(Buffer.from(body), declined, 'the upstream\'s body reaches the agent unchanged');
+    assert.deepEqual(Buffer.from(body), declined, "the upstream's body reaches the agent unchanged");
     assert.equal(up.count('/v1/declined'), before + 1);
     assert.equal(line.code, 'card_declined');
     assert.equal(line.request_id, 'req_b');
@@ -104,14 +110,10 @@ for (const [method, init, status] of [['GET', {}, 200], ['POST', post('{"amount"
   });
 }
 
-test('writeguard\'s own error (no_route): code no_route; request_id is the x-request-id header and the problem\'s', async () => {
+test("writeguard's own error (no_route): code no_route; request_id is the x-request-id header and the problem's", async () => {
   const before = up.received.length;
   const { res, body, line } = await exchange('/other/v1/x');
-  assert.equal(res.status, 404);
-  assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
-  const problem = JSON.parse(body) as { code: string; request_id: string; error: { code: string } };
-  assert.equal(problem.code, 'no_route');
-  assert.equal(problem.error.code, 'no_route');
+  const problem = assertProblem(res, body, 404, 'no_route');
   assert.equal(up.received.length, before, 'the upstream saw nothing');
   const id = res.headers.get('x-request-id');
   assert.ok(id !== null && id !== '');
@@ -124,18 +126,33 @@ test('writeguard\'s own error (no_route): code no_route; request_id is the x-req
 });
 
 test('secrets are never logged: credentials, cookies, query strings', async () => {
-  const secrets = { authorization: 'Bearer sk_live_SECRET1', 'x-api-key': 'SECRET2', cookie: 's=SECRET3', 'x-agent-key': 'SECRET5', 'proxy-authorization': 'Basic SECRET6' };
+  const secrets = {
+    authorization: 'Bearer sk_live_SECRET1',
+    'x-api-key': 'SECRET2',
+    cookie: 's=SECRET3',
+    'x-agent-key': 'SECRET5',
+    'proxy-authorization': 'Basic SECRET6',
+  };
   const before = up.received.length;
   const paths = ['/pay/v1/plain?token=SECRET4&x=1', '/pay/v1/declined?token=SECRET4', '/other?token=SECRET4'];
   const lines: LogLine[] = [];
   for (const path of paths) {
     lines.push((await exchange(path, { headers: secrets })).line);
-    lines.push((await exchange(path, { method: 'POST', headers: { ...secrets, 'content-type': 'application/json' }, body: '{"card":"SECRET7"}' })).line);
+    lines.push(
+      (await exchange(path, { method: 'POST', headers: { ...secrets, 'content-type': 'application/json' }, body: '{"card":"SECRET7"}' }))
+        .line,
+    );
   }
   assert.equal(up.received.length, before + 4, 'the upstream saw the four requests it routes');
   assert.equal(up.received.at(-1)!.headers.authorization, 'Bearer sk_live_SECRET1', 'credentials are forwarded, just not logged');
-  assert.deepEqual(lines.map((l) => l.path), ['/pay/v1/plain', '/pay/v1/plain', '/pay/v1/declined', '/pay/v1/declined', '/other', '/other']);
-  assert.deepEqual(lines.map((l) => l.status), [200, 201, 400, 400, 404, 404]);
+  assert.deepEqual(
+    lines.map((l) => l.path),
+    ['/pay/v1/plain', '/pay/v1/plain', '/pay/v1/declined', '/pay/v1/declined', '/other', '/other'],
+  );
+  assert.deepEqual(
+    lines.map((l) => l.status),
+    [200, 201, 400, 400, 404, 404],
+  );
   const text = wg.logs.lines.map((l) => JSON.stringify(l)).join('\n');
   for (const secret of ['SECRET1', 'SECRET2', 'SECRET3', 'SECRET4', 'SECRET5', 'SECRET6', 'SECRET7', 'sk_live_', 'token=']) {
     assert.ok(!text.includes(secret), `${secret} appears in the log`);
@@ -157,7 +174,11 @@ test('an OpenAI SDK client gets the same result through writeguard as directly, 
       const body = JSON.parse(req.body.toString('utf8')) as { model: string };
       if (body.model === 'no-such-model') {
         res.writeHead(404, { 'content-type': 'application/json', 'x-request-id': 'req_ai_err' });
-        res.end(JSON.stringify({ error: { message: 'The model does not exist', type: 'invalid_request_error', param: 'model', code: 'model_not_found' } }));
+        res.end(
+          JSON.stringify({
+            error: { message: 'The model does not exist', type: 'invalid_request_error', param: 'model', code: 'model_not_found' },
+          }),
+        );
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': 'req_ai_1' });
@@ -183,13 +204,19 @@ test('an OpenAI SDK client gets the same result through writeguard as directly, 
   assert.deepEqual(JSON.parse(JSON.stringify(b)), completion);
   assert.equal(b._request_id, 'req_ai_1');
   assert.equal(ai.count('/v1/chat/completions'), 2);
-  assert.deepEqual(ai.received[1]!.body, ai.received[0]!.body, 'the SDK\'s body reached the upstream unchanged');
+  assert.deepEqual(ai.received[1]!.body, ai.received[0]!.body, "the SDK's body reached the upstream unchanged");
   assert.equal(ai.received[1]!.headers.authorization, 'Bearer sk-proj-SECRET8');
 
   // An upstream error reaches the SDK as the same typed error.
   const failing = { ...params, model: 'no-such-model' };
-  const directErr = await direct.chat.completions.create(failing).then(() => assert.fail('expected an error'), (e: unknown) => e);
-  const proxiedErr = await proxied.chat.completions.create(failing).then(() => assert.fail('expected an error'), (e: unknown) => e);
+  const directErr = await direct.chat.completions.create(failing).then(
+    () => assert.fail('expected an error'),
+    (e: unknown) => e,
+  );
+  const proxiedErr = await proxied.chat.completions.create(failing).then(
+    () => assert.fail('expected an error'),
+    (e: unknown) => e,
+  );
   assert.ok(proxiedErr instanceof OpenAI.NotFoundError);
   assert.ok(directErr instanceof OpenAI.NotFoundError);
   assert.equal(proxiedErr.status, directErr.status);
@@ -199,7 +226,10 @@ test('an OpenAI SDK client gets the same result through writeguard as directly, 
   assert.equal(ai.count('/v1/chat/completions'), 4);
 
   // writeguard's own error (a route outside the allow-list) reads as a typed API error with its code and message.
-  const own = await proxied.models.list().then(() => assert.fail('expected an error'), (e: unknown) => e);
+  const own = await proxied.models.list().then(
+    () => assert.fail('expected an error'),
+    (e: unknown) => e,
+  );
   assert.ok(own instanceof OpenAI.PermissionDeniedError);
   assert.equal(own.status, 403);
   assert.equal(own.code, 'route_not_allowed');
@@ -209,10 +239,13 @@ test('an OpenAI SDK client gets the same result through writeguard as directly, 
   const lines = await aiWg.logs.waitForResponses(3);
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(aiWg.logs.responses().length, 3);
-  assert.deepEqual(lines.map((l) => [l.method, l.path, l.status, l.request_id, l.code]), [
-    ['POST', '/v1/chat/completions', 200, 'req_ai_1', null],
-    ['POST', '/v1/chat/completions', 404, 'req_ai_err', 'model_not_found'],
-    ['GET', '/v1/models', 403, own.requestID, 'route_not_allowed'],
-  ]);
+  assert.deepEqual(
+    lines.map((l) => [l.method, l.path, l.status, l.request_id, l.code]),
+    [
+      ['POST', '/v1/chat/completions', 200, 'req_ai_1', null],
+      ['POST', '/v1/chat/completions', 404, 'req_ai_err', 'model_not_found'],
+      ['GET', '/v1/models', 403, own.requestID, 'route_not_allowed'],
+    ],
+  );
   assert.ok(!aiWg.logs.lines.some((l) => JSON.stringify(l).includes('SECRET8')));
 });

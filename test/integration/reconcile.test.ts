@@ -31,10 +31,13 @@ before(async () => {
     res.end('{"id":"tr_new"}');
   });
   wg = await startWriteguard({
-    upstreams: [{
-      name: 'ledger', target: `${up.url}/api`,
-      routes: [{ match: 'POST /v1/transfers/*', reconcile: { path: '/v1/ops?key={key}' } }],
-    }],
+    upstreams: [
+      {
+        name: 'ledger',
+        target: `${up.url}/api`,
+        routes: [{ match: 'POST /v1/transfers/*', reconcile: { path: '/v1/ops?key={key}' } }],
+      },
+    ],
   });
 });
 after(async () => {
@@ -42,7 +45,7 @@ after(async () => {
   await up.close();
 });
 
-test('found: the retry gets the upstream\'s own record of the write, which is not re-sent', async () => {
+test("found: the retry gets the upstream's own record of the write, which is not re-sent", async () => {
   await expectProblem(await post(`${wg.url}/v1/transfers/lost`, '{"amount":5}', { 'idempotency-key': 'rc-found' }), 502, 'outcome_unknown');
   dropAnswers = false;
   const retry = await post(`${wg.url}/v1/transfers/lost`, '{"amount":5}', { 'idempotency-key': 'rc-found' });
@@ -51,19 +54,29 @@ test('found: the retry gets the upstream\'s own record of the write, which is no
   assert.deepEqual(await retry.json(), { id: 'tr_1', status: 'posted' });
   assert.equal(up.count('/api/v1/transfers/lost'), 1);
   assert.equal(up.count('/api/v1/ops'), 1, 'asked once; settled from then on');
-  assert.equal((await post(`${wg.url}/v1/transfers/lost`, '{"amount":5}', { 'idempotency-key': 'rc-found' })).headers.get('idempotent-replayed'), 'true');
+  assert.equal(
+    (await post(`${wg.url}/v1/transfers/lost`, '{"amount":5}', { 'idempotency-key': 'rc-found' })).headers.get('idempotent-replayed'),
+    'true',
+  );
   assert.equal(up.count('/api/v1/ops'), 1);
   assert.deepEqual(await wg.server.store.deadLetters(10), []);
   dropAnswers = true;
 });
 
 test('not found: the key is released and the retry runs exactly once', async () => {
-  await expectProblem(await post(`${wg.url}/v1/transfers/refused`, '{"amount":6}', { 'idempotency-key': 'rc-missing' }), 502, 'outcome_unknown');
+  await expectProblem(
+    await post(`${wg.url}/v1/transfers/refused`, '{"amount":6}', { 'idempotency-key': 'rc-missing' }),
+    502,
+    'outcome_unknown',
+  );
   dropAnswers = false;
   const retry = await post(`${wg.url}/v1/transfers/refused`, '{"amount":6}', { 'idempotency-key': 'rc-missing' });
   assert.equal(retry.status, 201);
   assert.equal(up.count('/api/v1/transfers/refused'), 2);
-  assert.equal((await post(`${wg.url}/v1/transfers/refused`, '{"amount":6}', { 'idempotency-key': 'rc-missing' })).headers.get('idempotent-replayed'), 'true');
+  assert.equal(
+    (await post(`${wg.url}/v1/transfers/refused`, '{"amount":6}', { 'idempotency-key': 'rc-missing' })).headers.get('idempotent-replayed'),
+    'true',
+  );
   assert.equal(up.count('/api/v1/transfers/refused'), 2);
   dropAnswers = true;
 });

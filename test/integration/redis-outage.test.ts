@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expectProblem, post } from '../helpers/problem.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
+import { until } from '../helpers/wait.js';
 import { CLI, startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
 
 let up: CountingUpstream;
@@ -28,15 +29,6 @@ before(async () => {
 after(async () => {
   await up.close();
 });
-
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await sleep(50);
-  }
-  return false;
-}
 
 async function withWriteguard(redis: RedisServer, body: (wg: RunningWriteguard) => Promise<void>): Promise<void> {
   const wg = await startWriteguard({
@@ -70,7 +62,7 @@ test('Redis stopped mid-run: writes fail closed; restarted with its data (AOF): 
     await withWriteguard(redis, async (wg) => {
       assert.equal((await post(`${wg.url}/v1/payments`, '{"n":0}', { 'idempotency-key': 'aof-0' })).status, 201);
       redis.kill('SIGTERM');
-      assert.ok(await until(async () => !wg.server.store.ready(), 5000));
+      assert.ok(await until(async () => !wg.server.store.ready(), { timeoutMs: 5000 }));
       await assertWritesRefused(wg, 'aof-down');
       await redis.restart();
       assert.equal(await wg.server.store.whenReady(10_000), true, 'ready again after reconnecting');
@@ -95,7 +87,11 @@ test('Redis restarted empty (no persistence): writes refused until `writeguard s
       assert.equal(wg.server.store.ready(), false);
       await assertWritesRefused(wg, 'empty-down');
 
-      const ack = spawnSync(process.execPath, [CLI, 'store', 'ack'], { env: { PATH: process.env.PATH, REDIS_URL: redis.url }, encoding: 'utf8', timeout: 10_000 });
+      const ack = spawnSync(process.execPath, [CLI, 'store', 'ack'], {
+        env: { PATH: process.env.PATH, REDIS_URL: redis.url },
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
       assert.equal(ack.status, 0, ack.stderr);
       assert.equal(await wg.server.store.whenReady(5000), true);
       assert.equal((await post(`${wg.url}/v1/payments`, '{"n":"acked"}', { 'idempotency-key': 'empty-acked' })).status, 201);
@@ -110,12 +106,12 @@ test('the store fails after the write was sent: the agent still gets the answer,
   try {
     await withWriteguard(redis, async (wg) => {
       const pending = post(`${wg.url}/v1/held`, '{"n":1}', { 'idempotency-key': 'stored-false' });
-      assert.ok(await until(async () => releaseHeld !== null, 5000), 'the write reached the upstream');
+      assert.ok(await until(async () => releaseHeld !== null, { timeoutMs: 5000 }), 'the write reached the upstream');
       redis.kill('SIGTERM');
-      assert.ok(await until(async () => !wg.server.store.ready(), 5000));
+      assert.ok(await until(async () => !wg.server.store.ready(), { timeoutMs: 5000 }));
       releaseHeld!();
       const answer = await pending;
-      assert.equal(answer.status, 201, 'the upstream\'s answer is the truth and reaches the agent');
+      assert.equal(answer.status, 201, "the upstream's answer is the truth and reaches the agent");
       assert.equal(answer.headers.get('writeguard-stored'), 'false');
 
       await redis.restart();

@@ -22,15 +22,23 @@ before(async () => {
   up = await startUpstream((req, res) => {
     const payment = { id: `pay_${up.received.length}`, object: 'payment', amount: 4200, currency: 'usd', echo: req.body.toString('utf8') };
     const gz = gzipSync(Buffer.from(JSON.stringify(payment)));
-    res.writeHead(201, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(gz.length), 'request-id': `req_${up.received.length}` });
+    res.writeHead(201, {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+      'content-length': String(gz.length),
+      'request-id': `req_${up.received.length}`,
+    });
     res.end(gz);
   });
   wg = await startWriteguard({
-    upstreams: [{
-      name: 'pay', target: up.url,
-      // An operator who emptied the allow-list for one route.
-      routes: [{ match: 'POST /v1/bare/*', idempotency: { replayHeaders: [] } }],
-    }],
+    upstreams: [
+      {
+        name: 'pay',
+        target: up.url,
+        // An operator who emptied the allow-list for one route.
+        routes: [{ match: 'POST /v1/bare/*', idempotency: { replayHeaders: [] } }],
+      },
+    ],
   });
 });
 after(async () => {
@@ -38,17 +46,29 @@ after(async () => {
   await up.close();
 });
 
-interface RawAnswer { status: number; headers: IncomingHttpHeaders; body: Buffer }
+interface RawAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
 
 /** node:http, which (unlike fetch) decompresses nothing: the bytes and headers as sent. */
 function rawPost(url: string, body: string, headers: Record<string, string>): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers }, timeout: REQUEST_LIMIT_MS }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    const req = httpRequest(
+      url,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers },
+        timeout: REQUEST_LIMIT_MS,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('no answer within the time limit')));
     req.on('error', reject);
     req.end(body);
@@ -73,7 +93,9 @@ test('fetch: the first answer and its replay both read with .json(), and are equ
   try {
     againJson = await again.json();
   } catch (err) {
-    assert.fail(`the replay cannot be read (${(err as Error).message}); content-encoding: ${again.headers.get('content-encoding')}, first bytes ${raw.subarray(0, 4).toString('hex')}`);
+    assert.fail(
+      `the replay cannot be read (${(err as Error).message}); content-encoding: ${again.headers.get('content-encoding')}, first bytes ${raw.subarray(0, 4).toString('hex')}`,
+    );
   }
   assert.deepEqual(againJson, firstJson);
   assert.match(again.headers.get('content-type') ?? '', /^application\/json/);
@@ -110,7 +132,11 @@ test('a route with replayHeaders: [] still replays content-encoding and content-
   assert.equal(again.headers['idempotent-replayed'], 'true');
   assert.equal(up.count(path) - before, 1, 'the upstream ran the write once');
   assert.deepEqual(
-    { 'content-encoding': again.headers['content-encoding'], 'content-type': again.headers['content-type'], 'content-length': again.headers['content-length'] },
+    {
+      'content-encoding': again.headers['content-encoding'],
+      'content-type': again.headers['content-type'],
+      'content-length': again.headers['content-length'],
+    },
     { 'content-encoding': 'gzip', 'content-type': first.headers['content-type'], 'content-length': String(again.body.length) },
   );
   assert.deepEqual(JSON.parse(gunzipSync(again.body).toString('utf8')), JSON.parse(gunzipSync(first.body).toString('utf8')));

@@ -16,7 +16,10 @@ import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.j
 const REQUEST_LIMIT_MS = 5000;
 
 /** The identity options this behaviour adds; cast so the file compiles before and after the schema names them. */
-interface CredentialIdentity { credentialHeaders?: string[]; credentialsRotate?: boolean }
+interface CredentialIdentity {
+  credentialHeaders?: string[];
+  credentialsRotate?: boolean;
+}
 const identity = (options: CredentialIdentity) => options as unknown as NonNullable<ConfigInput['identity']>;
 
 /** Distinct, greppable secrets. */
@@ -103,12 +106,16 @@ describe('default credential headers (authorization, x-api-key)', () => {
       const other = await send(wg, path, k, { [header]: value(b) });
       const otherStatus = other.status;
       assert.equal(executions(path), 1, 'another credential never runs the write again');
-      assert.notEqual(other.headers.get('idempotent-replayed'), 'true', `another credential must not get the writer's stored answer (got ${otherStatus})`);
+      assert.notEqual(
+        other.headers.get('idempotent-replayed'),
+        'true',
+        `another credential must not get the writer's stored answer (got ${otherStatus})`,
+      );
       const problem = await expectProblem(other, 422, 'idempotency_key_reuse_mismatch');
       assert.equal(problem.idempotency_key, k);
 
       await expectProblem(await send(wg, path, k, {}), 422, 'idempotency_key_reuse_mismatch');
-      await expectReplay(await send(wg, path, k, { [header]: value(a) }), firstBody, 'the writer\'s credential');
+      await expectReplay(await send(wg, path, k, { [header]: value(a) }), firstBody, "the writer's credential");
       assert.equal(executions(path), 1);
       assertNoSecretLogged(wg);
     });
@@ -170,7 +177,15 @@ test('identity.credentialHeaders: [x-custom-auth] → only that header counts', 
     const firstBody = await first.text();
     assert.equal(first.status, 201, firstBody);
     // authorization and x-api-key are not credential headers here.
-    await expectReplay(await send(wg, path, k, { 'x-custom-auth': custom, authorization: `Bearer ${newSecret('sk_live_Y')}`, 'x-api-key': newSecret('key_Z') }), firstBody, 'the same x-custom-auth');
+    await expectReplay(
+      await send(wg, path, k, {
+        'x-custom-auth': custom,
+        authorization: `Bearer ${newSecret('sk_live_Y')}`,
+        'x-api-key': newSecret('key_Z'),
+      }),
+      firstBody,
+      'the same x-custom-auth',
+    );
     await expectProblem(await send(wg, path, k, { 'x-custom-auth': newSecret('custom_B') }), 422, 'idempotency_key_reuse_mismatch');
     await expectProblem(await send(wg, path, k, {}), 422, 'idempotency_key_reuse_mismatch');
     assert.equal(executions(path), 1);

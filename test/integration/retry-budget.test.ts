@@ -49,11 +49,20 @@ test(`${N} reads against an upstream answering 503: attempts stay within N × (1
   const elapsedSec = Math.ceil((Date.now() - started) / 1000);
 
   assert.equal(statuses.length, N);
-  assert.ok(statuses.every((s) => s === 503), 'every read ends with the upstream\'s 503');
-  assert.ok(attempts.every((a) => a >= 1 && a <= MAX_ATTEMPTS), `attempts per read within 1..${MAX_ATTEMPTS}`);
+  assert.ok(
+    statuses.every((s) => s === 503),
+    "every read ends with the upstream's 503",
+  );
+  assert.ok(
+    attempts.every((a) => a >= 1 && a <= MAX_ATTEMPTS),
+    `attempts per read within 1..${MAX_ATTEMPTS}`,
+  );
   // What writeguard reports matches what the upstream received.
   const total = up.count();
-  assert.equal(attempts.reduce((a, b) => a + b, 0), total);
+  assert.equal(
+    attempts.reduce((a, b) => a + b, 0),
+    total,
+  );
 
   const bound = N * (1 + RATIO) + FLOOR + elapsedSec;
   t.diagnostic(`${total} upstream attempts for ${N} reads in ${elapsedSec} s (bound ${bound}, unbudgeted ${N * MAX_ATTEMPTS})`);
@@ -65,5 +74,9 @@ test(`${N} reads against an upstream answering 503: attempts stay within N × (1
   const single = attempts.filter((a) => a === 1).length;
   assert.ok(single >= N - (total - N), `${single} of ${N} answers took 1 attempt`);
   assert.ok(single > N / 2, `${single} of ${N} answers took 1 attempt`);
-  assert.equal(attempts.slice(-N / 4).filter((a) => a === 1).length >= N / 4 - FLOOR, true, 'the last quarter is (almost) all single attempts');
+  assert.equal(
+    attempts.slice(-N / 4).filter((a) => a === 1).length >= N / 4 - FLOOR,
+    true,
+    'the last quarter is (almost) all single attempts',
+  );
 });

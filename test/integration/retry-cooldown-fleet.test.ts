@@ -37,10 +37,11 @@ before(async () => {
       res.end('{"error":{"type":"rate_limit_error","message":"agent-a: too many requests"}}');
       return;
     }
-    echo(req, res);
+    return echo(req, res);
   });
   file = writeConfigFile({
-    listen: { port: 0 }, admin: { port: 0 },
+    listen: { port: 0 },
+    admin: { port: 0 },
     store: { kind: 'redis', url: redis.url, initOnEmpty: true },
     identity: { agentIdHeader: 'x-agent-id' },
     upstreams: [{ name: 'api', target: up.url, retry: { maxElapsedMs: 0 } }],
@@ -89,7 +90,7 @@ test('a 429 for agent A through process 1 holds A on both processes until the re
   const t429 = Date.now();
   const body = await first.text();
   assert.equal(first.status, 429, body);
-  assert.equal(JSON.parse(body).error.message, 'agent-a: too many requests', 'the upstream\'s own 429, passed back at once');
+  assert.equal(JSON.parse(body).error.message, 'agent-a: too many requests', "the upstream's own 429, passed back at once");
   assert.equal(first.headers.get('retry-after'), String(RESET_SEC));
   assert.equal(first.headers.get('x-writeguard-attempts'), '1');
   assert.equal(forAgent(A), 1);
@@ -109,10 +110,12 @@ test('a 429 for agent A through process 1 holds A on both processes until the re
   // (a loaded machine can hold the last round that long); one answered before it must be refused.
   while (Date.now() < limitedAt + 1500) {
     const sent = [read(p1, A), read(p2, A), write(p1, A), write(p2, A)];
-    const aAnswers = await Promise.all(sent.map(async (pending, i) => {
-      const res = await pending;
-      return { res, at: Date.now(), via: i % 2, what: `A ${i < 2 ? 'read' : 'write'} via process ${(i % 2) + 1}` };
-    }));
+    const aAnswers = await Promise.all(
+      sent.map(async (pending, i) => {
+        const res = await pending;
+        return { res, at: Date.now(), via: i % 2, what: `A ${i < 2 ? 'read' : 'write'} via process ${(i % 2) + 1}` };
+      }),
+    );
     const bAnswers = await Promise.all([read(p1, B), write(p2, B), read(p2, B), write(p1, B)]);
     rounds++;
     bSent += bAnswers.length;
@@ -124,8 +127,15 @@ test('a 429 for agent A through process 1 holds A on both processes until the re
       await expectCooledDown(res, `${what}, ${at - limitedAt} ms after the 429`);
       refusedAt[via] = Math.max(refusedAt[via]!, at);
     }
-    assert.deepEqual(bAnswers.map((r) => r.status), [200, 201, 200, 201], `B, ${Date.now() - limitedAt} ms after the 429`);
-    assert.deepEqual(bAnswers.map((r) => r.headers.get('x-writeguard-attempts')), ['1', '1', '1', '1']);
+    assert.deepEqual(
+      bAnswers.map((r) => r.status),
+      [200, 201, 200, 201],
+      `B, ${Date.now() - limitedAt} ms after the 429`,
+    );
+    assert.deepEqual(
+      bAnswers.map((r) => r.headers.get('x-writeguard-attempts')),
+      ['1', '1', '1', '1'],
+    );
     await Promise.all(bAnswers.map((r) => r.arrayBuffer()));
     await sleep(100);
   }
@@ -139,8 +149,14 @@ test('a 429 for agent A through process 1 holds A on both processes until the re
   await sleep(Math.max(0, Math.max(...refusedAt) + RESET_SEC * 1000 + 100 - Date.now()));
   const aBefore = forAgent(A);
   const answers = await Promise.all([read(p1, A), read(p2, A), write(p1, A), write(p2, A)]);
-  assert.deepEqual(answers.map((r) => r.status), [200, 200, 201, 201]);
-  assert.deepEqual(answers.map((r) => r.headers.get('x-writeguard-attempts')), ['1', '1', '1', '1']);
+  assert.deepEqual(
+    answers.map((r) => r.status),
+    [200, 200, 201, 201],
+  );
+  assert.deepEqual(
+    answers.map((r) => r.headers.get('x-writeguard-attempts')),
+    ['1', '1', '1', '1'],
+  );
   await Promise.all(answers.map((r) => r.arrayBuffer()));
   assert.equal(forAgent(A), aBefore + 4);
 });

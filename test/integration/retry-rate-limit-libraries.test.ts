@@ -63,7 +63,9 @@ async function expressUpstream(limits: Partial<ExpressRateLimitOptions>, dropRet
   });
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen, ran, refusals,
+    seen,
+    ran,
+    refusals,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -112,11 +114,18 @@ async function twoWrites(up: LimitedUpstream, okStatus: number, expectHeaders: (
 
     assert.equal(up.ran.length, 2, 'the handler ran exactly twice');
     assert.equal(up.seen.length, 3, 'one refusal in between, no more');
-    assert.deepEqual(up.seen.map((s) => s.key), [`lib-a-${suffix}`, `lib-b-${suffix}`, `lib-b-${suffix}`], 'the retry carries the same key');
+    assert.deepEqual(
+      up.seen.map((s) => s.key),
+      [`lib-a-${suffix}`, `lib-b-${suffix}`, `lib-b-${suffix}`],
+      'the retry carries the same key',
+    );
     assert.equal(up.refusals.length, 1);
     expectHeaders(up.refusals[0]!);
     // writeguard waited for the window the first write opened to end: never sooner than the reset.
-    assert.ok(up.ran[1]!.at - up.ran[0]!.at >= WINDOW_MS, `retried ${up.ran[1]!.at - up.ran[0]!.at} ms after the window opened (window ${WINDOW_MS} ms)`);
+    assert.ok(
+      up.ran[1]!.at - up.ran[0]!.at >= WINDOW_MS,
+      `retried ${up.ran[1]!.at - up.ran[0]!.at} ms after the window opened (window ${WINDOW_MS} ms)`,
+    );
   } finally {
     await wg.close();
     await up.close();

@@ -9,6 +9,7 @@ import { request } from 'undici';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { expectProblem, post } from '../helpers/problem.js';
 import { echo, startUpstream, type CountingUpstream, type Received } from '../helpers/upstream.js';
+import { eventually } from '../helpers/wait.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
 
 type Retry = NonNullable<ConfigInput['upstreams'][number]['retry']>;
@@ -24,12 +25,15 @@ interface Rig {
  * A fresh upstream and writeguard per test (a 429 cools the agent down, so tests must not share one):
  * the upstream answers the first request with `first` and every later one as the echo upstream does.
  */
-async function withRig(first: (req: Received, res: ServerResponse) => void, retry: Retry, body: (rig: Rig) => Promise<void>): Promise<void> {
+async function withRig(
+  first: (req: Received, res: ServerResponse) => void,
+  retry: Retry,
+  body: (rig: Rig) => Promise<void>,
+): Promise<void> {
   const arrivals: number[] = [];
   const up = await startUpstream((req, res) => {
     arrivals.push(Date.now());
-    if (arrivals.length === 1) first(req, res);
-    else echo(req, res);
+    return arrivals.length === 1 ? first(req, res) : echo(req, res);
   });
   const wg = await startWriteguard({ upstreams: [{ name: 'api', target: up.url, retry }] });
   try {
@@ -58,7 +62,12 @@ function dateAhead(onDate: (ms: number) => void): (req: Received, res: ServerRes
 
 const BODY = '{"amount":2500,"currency":"eur"}';
 
-async function assertWaitedAndRetried(rig: Rig, res: Response, started: number, expected: { status: number; minGapMs: number; notBefore?: number }): Promise<void> {
+async function assertWaitedAndRetried(
+  rig: Rig,
+  res: Response,
+  started: number,
+  expected: { status: number; minGapMs: number; notBefore?: number },
+): Promise<void> {
   const text = await res.text();
   assert.equal(res.status, expected.status, text);
   assert.equal(res.headers.get('x-writeguard-attempts'), '2');
@@ -68,7 +77,8 @@ async function assertWaitedAndRetried(rig: Rig, res: Response, started: number, 
   assert.equal(rig.up.count(), 2, 'one 429, one retry');
   const gap = rig.arrivals[1]! - rig.arrivals[0]!;
   assert.ok(gap >= expected.minGapMs, `the retry came ${gap} ms after the 429; asked ≥ ${expected.minGapMs} ms`);
-  if (expected.notBefore !== undefined) assert.ok(rig.arrivals[1]! >= expected.notBefore, `retried ${expected.notBefore - rig.arrivals[1]!} ms before the HTTP-date`);
+  if (expected.notBefore !== undefined)
+    assert.ok(rig.arrivals[1]! >= expected.notBefore, `retried ${expected.notBefore - rig.arrivals[1]!} ms before the HTTP-date`);
   // Jitter goes upward by at most 20 %: the wait is not much longer than asked either.
   assert.ok(Date.now() - started < expected.minGapMs * 1.2 + 1500, `answered after ${Date.now() - started} ms`);
 }
@@ -102,33 +112,44 @@ test('read: 429 with Retry-After: 1, then 200 → the agent gets the 200 after �
     const started = Date.now();
     const res = await fetch(`${rig.wg.url}/v1/payments/pay_1`);
     await assertWaitedAndRetried(rig, res, started, { status: 200, minGapMs: 1000 });
-    assert.deepEqual(rig.up.received.map((r) => `${r.method} ${r.url}`), ['GET /v1/payments/pay_1', 'GET /v1/payments/pay_1']);
+    assert.deepEqual(
+      rig.up.received.map((r) => `${r.method} ${r.url}`),
+      ['GET /v1/payments/pay_1', 'GET /v1/payments/pay_1'],
+    );
   });
 });
 
 test('write: 429 with Retry-After as an HTTP-date 1–2 s ahead → retried no sooner than that date', async () => {
   let at = 0;
-  await withRig(dateAhead((ms) => (at = ms)), {}, async (rig) => {
-    const started = Date.now();
-    const res = await post(`${rig.wg.url}/v1/payments`, BODY, { 'idempotency-key': 'rl-date-1' });
-    await assertWaitedAndRetried(rig, res, started, { status: 201, minGapMs: 1000, notBefore: at });
-    assertSameWriteTwice(rig, 'rl-date-1');
-  });
+  await withRig(
+    dateAhead((ms) => (at = ms)),
+    {},
+    async (rig) => {
+      const started = Date.now();
+      const res = await post(`${rig.wg.url}/v1/payments`, BODY, { 'idempotency-key': 'rl-date-1' });
+      await assertWaitedAndRetried(rig, res, started, { status: 201, minGapMs: 1000, notBefore: at });
+      assertSameWriteTwice(rig, 'rl-date-1');
+    },
+  );
 });
 
 test('read: 429 with Retry-After as an HTTP-date 1–2 s ahead → retried no sooner than that date', async () => {
   let at = 0;
-  await withRig(dateAhead((ms) => (at = ms)), {}, async (rig) => {
-    const started = Date.now();
-    const res = await fetch(`${rig.wg.url}/v1/balance`);
-    await assertWaitedAndRetried(rig, res, started, { status: 200, minGapMs: 1000, notBefore: at });
-  });
+  await withRig(
+    dateAhead((ms) => (at = ms)),
+    {},
+    async (rig) => {
+      const started = Date.now();
+      const res = await fetch(`${rig.wg.url}/v1/balance`);
+      await assertWaitedAndRetried(rig, res, started, { status: 200, minGapMs: 1000, notBefore: at });
+    },
+  );
 });
 
 test('read: another request of the same agent during the 1 s wait waits out the cooldown, then goes once', async () => {
   await withRig(tooMany({ 'retry-after': '1' }), {}, async (rig) => {
     const first = fetch(`${rig.wg.url}/v1/balance`);
-    while (rig.up.count() === 0) await new Promise((r) => setTimeout(r, 5));
+    await eventually(() => rig.up.count() > 0, 5000, { what: 'the first request to reach the upstream', intervalMs: 5 });
     await new Promise((r) => setTimeout(r, 200));
     const second = await fetch(`${rig.wg.url}/v1/payments/pay_2`);
     assert.equal(second.status, 200, await second.text());
@@ -137,7 +158,8 @@ test('read: another request of the same agent during the 1 s wait waits out the 
     assert.equal(res.status, 200, await res.text());
     assert.equal(res.headers.get('x-writeguard-attempts'), '2');
     assert.equal(rig.up.count(), 3);
-    for (const at of rig.arrivals.slice(1)) assert.ok(at - rig.arrivals[0]! >= 1000, `a request reached the upstream ${at - rig.arrivals[0]!} ms after the 429`);
+    for (const at of rig.arrivals.slice(1))
+      assert.ok(at - rig.arrivals[0]! >= 1000, `a request reached the upstream ${at - rig.arrivals[0]!} ms after the 429`);
   });
 });
 
@@ -178,7 +200,12 @@ test('read: Retry-After: 120 with maxElapsedMs 20 s → the 429 comes back at on
 
 test('write: only X-RateLimit-Reset (epoch seconds, 5 min ahead) → the 429 at once with a computed Retry-After', async () => {
   await withRig(
-    (req, res) => tooMany({ 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 300) })(req, res),
+    (req, res) =>
+      tooMany({
+        'x-ratelimit-limit': '10',
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 300),
+      })(req, res),
     {},
     async (rig) => {
       const started = Date.now();
@@ -204,7 +231,7 @@ test('read: only X-RateLimit-Reset (epoch seconds, 5 min ahead) → the 429 at o
 // BUG (src/proxy/read.ts, onRetry): the answer's body is dumped as soon as a retry is decided, before the
 // wait; when a shutdown aborts the wait, the loop returns that same answer ('halted') and the agent gets
 // the 429 with an empty body (content-length: 0) instead of the upstream's error body.
-test('read: a shutdown during the wait answers at once with the upstream\'s 429, body intact', async () => {
+test("read: a shutdown during the wait answers at once with the upstream's 429, body intact", async () => {
   const body = '{"error":{"type":"rate_limit_error","message":"slow down"}}';
   const up = await startUpstream((_req, res) => {
     res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '5' });
@@ -215,7 +242,7 @@ test('read: a shutdown during the wait answers at once with the upstream\'s 429,
     const started = Date.now();
     // reset: the connection closes after the answer, so the shutdown does not wait for it to idle out.
     const pending = request(`${wg.url}/v1/balance`, { reset: true });
-    while (up.count() === 0) await new Promise((r) => setTimeout(r, 5));
+    await eventually(() => up.count() > 0, 5000, { what: 'the request to reach the upstream', intervalMs: 5 });
     await new Promise((r) => setTimeout(r, 100));
     const closing = wg.close();
     const res = await pending;

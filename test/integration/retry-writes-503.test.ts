@@ -9,6 +9,7 @@ import OpenAI from 'openai';
 import Stripe from 'stripe';
 import { expectProblem, post } from '../helpers/problem.js';
 import { startUpstream, type CountingUpstream, type Received, type Responder } from '../helpers/upstream.js';
+import { until } from '../helpers/wait.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
 
 const overloaded: Responder = (_req, res) => {
@@ -46,19 +47,21 @@ function noSdkRetryHeaders(hits: Received[]): void {
 /** writeguard's response lines for one path (one per request the agent made), once they are written. */
 async function requestsTo(wg: RunningWriteguard, path: string): Promise<number> {
   const count = (): number => wg.logs.responses().filter((l) => l.path === path).length;
-  const deadline = Date.now() + 2000;
-  while (count() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await until(() => count() > 0, { timeoutMs: 2000, intervalMs: 10 });
   await new Promise((r) => setTimeout(r, 50)); // a late second line would show too
   return count();
 }
 
 function writeguardFor(honorsKey: boolean): Promise<RunningWriteguard> {
   return startWriteguard({
-    upstreams: [{
-      name: 'api', target: up.url,
-      idempotency: { upstreamHonorsKey: honorsKey },
-      retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
-    }],
+    upstreams: [
+      {
+        name: 'api',
+        target: up.url,
+        idempotency: { upstreamHonorsKey: honorsKey },
+        retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
+      },
+    ],
   });
 }
 
@@ -85,25 +88,33 @@ describe('upstreamHonorsKey: true', () => {
     assert.equal(new Set(hits().map((r) => r.body.toString('utf8'))).size, 1, 'the same bytes each time');
   });
 
-  test('openai SDK (maxRetries 2): 3 upstream hits, all writeguard\'s; the SDK surfaces the 503', async () => {
+  test("openai SDK (maxRetries 2): 3 upstream hits, all writeguard's; the SDK surfaces the 503", async () => {
     const hits = since();
     const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${wg.url}/v1` });
-    await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => {
-      assert.ok(err instanceof OpenAI.APIError, String(err));
-      assert.equal(err.status, 503);
-      assert.equal(err.headers?.get('x-should-retry'), 'false');
-      assert.equal(err.headers?.get('x-writeguard-attempts'), '3');
-      return true;
-    });
-    assert.equal(hits().length, 3, 'writeguard\'s 3 attempts, no SDK retry on top');
+    await assert.rejects(
+      client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: unknown) => {
+        assert.ok(err instanceof OpenAI.APIError, String(err));
+        assert.equal(err.status, 503);
+        assert.equal(err.headers?.get('x-should-retry'), 'false');
+        assert.equal(err.headers?.get('x-writeguard-attempts'), '3');
+        return true;
+      },
+    );
+    assert.equal(hits().length, 3, "writeguard's 3 attempts, no SDK retry on top");
     assert.equal(await requestsTo(wg, '/v1/chat/completions'), 1, 'the SDK asked writeguard once');
     oneKey(hits());
     noSdkRetryHeaders(hits());
   });
 
-  test('stripe SDK (maxNetworkRetries 2): 3 upstream hits with stripe-node\'s key; the SDK surfaces the 503', async () => {
+  test("stripe SDK (maxNetworkRetries 2): 3 upstream hits with stripe-node's key; the SDK surfaces the 503", async () => {
     const hits = since();
-    const stripe = new Stripe('sk_test_123', { host: '127.0.0.1', port: Number(new URL(wg.url).port), protocol: 'http', maxNetworkRetries: 2 });
+    const stripe = new Stripe('sk_test_123', {
+      host: '127.0.0.1',
+      port: Number(new URL(wg.url).port),
+      protocol: 'http',
+      maxNetworkRetries: 2,
+    });
     await assert.rejects(stripe.customers.create({ email: 'a@example.com' }), (err: unknown) => {
       assert.ok(err instanceof Stripe.errors.StripeError, String(err));
       assert.equal(err.statusCode, 503);
@@ -111,7 +122,7 @@ describe('upstreamHonorsKey: true', () => {
       assert.equal(err.headers?.['x-writeguard-attempts'], '3');
       return true;
     });
-    assert.equal(hits().length, 3, 'writeguard\'s 3 attempts, no SDK retry on top');
+    assert.equal(hits().length, 3, "writeguard's 3 attempts, no SDK retry on top");
     assert.equal(await requestsTo(wg, '/v1/customers'), 1, 'the SDK asked writeguard once');
     assert.match(oneKey(hits()), /^stripe-node-retry-/);
   });
@@ -147,13 +158,16 @@ describe('upstreamHonorsKey: false (the default)', () => {
   test('openai SDK (maxRetries 2): 1 upstream hit; the SDK surfaces the 502 and does not retry it', async () => {
     const hits = since();
     const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${wg.url}/v1` });
-    await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => {
-      assert.ok(err instanceof OpenAI.APIError, String(err));
-      assert.equal(err.status, 502);
-      assert.equal(err.code, 'outcome_unknown');
-      assert.equal(err.headers?.get('x-should-retry'), 'false');
-      return true;
-    });
+    await assert.rejects(
+      client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: unknown) => {
+        assert.ok(err instanceof OpenAI.APIError, String(err));
+        assert.equal(err.status, 502);
+        assert.equal(err.code, 'outcome_unknown');
+        assert.equal(err.headers?.get('x-should-retry'), 'false');
+        return true;
+      },
+    );
     assert.equal(hits().length, 1);
     assert.equal(await requestsTo(wg, '/v1/chat/completions'), 1, 'the SDK asked writeguard once');
     noSdkRetryHeaders(hits());
@@ -161,7 +175,12 @@ describe('upstreamHonorsKey: false (the default)', () => {
 
   test('stripe SDK (maxNetworkRetries 2): 1 upstream hit; the SDK surfaces the 502 and does not retry it', async () => {
     const hits = since();
-    const stripe = new Stripe('sk_test_123', { host: '127.0.0.1', port: Number(new URL(wg.url).port), protocol: 'http', maxNetworkRetries: 2 });
+    const stripe = new Stripe('sk_test_123', {
+      host: '127.0.0.1',
+      port: Number(new URL(wg.url).port),
+      protocol: 'http',
+      maxNetworkRetries: 2,
+    });
     await assert.rejects(stripe.customers.create({ email: 'b@example.com' }), (err: unknown) => {
       assert.ok(err instanceof Stripe.errors.StripeError, String(err));
       assert.equal(err.statusCode, 502);
@@ -181,12 +200,18 @@ describe('control: the SDKs straight at the upstream', () => {
   test('openai SDK: 3 hits (its own 2 retries, X-Stainless-Retry-Count 0, 1, 2)', async () => {
     const hits = since();
     const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${up.url}/v1` });
-    await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => {
-      assert.ok(err instanceof OpenAI.APIError);
-      assert.equal(err.status, 503);
-      return true;
-    });
-    assert.deepEqual(hits().map((r) => r.headers['x-stainless-retry-count']), ['0', '1', '2']);
+    await assert.rejects(
+      client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: unknown) => {
+        assert.ok(err instanceof OpenAI.APIError);
+        assert.equal(err.status, 503);
+        return true;
+      },
+    );
+    assert.deepEqual(
+      hits().map((r) => r.headers['x-stainless-retry-count']),
+      ['0', '1', '2'],
+    );
   });
 
   test('stripe SDK: 3 hits with one Idempotency-Key', async () => {

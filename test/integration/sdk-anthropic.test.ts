@@ -5,10 +5,10 @@
 // `x-should-retry: false`; it honours retry-after-ms / Retry-After, marks every retry with
 // X-Stainless-Retry-Count, and sends no Idempotency-Key.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
-import { startUpstream, type CountingUpstream, type Responder } from '../helpers/upstream.js';
-import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
+import { behindWriteguard } from '../helpers/behind-writeguard.js';
+import type { Responder } from '../helpers/upstream.js';
 
 const SLOW_MS = 900;
 
@@ -21,37 +21,43 @@ const anthropicApi: Responder = (req, res) => {
   };
   if (req.url === '/v1/messages') {
     return json({
-      id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', stop_reason: 'end_turn', stop_sequence: null,
-      content: [{ type: 'text', text: 'Hello!' }], usage: { input_tokens: 5, output_tokens: 2 },
+      id: 'msg_1',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-sonnet-4-5',
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      content: [{ type: 'text', text: 'Hello!' }],
+      usage: { input_tokens: 5, output_tokens: 2 },
     });
   }
   if (req.url === '/v1/messages/batches') {
-    return json({ id: 'msgbatch_1', type: 'message_batch', processing_status: 'in_progress', request_counts: { processing: 1, succeeded: 0, errored: 0, canceled: 0, expired: 0 } }, SLOW_MS);
+    return json(
+      {
+        id: 'msgbatch_1',
+        type: 'message_batch',
+        processing_status: 'in_progress',
+        request_counts: { processing: 1, succeeded: 0, errored: 0, canceled: 0, expired: 0 },
+      },
+      SLOW_MS,
+    );
   }
-  res.writeHead(404, { 'content-type': 'application/json' }).end('{"type":"error","error":{"type":"not_found_error","message":"not found"}}');
+  res
+    .writeHead(404, { 'content-type': 'application/json' })
+    .end('{"type":"error","error":{"type":"not_found_error","message":"not found"}}');
 };
 
-let up: CountingUpstream;
-let wg: RunningWriteguard;
-
-before(async () => {
-  up = await startUpstream(anthropicApi);
-  wg = await startWriteguard({
-    upstreams: [{
-      name: 'anthropic', prefix: '/', target: up.url,
-      routes: [
-        { match: 'POST /v1/messages', mode: 'passthrough' },
-        { match: 'POST /v1/messages/count_tokens', mode: 'passthrough' },
-      ],
-    }],
-  });
-});
-after(async () => {
-  await wg.close();
-  await up.close();
+const anthropicBehindWriteguard = behindWriteguard(anthropicApi, {
+  name: 'anthropic',
+  prefix: '/',
+  routes: [
+    { match: 'POST /v1/messages', mode: 'passthrough' },
+    { match: 'POST /v1/messages/count_tokens', mode: 'passthrough' },
+  ],
 });
 
 test('messages.create streams through (passthrough): one call, one upstream request, credentials forwarded', async () => {
+  const { up, wg } = anthropicBehindWriteguard;
   const anthropic = new Anthropic({ apiKey: 'sk-ant-test', baseURL: wg.url });
   const message = await anthropic.messages.create({
     model: 'claude-sonnet-4-5',
@@ -68,6 +74,7 @@ test('messages.create streams through (passthrough): one call, one upstream requ
 });
 
 test('messages.batches.create: the SDK times out and retries; writeguard joins the retries → one batch', async () => {
+  const { up, wg } = anthropicBehindWriteguard;
   // timeout only shortened so the slow fake upstream makes the SDK retry; keep the default in real use.
   const anthropic = new Anthropic({ apiKey: 'sk-ant-test', baseURL: wg.url, timeout: 300, maxRetries: 5 });
   const batch = await anthropic.messages.batches.create({

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import axios, { isAxiosError } from 'axios';
 import axiosRetry from 'axios-retry';
+import { assertProblemBody } from '../helpers/problem.js';
 import { slowPaymentsBehindWriteguard } from '../helpers/slow-payments.js';
 
 const payments = slowPaymentsBehindWriteguard(400);
@@ -46,7 +47,7 @@ test('a 409 marked x-should-retry: false (possible_duplicate) is not retried', a
   await assert.rejects(api.post('/v1/payments', body), (err: unknown) => {
     assert.ok(isAxiosError(err));
     assert.equal(err.response?.status, 409);
-    assert.equal((err.response?.data as { code: string }).code, 'possible_duplicate');
+    assertProblemBody(err.response?.data, 'possible_duplicate');
     return true;
   });
   assert.equal(retries, 0);

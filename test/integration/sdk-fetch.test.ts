@@ -47,11 +47,13 @@ test('fetch with an Idempotency-Key: a timed-out attempt and its retries make on
 test('undici RetryAgent retrying POST on 409/503 only: a concurrent duplicate waits for the replay', async () => {
   // --- the snippet ---
   const dispatcher = new RetryAgent(new Agent(), { methods: ['POST'], statusCodes: [409, 503], maxRetries: 3 });
-  const pay = () => request(`${payments.wg.url}/v1/payments`, {
-    method: 'POST', dispatcher,
-    headers: { 'content-type': 'application/json', 'idempotency-key': 'order-B-7' },
-    body: JSON.stringify({ amount: 1500, currency: 'eur', order: 'B-7' }),
-  });
+  const pay = () =>
+    request(`${payments.wg.url}/v1/payments`, {
+      method: 'POST',
+      dispatcher,
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'order-B-7' },
+      body: JSON.stringify({ amount: 1500, currency: 'eur', order: 'B-7' }),
+    });
   // --- end ---
   const sent = payments.up.count();
 
@@ -59,6 +61,9 @@ test('undici RetryAgent retrying POST on 409/503 only: a concurrent duplicate wa
   assert.deepEqual([a.statusCode, b.statusCode], [201, 201]);
   assert.equal(await a.body.text(), await b.body.text());
   assert.equal(payments.up.count() - sent, 1);
-  assert.ok(payments.wg.logs.responses().some((l) => l.code === 'idempotency_key_in_use'), 'one of them met the 409 and retried');
+  assert.ok(
+    payments.wg.logs.responses().some((l) => l.code === 'idempotency_key_in_use'),
+    'one of them met the 409 and retried',
+  );
   await dispatcher.close();
 });

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import got, { HTTPError } from 'got';
+import { assertProblemBody } from '../helpers/problem.js';
 import { slowPaymentsBehindWriteguard } from '../helpers/slow-payments.js';
 
 /** Takes 800 ms to create a payment: longer than the client's timeout below. */
@@ -61,7 +62,7 @@ test('got stops at a 409 marked x-should-retry: false (possible_duplicate): not 
     assert.ok(err instanceof HTTPError);
     assert.equal(err.response.statusCode, 409);
     assert.equal(err.request.retryCount, 0);
-    assert.equal((JSON.parse(String(err.response.body)) as { code: string }).code, 'possible_duplicate');
+    assertProblemBody(String(err.response.body), 'possible_duplicate');
     return true;
   });
   assert.equal(payments.up.count() - sent, 1);

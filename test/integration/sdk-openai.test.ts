@@ -4,53 +4,19 @@
 // `x-should-retry: true`); every retry carries X-Stainless-Retry-Count, which lets writeguard join a
 // keyless retry to its first attempt. It sends no Idempotency-Key of its own.
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import OpenAI, { toFile } from 'openai';
-import { loadConfig } from '../../src/config/load.js';
-import type { ConfigInput } from '../../src/config/schema.js';
-import { startUpstream, type CountingUpstream, type Responder } from '../helpers/upstream.js';
+import { exampleConfig } from '../helpers/example-config.js';
+import { openaiApi } from '../helpers/openai-api.js';
+import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
-
-/** An example config from config/, pointed at a loopback upstream, memory store. */
-function example(file: string, target: string): Partial<ConfigInput> & Pick<ConfigInput, 'upstreams'> {
-  // Its listen and admin ports are dropped: the test helper binds free ones.
-  const { listen: _listen, admin: _admin, ...config } = loadConfig({ file: fileURLToPath(new URL(`../../config/${file}`, import.meta.url)), env: {} });
-  return { ...config, store: { kind: 'memory' }, upstreams: config.upstreams.map((u) => ({ ...u, target })) };
-}
-
-/** Slow enough for the SDK (timeout 300 ms below) to give up on the first attempt and retry. */
-const SLOW_MS = 900;
-
-const openaiApi: Responder = (req, res) => {
-  const json = (body: unknown, delayMs = 0): void => {
-    setTimeout(() => {
-      res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': `req_${Math.random().toString(36).slice(2, 10)}` });
-      res.end(JSON.stringify(body));
-    }, delayMs);
-  };
-  if (req.url === '/v1/chat/completions') {
-    return json({
-      id: 'chatcmpl-1', object: 'chat.completion', created: 1, model: 'gpt-4o-mini',
-      choices: [{ index: 0, finish_reason: 'stop', logprobs: null, message: { role: 'assistant', content: 'Hi!', refusal: null } }],
-      usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
-    });
-  }
-  if (req.url === '/v1/batches') {
-    return json({ id: 'batch_1', object: 'batch', endpoint: '/v1/chat/completions', input_file_id: 'file_1', completion_window: '24h', status: 'validating', created_at: 1 }, SLOW_MS);
-  }
-  if (req.url === '/v1/files') {
-    return json({ id: 'file_1', object: 'file', bytes: 3, created_at: 1, filename: 'requests.jsonl', purpose: 'batch' }, SLOW_MS);
-  }
-  res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"message":"not found","type":"invalid_request_error"}}');
-};
 
 let up: CountingUpstream;
 let wg: RunningWriteguard;
 
 before(async () => {
-  up = await startUpstream(openaiApi);
-  wg = await startWriteguard(example('openai-compatible.yaml', up.url));
+  up = await startUpstream(openaiApi());
+  wg = await startWriteguard(exampleConfig('openai-compatible.yaml', up.url));
 });
 after(async () => {
   await wg.close();
@@ -76,8 +42,14 @@ test('batches.create: the SDK times out, retries, gets 409 idempotency_key_in_us
   assert.equal(batch.id, 'batch_1');
   assert.equal(up.count('/v1/batches'), 1);
   const lines = (await wg.logs.waitForResponses(1)).filter((l) => l.path === '/v1/batches');
-  assert.ok(lines.some((l) => l.code === 'idempotency_key_in_use'), 'the SDK met a 409 in_use and retried it');
-  assert.ok(lines.some((l) => l.outcome === 'replayed'), 'and got the stored answer');
+  assert.ok(
+    lines.some((l) => l.code === 'idempotency_key_in_use'),
+    'the SDK met a 409 in_use and retried it',
+  );
+  assert.ok(
+    lines.some((l) => l.outcome === 'replayed'),
+    'and got the stored answer',
+  );
 });
 
 test('files.create: the SDK re-encodes the upload with a new multipart boundary on each retry; still one file', async () => {
@@ -94,7 +66,10 @@ test('files.create: the SDK re-encodes the upload with a new multipart boundary 
 test('an upload with its own Idempotency-Key: a later call with the same key is a replay', async () => {
   const openai = new OpenAI({ apiKey: 'sk-test', baseURL: `${wg.url}/v1` });
   const upload = async () =>
-    openai.files.create({ file: await toFile(Buffer.from('{"custom_id":"b"}\n'), 'requests.jsonl'), purpose: 'batch' }, { headers: { 'Idempotency-Key': 'upload-2024-06-01' } });
+    openai.files.create(
+      { file: await toFile(Buffer.from('{"custom_id":"b"}\n'), 'requests.jsonl'), purpose: 'batch' },
+      { headers: { 'Idempotency-Key': 'upload-2024-06-01' } },
+    );
   const already = up.count('/v1/files');
 
   const [first, again] = [await upload(), await upload()];

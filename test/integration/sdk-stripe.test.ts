@@ -5,24 +5,11 @@
 // on connection errors, 409, 5xx and `Stripe-Should-Retry: true`, never on `Stripe-Should-Retry:
 // false`). It treats a JSON body as an error only when it has an `error` member.
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import Stripe from 'stripe';
-import { loadConfig } from '../../src/config/load.js';
-import type { ConfigInput } from '../../src/config/schema.js';
+import { exampleConfig } from '../helpers/example-config.js';
 import { startUpstream, type CountingUpstream, type Responder } from '../helpers/upstream.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
-
-/** An example config from config/, pointed at a loopback upstream on free ports, memory store. */
-function example(file: string, target: string): Partial<ConfigInput> & Pick<ConfigInput, 'upstreams'> {
-  // Its listen and admin ports are dropped: the test helper binds free ones.
-  const { listen: _listen, admin: _admin, ...config } = loadConfig({ file: fileURLToPath(new URL(`../../config/${file}`, import.meta.url)), env: {} });
-  return {
-    ...config,
-    store: { kind: 'memory' },
-    upstreams: config.upstreams.map((u) => ({ ...u, target, ...(u.listen === undefined ? {} : { listen: { host: '127.0.0.1', port: 0 } }) })),
-  };
-}
 
 /** Creates PaymentIntents like Stripe, slowly enough for a concurrent duplicate to meet the first. */
 let created = 0;
@@ -35,7 +22,15 @@ const stripeApi: Responder = (req, res) => {
   const id = `pi_${++created}`;
   setTimeout(() => {
     res.writeHead(200, { 'content-type': 'application/json', 'request-id': `req_${id}` });
-    res.end(JSON.stringify({ id, object: 'payment_intent', amount: Number(params.get('amount')), currency: params.get('currency'), status: 'requires_payment_method' }));
+    res.end(
+      JSON.stringify({
+        id,
+        object: 'payment_intent',
+        amount: Number(params.get('amount')),
+        currency: params.get('currency'),
+        status: 'requires_payment_method',
+      }),
+    );
   }, 300);
 };
 
@@ -45,7 +40,7 @@ let port: number;
 
 before(async () => {
   up = await startUpstream(stripeApi);
-  wg = await startWriteguard(example('stripe.yaml', up.url));
+  wg = await startWriteguard(exampleConfig('stripe.yaml', up.url));
   port = Number(new URL(wg.url).port); // the stripe upstream's own listener (8790 in config/stripe.yaml)
 });
 after(async () => {
@@ -70,13 +65,16 @@ test('the same key with another amount: stripe-node raises the 422, it does not 
   await stripe.paymentIntents.create({ amount: 2000, currency: 'usd' }, { idempotencyKey: 'order-1002' });
   const sent = up.count();
 
-  await assert.rejects(stripe.paymentIntents.create({ amount: 9900, currency: 'usd' }, { idempotencyKey: 'order-1002' }), (err: unknown) => {
-    assert.ok(err instanceof Stripe.errors.StripeError, String(err));
-    assert.equal(err.statusCode, 422);
-    assert.equal(err.code, 'idempotency_key_reuse_mismatch');
-    assert.equal(err.headers?.['stripe-should-retry'], 'false');
-    return true;
-  });
+  await assert.rejects(
+    stripe.paymentIntents.create({ amount: 9900, currency: 'usd' }, { idempotencyKey: 'order-1002' }),
+    (err: unknown) => {
+      assert.ok(err instanceof Stripe.errors.StripeError, String(err));
+      assert.equal(err.statusCode, 422);
+      assert.equal(err.code, 'idempotency_key_reuse_mismatch');
+      assert.equal(err.headers?.['stripe-should-retry'], 'false');
+      return true;
+    },
+  );
   assert.equal(up.count(), sent, 'not sent, and not retried by stripe-node');
 });
 
@@ -100,5 +98,8 @@ test('without an idempotencyKey each call gets its own key from stripe-node: two
   assert.notEqual(a.id, b.id);
   assert.equal(up.count() - sent, 2);
   const keys = up.received.slice(-2).map((r) => String(r.headers['idempotency-key']));
-  assert.ok(keys.every((k) => k.startsWith('stripe-node-retry-')), keys.join());
+  assert.ok(
+    keys.every((k) => k.startsWith('stripe-node-retry-')),
+    keys.join(),
+  );
 });

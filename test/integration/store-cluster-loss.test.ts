@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { createRedisStore, initStore } from '../../src/store/redis.js';
+import { createRedisStore, initStore } from '../../src/store/index.js';
 import { expectProblem, post } from '../helpers/problem.js';
-import { redisStoreConfig } from '../helpers/redis.js';
-import { rawRedis, startCluster, type TestCluster } from '../helpers/store-safety.js';
+import { redisStoreConfig, startCluster, type TestCluster } from '../helpers/redis.js';
+import { rawRedis } from '../helpers/store-safety.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 
@@ -78,7 +78,7 @@ function pay(wg: RunningWriteguard, agent: string, key: string, body = '{"amount
   return post(`${wg.url}/v1/pay-${agent}`, body, { 'idempotency-key': key, 'x-agent-id': agent });
 }
 
-test('FLUSHALL on the master owning agent A\'s slot (periodic check slowed to 60 s): A\'s next write is refused at once, and the store fails closed for B too', async () => {
+test("FLUSHALL on the master owning agent A's slot (periodic check slowed to 60 s): A's next write is refused at once, and the store fails closed for B too", async () => {
   const prefix = 'cl1:';
   await initialise(prefix);
   const { a, aPort, b } = await twoAgents();
@@ -116,7 +116,7 @@ test('FLUSHALL on the master owning agent A\'s slot (periodic check slowed to 60
   }
 });
 
-test('FLUSHALL on a master that does not hold the single `<prefix>sentinel` key, default check interval: A\'s completed key still never runs again', async () => {
+test("FLUSHALL on a master that does not hold the single `<prefix>sentinel` key, default check interval: A's completed key still never runs again", async () => {
   const prefix = 'cl2:';
   await initialise(prefix);
   // Today's single sentinel lives in one slot; A is put on another master, so only a per-master

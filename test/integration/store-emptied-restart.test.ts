@@ -7,10 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ackStore, initStore, type StoreConfig } from '../../src/store/redis.js';
+import { ackStore, initStore, type StoreConfig } from '../../src/store/index.js';
 import { expectProblem, post } from '../helpers/problem.js';
 import { redisStoreConfig, startRedis, type RedisServer } from '../helpers/redis.js';
-import { readyz, until } from '../helpers/store-safety.js';
+import { readyz } from '../helpers/store-safety.js';
+import { until } from '../helpers/wait.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 
@@ -95,7 +96,7 @@ test('Redis restarted empty, then a NEW writeguard with the default config: not 
   // The operator's explicit decision: accept the store as it is now.
   await ackStore(cfg);
   assert.equal(await b.server.store.whenReady(5000), true, 'B is ready after `store ack`');
-  assert.ok(await until(async () => (await readyz(b.adminUrl)).status === 200, 3000), 'readyz 200 after `store ack`');
+  assert.ok(await until(async () => (await readyz(b.adminUrl)).status === 200, { timeoutMs: 3000 }), 'readyz 200 after `store ack`');
   const fresh = await post(`${b.url}/v1/payments`, '{"amount":2}', { 'idempotency-key': 'K-after-ack' });
   assert.equal(fresh.status, 201, await fresh.text());
   assert.equal(up.count('/v1/payments'), 2);
@@ -104,7 +105,7 @@ test('Redis restarted empty, then a NEW writeguard with the default config: not 
   const again = await post(`${b.url}/v1/payments`, '{"amount":500}', { 'idempotency-key': 'K' });
   assert.equal(again.status, 201, await again.text());
   assert.equal(again.headers.get('idempotent-replayed'), null);
-  assert.equal(up.count('/v1/payments'), 3, 'after the ack, K ran again: the operator\'s explicit decision');
+  assert.equal(up.count('/v1/payments'), 3, "after the ack, K ran again: the operator's explicit decision");
   await close(b);
 });
 
@@ -114,7 +115,11 @@ test('the default config on a brand-new empty Redis: writes refused (readyz name
   const before = up.count('/v1/payments');
   await sleep(800); // several checks: none may initialise the store
   const ready = await readyz(wg.adminUrl);
-  assert.equal(ready.status, 503, `an empty store is not adopted by the default config: readyz ${ready.status} ${JSON.stringify(ready.body)}`);
+  assert.equal(
+    ready.status,
+    503,
+    `an empty store is not adopted by the default config: readyz ${ready.status} ${JSON.stringify(ready.body)}`,
+  );
   assert.equal(ready.body.ready, false);
   assert.equal(ready.body.reason, 'store_unavailable');
   assert.match(String(ready.body.detail), /writeguard store init/);
@@ -126,7 +131,7 @@ test('the default config on a brand-new empty Redis: writes refused (readyz name
 
   assert.deepEqual(await initStore(storeConfig(s)), { existed: false }, 'writeguard created no sentinel of its own');
   assert.equal(await wg.server.store.whenReady(5000), true, 'ready after `store init`');
-  assert.ok(await until(async () => (await readyz(wg.adminUrl)).status === 200, 3000), 'readyz 200 after `store init`');
+  assert.ok(await until(async () => (await readyz(wg.adminUrl)).status === 200, { timeoutMs: 3000 }), 'readyz 200 after `store init`');
   const ok = await post(`${wg.url}/v1/payments`, '{"amount":3}', { 'idempotency-key': 'new-1' });
   assert.equal(ok.status, 201, await ok.text());
   assert.equal(up.count('/v1/payments'), before + 1);

@@ -10,10 +10,11 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { initStore } from '../../src/store/redis.js';
+import { initStore } from '../../src/store/index.js';
 import { expectProblem, post } from '../helpers/problem.js';
 import { redisStoreConfig, startRedis, type RedisServer } from '../helpers/redis.js';
-import { metric, rawRedis, readyz, until } from '../helpers/store-safety.js';
+import { metric, rawRedis, readyz } from '../helpers/store-safety.js';
+import { until } from '../helpers/wait.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 
@@ -63,10 +64,13 @@ async function guard(s: RedisServer, keyPrefix: string, over: Record<string, unk
 /** readyz is 503 store_unavailable with a detail naming maxmemory-policy (polled: checks run about every second). */
 async function refusedForEviction(wg: RunningWriteguard, withinMs: number): Promise<void> {
   let last = await readyz(wg.adminUrl);
-  await until(async () => {
-    last = await readyz(wg.adminUrl);
-    return last.status === 503 && /maxmemory-policy/.test(String(last.body.detail));
-  }, withinMs);
+  await until(
+    async () => {
+      last = await readyz(wg.adminUrl);
+      return last.status === 503 && /maxmemory-policy/.test(String(last.body.detail));
+    },
+    { timeoutMs: withinMs },
+  );
   assert.equal(last.status, 503, `readyz ${last.status} ${JSON.stringify(last.body)}`);
   assert.equal(last.body.ready, false);
   assert.equal(last.body.reason, 'store_unavailable');
@@ -131,7 +135,10 @@ test('policy switched at run time (CONFIG SET): within seconds readiness turns f
     assert.equal(replay.headers.get('idempotent-replayed'), 'true');
     await replay.arrayBuffer();
     assert.equal(up.count('/v2/payments'), 1);
-    assert.ok(await until(async () => (await metric(wg.adminUrl, 'writeguard_store_ready')) === 1, 3000), 'writeguard_store_ready 1 again');
+    assert.ok(
+      await until(async () => (await metric(wg.adminUrl, 'writeguard_store_ready')) === 1, { timeoutMs: 3000 }),
+      'writeguard_store_ready 1 again',
+    );
   } finally {
     await wg.close();
   }
@@ -192,10 +199,14 @@ test('allowEviction: true accepts an evicting store with a warning — and an ev
   await initialise(s, raw, prefix);
   const wg = await guard(s, prefix, { allowEviction: true });
   try {
-    assert.equal(await wg.server.store.whenReady(5000), true, `accepted with allowEviction: ${JSON.stringify((await readyz(wg.adminUrl)).body)}`);
+    assert.equal(
+      await wg.server.store.whenReady(5000),
+      true,
+      `accepted with allowEviction: ${JSON.stringify((await readyz(wg.adminUrl)).body)}`,
+    );
     assert.equal((await readyz(wg.adminUrl)).status, 200);
     assert.ok(
-      await until(() => wg.logs.lines.some((l) => l.level === WARN && /evict/i.test(JSON.stringify(l))), 3000),
+      await until(() => wg.logs.lines.some((l) => l.level === WARN && /evict/i.test(JSON.stringify(l))), { timeoutMs: 3000 }),
       'a warn line says the store can evict keys',
     );
 

@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { createRedisStore, initStore, type StoreConfig } from '../../src/store/redis.js';
+import { createRedisStore, initStore, type StoreConfig } from '../../src/store/index.js';
 import { expectProblem, post } from '../helpers/problem.js';
 import { redisStoreConfig, startRedis, type RedisServer } from '../helpers/redis.js';
-import { rawRedis, readyz, until } from '../helpers/store-safety.js';
+import { rawRedis, readyz } from '../helpers/store-safety.js';
+import { until } from '../helpers/wait.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 
@@ -67,7 +68,7 @@ async function postReleasing(url: string, body: string, key: string): Promise<Re
   const pending = post(url, body, { 'idempotency-key': key }).finally(() => {
     settled = true;
   });
-  await until(() => settled || held.length > 0, 5000);
+  await until(() => settled || held.length > 0, { timeoutMs: 5000 });
   for (const release of held.splice(0)) release();
   return pending;
 }
@@ -100,7 +101,10 @@ test('FLUSHALL, then at once the retry of a completed key: 503 store_unavailable
     assert.equal(up.count('/v1/payments'), 1);
 
     // Readiness reports it (DESIGN §3.12: sentinel missing → readiness false), without waiting for the 60 s check.
-    assert.ok(await until(async () => (await readyz(wg.adminUrl)).status === 503, 2000), 'readyz turns 503 once the loss is seen');
+    assert.ok(
+      await until(async () => (await readyz(wg.adminUrl)).status === 503, { timeoutMs: 2000 }),
+      'readyz turns 503 once the loss is seen',
+    );
     const ready = await readyz(wg.adminUrl);
     assert.equal(ready.body.ready, false);
     assert.equal(ready.body.reason, 'store_unavailable');
@@ -115,14 +119,14 @@ test('FLUSHALL while a write is upstream: its answer reaches the agent, and no r
   try {
     const before = up.count('/v1/held');
     const pending = post(`${wg.url}/v1/held`, '{"amount":250}', { 'idempotency-key': 'flush-in-flight' });
-    assert.ok(await until(() => held.length > 0, 5000), 'the write reached the upstream');
+    assert.ok(await until(() => held.length > 0, { timeoutMs: 5000 }), 'the write reached the upstream');
     assert.equal(up.count('/v1/held'), before + 1);
 
     await rawRedis(redis.url, raws).flushall();
     held.shift()!();
 
     const answer = await pending;
-    assert.equal(answer.status, 201, 'the upstream\'s answer is the truth and reaches the agent');
+    assert.equal(answer.status, 201, "the upstream's answer is the truth and reaches the agent");
     const stored = answer.headers.get('writeguard-stored');
     await answer.arrayBuffer();
 

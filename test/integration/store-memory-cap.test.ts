@@ -11,7 +11,10 @@ after(async () => {
   for (const c of open.reverse()) await c.close();
 });
 
-async function setUp(memory: { maxRecords?: number; maxBytes?: number }, bodyBytes = 0): Promise<{ up: CountingUpstream; wg: RunningWriteguard }> {
+async function setUp(
+  memory: { maxRecords?: number; maxBytes?: number },
+  bodyBytes = 0,
+): Promise<{ up: CountingUpstream; wg: RunningWriteguard }> {
   const up = await startUpstream((req, res) => {
     res.writeHead(req.method === 'GET' ? 200 : 201, { 'content-type': 'application/json', 'request-id': `req_${up.received.length}` });
     res.end(JSON.stringify({ id: `pay_${up.received.length}`, echo: req.body.toString(), pad: 'x'.repeat(bodyBytes) }));

@@ -4,7 +4,14 @@ import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { MEMORY_STORE_DEFAULTS } from '../../src/config/schema.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { StoreFullError, type BeginInput, type Fence, type FinishOutcome, type RecordKey, type StoredResponse } from '../../src/store/store.js';
+import {
+  StoreFullError,
+  type BeginInput,
+  type Fence,
+  type FinishOutcome,
+  type RecordKey,
+  type StoredResponse,
+} from '../../src/store/store.js';
 import { storeContract } from '../helpers/store-contract.js';
 
 storeContract('memory', async () => {
@@ -19,10 +26,28 @@ describe('memory store: bounded, never evicting', () => {
   let n = 0;
   const newKey = (): RecordKey => ({ scope: 'test:agent', upstream: 'payments', keyHash: `k${++n}` });
   const input = (key: RecordKey, owner = randomUUID()): BeginInput => ({
-    key, fingerprint: 'fp-1', upstreamKey: `up-${key.keyHash}`, owner, leaseMs: 1000, mode: 'join', reclaimUnknown: false, meta,
+    key,
+    fingerprint: 'fp-1',
+    upstreamKey: `up-${key.keyHash}`,
+    owner,
+    leaseMs: 1000,
+    mode: 'join',
+    reclaimUnknown: false,
+    meta,
   });
-  const response = (bodyBytes: number): StoredResponse => ({ status: 201, headers: { 'content-type': 'application/json' }, body: Buffer.alloc(bodyBytes, 7).toString('base64') });
-  const complete = (bodyBytes: number, ttlSec: number, tombstoneSec: number): FinishOutcome => ({ kind: 'complete', status: 201, requestId: 'req_1', response: response(bodyBytes), ttlSec, tombstoneSec });
+  const response = (bodyBytes: number): StoredResponse => ({
+    status: 201,
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.alloc(bodyBytes, 7).toString('base64'),
+  });
+  const complete = (bodyBytes: number, ttlSec: number, tombstoneSec: number): FinishOutcome => ({
+    kind: 'complete',
+    status: 201,
+    requestId: 'req_1',
+    response: response(bodyBytes),
+    ttlSec,
+    tombstoneSec,
+  });
   const fakeClock = () => {
     const clock = { now: 1_000_000, tick: (ms: number) => (clock.now += ms), read: () => clock.now };
     return clock;
@@ -151,7 +176,16 @@ describe('memory store: bounded, never evicting', () => {
       const fenceB = { key: b, owner: begunB.record.owner, epoch: begunB.record.epoch };
       await store.markSent(fenceB, 1000);
       await store.finish(fenceB, { kind: 'unknown', status: null, requestId: null, reason: 'timeout' });
-      assert.equal(await store.resolve(b, begunB.record.epoch, { kind: 'executed', status: 201, response: response(5000), ttlSec: 5, tombstoneSec: 5 }), 'ok');
+      assert.equal(
+        await store.resolve(b, begunB.record.epoch, {
+          kind: 'executed',
+          status: 201,
+          response: response(5000),
+          ttlSec: 5,
+          tombstoneSec: 5,
+        }),
+        'ok',
+      );
       assert.ok(store.usage().bytes > 5000);
       clock.tick(10_001);
       assert.equal(await store.get(b), null);

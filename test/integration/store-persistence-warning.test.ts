@@ -4,10 +4,11 @@
 // or no persistence is a documented risk, not a refusal.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { initStore } from '../../src/store/redis.js';
+import { initStore } from '../../src/store/index.js';
 import { post } from '../helpers/problem.js';
 import { redisStoreConfig, startRedis, type RedisServer } from '../helpers/redis.js';
-import { metric, readyz, until } from '../helpers/store-safety.js';
+import { metric, readyz } from '../helpers/store-safety.js';
+import { until } from '../helpers/wait.js';
 import { startWriteguard } from '../helpers/writeguard.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 import type { LogLine, RunningWriteguard } from '../helpers/writeguard.js';
@@ -45,10 +46,14 @@ function persistenceWarnings(lines: readonly LogLine[]): LogLine[] {
 test('Redis without AOF: one warn line about persistence, writeguard_store_persistent 0, and readiness stays true', async () => {
   const wg = await guardOn(false);
   try {
-    assert.ok(await until(() => persistenceWarnings(wg.logs.lines).length > 0, 3000),
-      `a warn line mentioning persistence; warn lines seen: ${JSON.stringify(wg.logs.lines.filter((l) => l.level === WARN))}`);
-    assert.ok(await until(async () => (await metric(wg.adminUrl, 'writeguard_store_persistent')) === 0, 3000),
-      `writeguard_store_persistent is ${await metric(wg.adminUrl, 'writeguard_store_persistent')}, want 0`);
+    assert.ok(
+      await until(() => persistenceWarnings(wg.logs.lines).length > 0, { timeoutMs: 3000 }),
+      `a warn line mentioning persistence; warn lines seen: ${JSON.stringify(wg.logs.lines.filter((l) => l.level === WARN))}`,
+    );
+    assert.ok(
+      await until(async () => (await metric(wg.adminUrl, 'writeguard_store_persistent')) === 0, { timeoutMs: 3000 }),
+      `writeguard_store_persistent is ${await metric(wg.adminUrl, 'writeguard_store_persistent')}, want 0`,
+    );
 
     const ready = await readyz(wg.adminUrl);
     assert.equal(ready.status, 200, JSON.stringify(ready.body));
@@ -68,8 +73,10 @@ test('Redis without AOF: one warn line about persistence, writeguard_store_persi
 test('Redis with `appendonly yes`: no persistence warning, writeguard_store_persistent 1', async () => {
   const wg = await guardOn(true);
   try {
-    assert.ok(await until(async () => (await metric(wg.adminUrl, 'writeguard_store_persistent')) === 1, 3000),
-      `writeguard_store_persistent is ${await metric(wg.adminUrl, 'writeguard_store_persistent')}, want 1`);
+    assert.ok(
+      await until(async () => (await metric(wg.adminUrl, 'writeguard_store_persistent')) === 1, { timeoutMs: 3000 }),
+      `writeguard_store_persistent is ${await metric(wg.adminUrl, 'writeguard_store_persistent')}, want 1`,
+    );
     await new Promise((r) => setTimeout(r, 1200));
     assert.deepEqual(persistenceWarnings(wg.logs.lines), []);
     assert.equal((await readyz(wg.adminUrl)).status, 200);

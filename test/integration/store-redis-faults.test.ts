@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../src/observe/logger.js';
-import { ackStore, createRedisStore, initStore, type RedisStore, type StoreConfig } from '../../src/store/redis.js';
+import { ackStore, createRedisStore, initStore, type RedisStore, type StoreConfig } from '../../src/store/index.js';
 import { StoreUnavailableError, type BeginInput, type RecordKey, type Store } from '../../src/store/store.js';
 import { redisStoreConfig, startRedis, type RedisServer } from '../helpers/redis.js';
+import { eventually, until } from '../helpers/wait.js';
 
 const COMMAND_TIMEOUT_MS = 300;
 /** What "quickly" means: the command timeout, the deadline margin, and a scheduler's slack. */
@@ -32,11 +33,17 @@ async function server(appendonly: boolean): Promise<RedisServer> {
 }
 
 function config(s: RedisServer, over: Partial<StoreConfig> = {}): StoreConfig {
-  return redisStoreConfig(s.url, { commandTimeoutMs: COMMAND_TIMEOUT_MS, keyPrefix: `t${randomUUID().slice(0, 8)}:`, initOnEmpty: true, ...over });
+  return redisStoreConfig(s.url, {
+    commandTimeoutMs: COMMAND_TIMEOUT_MS,
+    keyPrefix: `t${randomUUID().slice(0, 8)}:`,
+    initOnEmpty: true,
+    ...over,
+  });
 }
 
 async function open(cfg: StoreConfig, expectReady = true, lines?: string[]): Promise<RedisStore> {
-  const log = lines === undefined ? undefined : createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
+  const log =
+    lines === undefined ? undefined : createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
   const store = createRedisStore(cfg, log, { checkIntervalMs: 200 });
   stores.push(store);
   if (expectReady) assert.equal(await store.whenReady(5000), true, `not ready: ${store.notReadyReason()?.detail}`);
@@ -55,7 +62,17 @@ function newKey(): RecordKey {
 }
 
 function input(key: RecordKey, over: Partial<BeginInput> = {}): BeginInput {
-  return { key, fingerprint: 'fp', upstreamKey: 'uk', owner: randomUUID(), leaseMs: 5000, mode: 'join', reclaimUnknown: false, meta, ...over };
+  return {
+    key,
+    fingerprint: 'fp',
+    upstreamKey: 'uk',
+    owner: randomUUID(),
+    leaseMs: 5000,
+    mode: 'join',
+    reclaimUnknown: false,
+    meta,
+    ...over,
+  };
 }
 
 /** Times a call that must fail with StoreUnavailableError; returns the elapsed ms. */
@@ -69,16 +86,6 @@ async function failsFast(work: () => Promise<unknown>): Promise<{ ms: number; er
   assert.ok(error instanceof StoreUnavailableError, `got ${String(error)}`);
   assert.equal(error.code, 'store_unavailable');
   return { ms, error };
-}
-
-/** Polls (bounded) until the condition holds. */
-async function eventually(condition: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (condition()) return;
-    await sleep(20);
-  }
-  assert.fail('condition not reached in time');
 }
 
 async function completeOne(store: Store, key: RecordKey, body = 'ok'): Promise<void> {
@@ -101,7 +108,7 @@ describe('Redis down and back', () => {
     const key = newKey();
     await completeOne(store, key);
     await s.stop();
-    await eventually(() => !store.ready());
+    await eventually(() => !store.ready(), 3000, { what: 'the store to turn unready' });
     const { ms } = await failsFast(() => store.begin(input(newKey())));
     assert.ok(ms < FAIL_FAST_MS, `took ${ms} ms`);
     await failsFast(() => store.get(key));
@@ -143,7 +150,7 @@ describe('Redis down and back', () => {
       const second = await failsFast(() => store.finish({ key, owner: 'o', epoch: 1 }, { kind: 'release' }));
       assert.ok(second.ms < FAIL_FAST_MS, `took ${second.ms} ms`);
       // The periodic check cannot reach the store either.
-      await eventually(() => !store.ready(), 3000);
+      await eventually(() => !store.ready(), 3000, { what: 'the store to turn unready' });
     } finally {
       s.kill('SIGCONT');
     }
@@ -177,7 +184,7 @@ describe('store amnesia: the sentinel', () => {
     const { value } = await ackStore(cfg);
     assert.equal(typeof value, 'string');
     assert.equal(await store.whenReady(3000), true);
-    await eventually(() => newcomer.ready());
+    await eventually(() => newcomer.ready(), 3000, { what: 'the new store to turn ready' });
     // The claim was forgotten with the data: after the operator's ack, the key is new again.
     assert.equal((await store.begin(input(key))).outcome, 'acquired');
   });
@@ -187,7 +194,7 @@ describe('store amnesia: the sentinel', () => {
     const cfg = config(s);
     const store = await open(cfg);
     await raw(s).del(`${cfg.keyPrefix}sentinel`);
-    await eventually(() => !store.ready(), 2000);
+    await eventually(() => !store.ready(), 2000, { what: 'the store to turn unready' });
     await failsFast(() => store.begin(input(newKey())));
   });
 
@@ -265,12 +272,13 @@ describe('waitReplicas', () => {
     servers.push(replica);
     // The replica acknowledges nothing before its first sync: wait until it does.
     const primary = raw(master);
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline) {
-      await primary.set('warm-up', '1');
-      if ((await primary.wait(1, 200)) === 1) break;
-      await sleep(50);
-    }
+    await until(
+      async () => {
+        await primary.set('warm-up', '1');
+        return (await primary.wait(1, 200)) === 1;
+      },
+      { timeoutMs: 5000 },
+    );
     const store = await open(config(master, { waitReplicas: 1, waitTimeoutMs: 200 }));
     await completeOne(store, newKey());
     replica.kill('SIGSTOP');
@@ -319,7 +327,7 @@ describe('key layout and expiry', () => {
     await store.markSent(fence, 5000);
     await store.finish(fence, { kind: 'unknown', status: null, requestId: null, reason: 'reset' });
     assert.equal(await r.pttl(recordKey), -1);
-    assert.equal(await r.zscore(dlqKey, `${key.upstream}:${key.keyHash}`) !== null, true);
+    assert.equal((await r.zscore(dlqKey, `${key.upstream}:${key.keyHash}`)) !== null, true);
     const response = { status: 200, headers: {}, body: 'AA==' };
     assert.equal(await store.resolve(key, 1, { kind: 'executed', status: 200, response, ttlSec: 10, tombstoneSec: 20 }), 'ok');
     const recordTtl = await r.pttl(recordKey);
@@ -342,7 +350,11 @@ describe('key layout and expiry', () => {
       const secret = 'SECRET-BODY-' + randomUUID();
       const response = { status: 201, headers: {}, body: Buffer.from(secret).toString('base64') };
       const { error } = await failsFast(() =>
-        store.finish({ key, owner: r.record.owner, epoch: 1 }, { kind: 'complete', status: 201, requestId: null, response, ttlSec: 1, tombstoneSec: 1 }));
+        store.finish(
+          { key, owner: r.record.owner, epoch: 1 },
+          { kind: 'complete', status: 201, requestId: null, response, ttlSec: 1, tombstoneSec: 1 },
+        ),
+      );
       const text = `${error.message} ${JSON.stringify(error)} ${String(error.cause)}`;
       assert.ok(!text.includes(key.keyHash) && !text.includes(response.body) && !text.includes(secret), text);
     } finally {

@@ -1,6 +1,6 @@
 // The store contract against the Redis store, on a real redis-server started for this file.
 import { after, before } from 'node:test';
-import { createRedisStore } from '../../src/store/redis.js';
+import { createRedisStore } from '../../src/store/index.js';
 import { redisStoreConfig, startRedis, type RedisServer } from '../helpers/redis.js';
 import { storeContract } from '../helpers/store-contract.js';
 

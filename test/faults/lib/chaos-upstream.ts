@@ -7,8 +7,16 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 
 export const RATE_STYLES = [
-  'retry-after', 'retry-after-ms', 'retry-after-date', 'x-ratelimit-reset-epoch-s', 'x-ratelimit-reset-epoch-ms',
-  'x-ratelimit-reset-delta', 'ratelimit', 'ratelimit-reset', 'none', 'garbage',
+  'retry-after',
+  'retry-after-ms',
+  'retry-after-date',
+  'x-ratelimit-reset-epoch-s',
+  'x-ratelimit-reset-epoch-ms',
+  'x-ratelimit-reset-delta',
+  'ratelimit',
+  'ratelimit-reset',
+  'none',
+  'garbage',
 ] as const;
 export type RateStyle = (typeof RATE_STYLES)[number];
 
@@ -92,16 +100,26 @@ const OP_RE = /op_[A-Za-z0-9_]+/;
 function rateHeaders(style: RateStyle): Record<string, string> {
   const now = Date.now();
   switch (style) {
-    case 'retry-after': return { 'retry-after': '1' };
-    case 'retry-after-ms': return { 'retry-after-ms': '300' };
-    case 'retry-after-date': return { 'retry-after': new Date(now + 1500).toUTCString() };
-    case 'x-ratelimit-reset-epoch-s': return { 'x-ratelimit-reset': String(Math.ceil(now / 1000) + 1) };
-    case 'x-ratelimit-reset-epoch-ms': return { 'x-ratelimit-reset': String(now + 500) };
-    case 'x-ratelimit-reset-delta': return { 'x-ratelimit-reset': '1' };
-    case 'ratelimit': return { ratelimit: '"default";r=0;t=1', 'ratelimit-policy': '"default";q=100;w=60' };
-    case 'ratelimit-reset': return { 'ratelimit-reset': '1', 'ratelimit-remaining': '0' };
-    case 'none': return {};
-    case 'garbage': return { 'retry-after': 'soon-ish', 'x-ratelimit-reset': 'NaN', 'retry-after-ms': '-5' };
+    case 'retry-after':
+      return { 'retry-after': '1' };
+    case 'retry-after-ms':
+      return { 'retry-after-ms': '300' };
+    case 'retry-after-date':
+      return { 'retry-after': new Date(now + 1500).toUTCString() };
+    case 'x-ratelimit-reset-epoch-s':
+      return { 'x-ratelimit-reset': String(Math.ceil(now / 1000) + 1) };
+    case 'x-ratelimit-reset-epoch-ms':
+      return { 'x-ratelimit-reset': String(now + 500) };
+    case 'x-ratelimit-reset-delta':
+      return { 'x-ratelimit-reset': '1' };
+    case 'ratelimit':
+      return { ratelimit: '"default";r=0;t=1', 'ratelimit-policy': '"default";q=100;w=60' };
+    case 'ratelimit-reset':
+      return { 'ratelimit-reset': '1', 'ratelimit-remaining': '0' };
+    case 'none':
+      return {};
+    case 'garbage':
+      return { 'retry-after': 'soon-ish', 'x-ratelimit-reset': 'NaN', 'retry-after-ms': '-5' };
   }
 }
 
@@ -132,7 +150,12 @@ export async function startChaosUpstream(options: ChaosOptions = {}): Promise<Ch
   const answer = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
     if (res.destroyed || res.headersSent) return;
     const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_${randomUUID()}`, 'content-length': Buffer.byteLength(text), ...headers });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'request-id': `req_${randomUUID()}`,
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    });
     res.end(text);
   };
 
@@ -149,22 +172,44 @@ export async function startChaosUpstream(options: ChaosOptions = {}): Promise<Ch
     const keyHeader = req.headers['idempotency-key'];
     const key = typeof keyHeader === 'string' ? keyHeader : null;
     const op = OP_RE.exec(body)?.[0] ?? null;
-    const prior = op === null ? 0 : deliveredByOp.get(op) ?? 0;
+    const prior = op === null ? 0 : (deliveredByOp.get(op) ?? 0);
     if (op !== null) deliveredByOp.set(op, prior + 1);
     const info: ArrivalInfo = { method, path, op, key, arrival: prior, headers: req.headers };
     const isWrite = method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
 
     // An upstream that dedupes on the key: a key it already executed is answered from that execution.
     if (isWrite && key !== null && honor.has(path) && firstExecByKey.has(key)) {
-      const arrival: Arrival = { ...info, at: Date.now(), fault: 'normal', executed: false, deduped: true, execId: firstExecByKey.get(key)! };
+      const arrival: Arrival = {
+        ...info,
+        at: Date.now(),
+        fault: 'normal',
+        executed: false,
+        deduped: true,
+        execId: firstExecByKey.get(key)!,
+      };
       arrivals.push(arrival);
       for (const l of listeners) l(arrival);
-      answer(res, 201, { id: `pay_${arrival.execId}`, object: 'payment', op, exec: arrival.execId, attempt: 'dedupe', deduped: true, note: secret });
+      answer(res, 201, {
+        id: `pay_${arrival.execId}`,
+        object: 'payment',
+        op,
+        exec: arrival.execId,
+        attempt: 'dedupe',
+        deduped: true,
+        note: secret,
+      });
       return;
     }
 
     const fault = isWrite ? pick(info) : pick(info);
-    const executes = isWrite && (fault.kind === 'normal' || fault.kind === 'hang' || fault.kind === 'destroy' || fault.kind === 'drip' || fault.kind === 'hold' || (fault.kind === 'r503' && fault.executed));
+    const executes =
+      isWrite &&
+      (fault.kind === 'normal' ||
+        fault.kind === 'hang' ||
+        fault.kind === 'destroy' ||
+        fault.kind === 'drip' ||
+        fault.kind === 'hold' ||
+        (fault.kind === 'r503' && fault.executed));
     const execId = executes ? randomUUID().slice(0, 12) : null;
     if (executes) {
       if (op !== null) execByOp.set(op, (execByOp.get(op) ?? 0) + 1);
@@ -182,7 +227,8 @@ export async function startChaosUpstream(options: ChaosOptions = {}): Promise<Ch
       : { object: 'list', data: [], note: secret };
     switch (fault.kind) {
       case 'normal':
-        if (fault.delayMs !== undefined && fault.delayMs > 0) later(fault.delayMs, () => answer(res, fault.status ?? (isWrite ? 201 : 200), okBody));
+        if (fault.delayMs !== undefined && fault.delayMs > 0)
+          later(fault.delayMs, () => answer(res, fault.status ?? (isWrite ? 201 : 200), okBody));
         else answer(res, fault.status ?? (isWrite ? 201 : 200), okBody);
         return;
       case 'hang':
@@ -192,14 +238,28 @@ export async function startChaosUpstream(options: ChaosOptions = {}): Promise<Ch
         res.socket?.destroy();
         return;
       case 'r429':
-        answer(res, 429, { error: { type: 'rate_limit_error', code: 'upstream_rate_limited', message: `slow down (${fault.style})` } }, rateHeaders(fault.style));
+        answer(
+          res,
+          429,
+          { error: { type: 'rate_limit_error', code: 'upstream_rate_limited', message: `slow down (${fault.style})` } },
+          rateHeaders(fault.style),
+        );
         return;
       case 'r503':
-        answer(res, 503, { error: { type: 'api_error', code: 'upstream_unavailable', message: `unavailable (${fault.style})` } }, rateHeaders(fault.style));
+        answer(
+          res,
+          503,
+          { error: { type: 'api_error', code: 'upstream_unavailable', message: `unavailable (${fault.style})` } },
+          rateHeaders(fault.style),
+        );
         return;
       case 'drip': {
         const text = JSON.stringify(okBody);
-        res.writeHead(isWrite ? 201 : 200, { 'content-type': 'application/json', 'request-id': `req_${randomUUID()}`, 'content-length': Buffer.byteLength(text) });
+        res.writeHead(isWrite ? 201 : 200, {
+          'content-type': 'application/json',
+          'request-id': `req_${randomUUID()}`,
+          'content-length': Buffer.byteLength(text),
+        });
         const size = Math.ceil(text.length / fault.chunks);
         for (let i = 0; i < fault.chunks; i++) {
           const piece = text.slice(i * size, (i + 1) * size);

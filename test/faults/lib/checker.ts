@@ -3,7 +3,7 @@
 // settled, and the verdict — at most one execution upstream, and a known end state for the agent:
 // a final answer, a replay, outcome_unknown held as a dead letter, or a clear error.
 import { keyHash } from '../../../src/idempotency/key.js';
-import type { RedisStore } from '../../../src/store/redis.js';
+import type { RedisStore } from '../../../src/store/index.js';
 import type { IdemRecord } from '../../../src/store/store.js';
 import type { ChaosUpstream } from './chaos-upstream.js';
 import { sleep } from './procs.js';
@@ -110,8 +110,18 @@ export class Traffic {
       }
       this.sent.set(url.origin, (this.sent.get(url.origin) ?? 0) + 1);
       const ex: Exchange = {
-        origin: url.origin, method, path: url.pathname, status: null, error: null, requestIds: [], code: null, replayed: false,
-        echoedKey: null, body: '', notReached: false, at: Date.now(),
+        origin: url.origin,
+        method,
+        path: url.pathname,
+        status: null,
+        error: null,
+        requestIds: [],
+        code: null,
+        replayed: false,
+        echoedKey: null,
+        body: '',
+        notReached: false,
+        at: Date.now(),
       };
       this.exchanges.push(ex);
       op?.exchanges.push(ex);
@@ -158,8 +168,13 @@ export function endOf(op: Op): { kind: EndKind; ex: Exchange | null } {
 /** Answers worth the agent's retry: in use, store down, draining, rate limited, unreachable, or no answer. */
 function worthRetry(ex: Exchange | null): boolean {
   if (ex === null || ex.status === null) return true;
-  return [409, 429, 503].includes(ex.status) && ex.code !== 'possible_duplicate' && ex.code !== 'idempotency_key_expired' && ex.code !== 'response_not_replayable'
-    || ex.code === 'upstream_unreachable';
+  return (
+    ([409, 429, 503].includes(ex.status) &&
+      ex.code !== 'possible_duplicate' &&
+      ex.code !== 'idempotency_key_expired' &&
+      ex.code !== 'response_not_replayable') ||
+    ex.code === 'upstream_unreachable'
+  );
 }
 
 export interface Verdict {
@@ -174,9 +189,17 @@ export interface Verdict {
 export class Checker {
   readonly ops: Op[] = [];
   readonly traffic = new Traffic();
-  constructor(readonly scenario: string, readonly namespace = 'live') {}
+  constructor(
+    readonly scenario: string,
+    readonly namespace = 'live',
+  ) {}
 
-  op(spec: Omit<Op, 'exchanges' | 'key' | 'sentBody' | 'contentType' | 'headers'> & { key?: string | null; headers?: Record<string, string> }): Op {
+  op(
+    spec: Omit<Op, 'exchanges' | 'key' | 'sentBody' | 'contentType' | 'headers'> & {
+      key?: string | null;
+      headers?: Record<string, string>;
+    },
+  ): Op {
     const op: Op = { key: null, sentBody: null, contentType: null, exchanges: [], headers: agentHeaders(spec.agent), ...spec } as Op;
     if (spec.key !== undefined) op.key = spec.key;
     this.ops.push(op);
@@ -200,7 +223,12 @@ export class Checker {
     if (op.keySource === 'client' && op.key !== null) headers['idempotency-key'] = op.key;
     else headers['idempotency-intent'] = 'retry';
     try {
-      const res = await this.fetchFor(op)(`${base}${op.path}`, { method: 'POST', headers, body: op.sentBody!, signal: AbortSignal.timeout(15_000) });
+      const res = await this.fetchFor(op)(`${base}${op.path}`, {
+        method: 'POST',
+        headers,
+        body: op.sentBody!,
+        signal: AbortSignal.timeout(15_000),
+      });
       await res.arrayBuffer();
     } catch {
       // recorded
@@ -264,10 +292,13 @@ export class Checker {
       const oks = op.exchanges.filter((e) => e.status !== null && e.status >= 200 && e.status < 300);
       const execIds = new Set(oks.map((e) => /"exec":"([^"]+)"/.exec(e.body)?.[1] ?? '?'));
       if (execIds.size > 1) problems.push(`${op.id}: its answers name ${execIds.size} different executions`);
-      for (const e of oks) if (!e.body.includes(op.id)) problems.push(`${op.id}: a 2xx answer is not this operation's (${e.body.slice(0, 80)})`);
+      for (const e of oks)
+        if (!e.body.includes(op.id)) problems.push(`${op.id}: a 2xx answer is not this operation's (${e.body.slice(0, 80)})`);
       const record = end.kind === 'final' ? undefined : await recordOf(op);
       const accounted = (r: IdemRecord | null | undefined): boolean =>
-        r !== undefined && r !== null && (r.state === 'completed' || r.state === 'outcome_unknown' || (r.state === 'in_flight' && r.phase === 'sent'));
+        r !== undefined &&
+        r !== null &&
+        (r.state === 'completed' || r.state === 'outcome_unknown' || (r.state === 'in_flight' && r.phase === 'sent'));
       switch (end.kind) {
         case 'final':
           if (n === 0) {
@@ -279,8 +310,14 @@ export class Checker {
           if (store === null) break;
           if (record === null || record === undefined || (record.state !== 'outcome_unknown' && record.state !== 'completed')) {
             lost++;
-            problems.push(`${op.id}: answered outcome_unknown, but its record is ${record === null ? 'gone' : record === undefined ? 'unreadable' : record.state}`);
-          } else if (record.state === 'outcome_unknown' && deadLetters !== null && !deadLetters.has(`${this.namespace}:${op.agent}|${op.upstream}|${keyHash(op.key!)}`)) {
+            problems.push(
+              `${op.id}: answered outcome_unknown, but its record is ${record === null ? 'gone' : record === undefined ? 'unreadable' : record.state}`,
+            );
+          } else if (
+            record.state === 'outcome_unknown' &&
+            deadLetters !== null &&
+            !deadLetters.has(`${this.namespace}:${op.agent}|${op.upstream}|${keyHash(op.key!)}`)
+          ) {
             lost++;
             problems.push(`${op.id}: outcome_unknown but not listed as a dead letter`);
           }
@@ -289,12 +326,16 @@ export class Checker {
         case 'error':
           if (n > 0 && store !== null && !accounted(record)) {
             lost++;
-            problems.push(`${op.id}: executed upstream, the agent got ${end.ex?.status} ${end.ex?.code ?? ''}, and the record is ${record === null ? 'gone' : record?.state ?? 'unreadable'}`);
+            problems.push(
+              `${op.id}: executed upstream, the agent got ${end.ex?.status} ${end.ex?.code ?? ''}, and the record is ${record === null ? 'gone' : (record?.state ?? 'unreadable')}`,
+            );
           }
           break;
         case 'none':
           lost++;
-          problems.push(`${op.id} (${op.client}): no answer at all (${op.exchanges.map((e) => e.error).join(',') || 'never sent'}); executed ${n}`);
+          problems.push(
+            `${op.id} (${op.client}): no answer at all (${op.exchanges.map((e) => e.error).join(',') || 'never sent'}); executed ${n}`,
+          );
           break;
       }
     }

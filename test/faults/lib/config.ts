@@ -34,18 +34,36 @@ export function wgConfig(o: WgConfigOptions): ConfigInput {
     deriveWindowSec: o.deriveWindowSec ?? 600,
     upstreamHonorsKey: o.upstreamHonorsKey ?? false,
   };
-  const retry = { maxAttempts: o.maxAttempts ?? 3, maxElapsedMs: o.maxElapsedMs ?? 6000, baseDelayMs: 100, maxDelayMs: 1000, budgetRatio: 0.5, maxCooldownSec: 2 };
+  const retry = {
+    maxAttempts: o.maxAttempts ?? 3,
+    maxElapsedMs: o.maxElapsedMs ?? 6000,
+    baseDelayMs: 100,
+    maxDelayMs: 1000,
+    budgetRatio: 0.5,
+    maxCooldownSec: 2,
+  };
   const timeoutMs = o.timeoutMs ?? 2000;
   const upstreams: ConfigInput['upstreams'] = [{ name: 'pay', prefix: '/', target: o.chaosUrl, timeoutMs, idempotency, retry }];
   if (o.stripePort !== null) {
-    upstreams.push({ name: 'stripe', listen: { host: '127.0.0.1', port: o.stripePort ?? 0 }, target: o.chaosUrl, timeoutMs, idempotency, retry });
+    upstreams.push({
+      name: 'stripe',
+      listen: { host: '127.0.0.1', port: o.stripePort ?? 0 },
+      target: o.chaosUrl,
+      timeoutMs,
+      idempotency,
+      retry,
+    });
   }
   return {
     listen: { host: '127.0.0.1', port: o.mainPort ?? 0 },
     admin: { host: '127.0.0.1', port: o.adminPort ?? 0, ...(o.adminToken === undefined ? {} : { token: o.adminToken }) },
     store: {
       // Each scenario starts its own fresh Redis; the store-loss scenario keeps the default (off) and runs `store init`.
-      kind: 'redis', url: o.redisUrl, commandTimeoutMs: o.commandTimeoutMs ?? 1000, keyPrefix: o.keyPrefix ?? 'wg:', initOnEmpty: o.initOnEmpty ?? true,
+      kind: 'redis',
+      url: o.redisUrl,
+      commandTimeoutMs: o.commandTimeoutMs ?? 1000,
+      keyPrefix: o.keyPrefix ?? 'wg:',
+      initOnEmpty: o.initOnEmpty ?? true,
       ...(o.cluster === undefined ? {} : { cluster: o.cluster }),
     },
     identity: { agentIdHeader: 'x-agent-id' },

@@ -29,14 +29,22 @@ export function faultPlan(seed: number, mix: FaultMix, label: string): (info: Ar
     for (const [kind, w] of entries) {
       if (u < w) {
         switch (kind) {
-          case 'normal': return { kind: 'normal' };
-          case 'slow': return { kind: 'normal', delayMs: 100 + Math.floor(hashUnit(seed, id, 'delay') * 600) };
-          case 'hang': return { kind: 'hang' };
-          case 'destroy': return { kind: 'destroy' };
-          case 'r429': return { kind: 'r429', style };
-          case 'r503': return { kind: 'r503', style, executed: false };
-          case 'r503exec': return { kind: 'r503', style, executed: true };
-          case 'drip': return { kind: 'drip', chunks: 4, everyMs: 150 + Math.floor(hashUnit(seed, id, 'drip') * 150) };
+          case 'normal':
+            return { kind: 'normal' };
+          case 'slow':
+            return { kind: 'normal', delayMs: 100 + Math.floor(hashUnit(seed, id, 'delay') * 600) };
+          case 'hang':
+            return { kind: 'hang' };
+          case 'destroy':
+            return { kind: 'destroy' };
+          case 'r429':
+            return { kind: 'r429', style };
+          case 'r503':
+            return { kind: 'r503', style, executed: false };
+          case 'r503exec':
+            return { kind: 'r503', style, executed: true };
+          case 'drip':
+            return { kind: 'drip', chunks: 4, everyMs: 150 + Math.floor(hashUnit(seed, id, 'drip') * 150) };
         }
       }
       u -= w;

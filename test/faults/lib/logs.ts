@@ -26,8 +26,22 @@ export interface LogReport {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** `noExtraCheck`: scenarios whose requests are not all tracked one by one (raw sockets, kills). */
-export function checkLogs(procs: typeof allWriteguards, checkers: Array<{ scenario: string; checker: Checker }>, expected: ExpectedLine[], noExtraCheck: Set<string>): LogReport {
-  const report: LogReport = { processes: procs.length, lines: 0, answered: 0, missing: [], malformed: [], doubled: [], extra: [], secrets: [] };
+export function checkLogs(
+  procs: typeof allWriteguards,
+  checkers: Array<{ scenario: string; checker: Checker }>,
+  expected: ExpectedLine[],
+  noExtraCheck: Set<string>,
+): LogReport {
+  const report: LogReport = {
+    processes: procs.length,
+    lines: 0,
+    answered: 0,
+    missing: [],
+    malformed: [],
+    doubled: [],
+    extra: [],
+    secrets: [],
+  };
   // Lines by process group: a scenario's processes listening on the same ports (a restarted process
   // keeps its ports), keyed by scenario and origins; a port may be reused by a later scenario.
   const groups = new Map<string, { lines: LogLine[]; killed: boolean }>();
@@ -40,7 +54,10 @@ export function checkLogs(procs: typeof allWriteguards, checkers: Array<{ scenar
         report.malformed.push(`${p.scenario}/${p.name}: ${JSON.stringify(line).slice(0, 160)}`);
       }
     }
-    const id = `${p.scenario}|${p.listen.map((o) => o.replace(/\/$/, '')).sort().join(',')}`;
+    const id = `${p.scenario}|${p.listen
+      .map((o) => o.replace(/\/$/, ''))
+      .sort()
+      .join(',')}`;
     const g = groups.get(id) ?? { lines: [], killed: false };
     g.lines.push(...lines);
     g.killed ||= p.killed;
@@ -48,7 +65,8 @@ export function checkLogs(procs: typeof allWriteguards, checkers: Array<{ scenar
     for (const origin of p.listen) groupOf.set(`${p.scenario}|${origin.replace(/\/$/, '')}`, id);
     // writeguard's own ids are one per request: one seen twice is a request logged twice.
     const own = new Map<string, number>();
-    for (const line of lines) if (typeof line.request_id === 'string' && UUID.test(line.request_id)) own.set(line.request_id, (own.get(line.request_id) ?? 0) + 1);
+    for (const line of lines)
+      if (typeof line.request_id === 'string' && UUID.test(line.request_id)) own.set(line.request_id, (own.get(line.request_id) ?? 0) + 1);
     for (const [id, n] of own) if (n > 1) report.doubled.push(`${p.scenario}/${p.name}: ${id} logged ${n} times`);
     const text = p.raw() + p.stderr();
     for (const [name, value] of Object.entries(SECRETS)) if (text.includes(value)) report.secrets.push(`${p.scenario}/${p.name}: ${name}`);
@@ -84,7 +102,8 @@ export function checkLogs(procs: typeof allWriteguards, checkers: Array<{ scenar
       if (!ex.notReached) reached.set(id, (reached.get(id) ?? 0) + 1);
       if (ex.status === null) continue;
       report.answered++;
-      if (!take(id, ex.requestIds)) report.missing.push(`${scenario}: ${ex.method} ${ex.path} → ${ex.status} ${ex.code ?? ''} [${ex.requestIds.join(',')}]`);
+      if (!take(id, ex.requestIds))
+        report.missing.push(`${scenario}: ${ex.method} ${ex.path} → ${ex.status} ${ex.code ?? ''} [${ex.requestIds.join(',')}]`);
     }
   }
   for (const e of expected) {

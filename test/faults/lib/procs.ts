@@ -165,8 +165,10 @@ export function crashesOf(scenario: string): string[] {
   const out: string[] = [];
   for (const wg of allWriteguards.filter((w) => w.scenario === scenario)) {
     const { exitCode, signalCode } = wg.proc.child;
-    if (!wg.stopRequested && !wg.killed && (exitCode !== null || signalCode !== null)) out.push(`${wg.name} exited by itself (${exitCode ?? signalCode}): ${wg.stderr().slice(0, 300)}`);
-    else if (wg.stopRequested && !wg.killed && exitCode !== null && exitCode !== 0) out.push(`${wg.name} exited ${exitCode} after SIGTERM: ${wg.stderr().slice(0, 300)}`);
+    if (!wg.stopRequested && !wg.killed && (exitCode !== null || signalCode !== null))
+      out.push(`${wg.name} exited by itself (${exitCode ?? signalCode}): ${wg.stderr().slice(0, 300)}`);
+    else if (wg.stopRequested && !wg.killed && exitCode !== null && exitCode !== 0)
+      out.push(`${wg.name} exited ${exitCode} after SIGTERM: ${wg.stderr().slice(0, 300)}`);
     else if (wg.stopRequested && !wg.killed && signalCode === 'SIGKILL') out.push(`${wg.name} did not exit after SIGTERM: killed`);
     const errors = wg.logs.lines.filter((l) => Number(l.level) >= 50 || l.code === 'internal_error' || l.status === 500);
     if (errors.length > 0) out.push(`${wg.name}: ${errors.length} error lines, e.g. ${JSON.stringify(errors[0]).slice(0, 300)}`);

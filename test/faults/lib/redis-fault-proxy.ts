@@ -12,7 +12,12 @@ function frame(buf: Buffer, at: number, wantArgs: boolean): { end: number; args:
   const type = String.fromCharCode(buf[at]!);
   const head = buf.toString('latin1', at + 1, lineEnd);
   switch (type) {
-    case '+': case '-': case ':': case '_': case ',': case '#':
+    case '+':
+    case '-':
+    case ':':
+    case '_':
+    case ',':
+    case '#':
       return { end: lineEnd + 2, args: null };
     case '$': {
       const len = Number(head);
@@ -20,7 +25,10 @@ function frame(buf: Buffer, at: number, wantArgs: boolean): { end: number; args:
       const end = lineEnd + 2 + len + 2;
       return end <= buf.length ? { end, args: null } : null;
     }
-    case '*': case '%': case '~': case '>': {
+    case '*':
+    case '%':
+    case '~':
+    case '>': {
       let n = Number(head);
       if (n < 0) return { end: lineEnd + 2, args: null };
       if (type === '%') n *= 2;
@@ -194,7 +202,15 @@ export async function startRedisFaultProxy(targetPort: number): Promise<RedisFau
   const server = createServer((client) => {
     stats.connections++;
     const upstream = connect({ host: '127.0.0.1', port: targetPort });
-    const pair: Pair = { client, server: upstream, pending: [], up: Buffer.alloc(0), down: Buffer.alloc(0), holdUpUntil: 0, holdTimer: null };
+    const pair: Pair = {
+      client,
+      server: upstream,
+      pending: [],
+      up: Buffer.alloc(0),
+      down: Buffer.alloc(0),
+      holdUpUntil: 0,
+      holdTimer: null,
+    };
     pairs.add(pair);
     client.on('data', (d: Buffer) => {
       pair.up = pair.up.length === 0 ? d : Buffer.concat([pair.up, d]);

@@ -34,7 +34,11 @@ export class ScenarioContext {
   duplicates = 0;
   lost = 0;
 
-  constructor(readonly id: string, readonly seed: number, readonly options: { soakSec: number }) {
+  constructor(
+    readonly id: string,
+    readonly seed: number,
+    readonly options: { soakSec: number },
+  ) {
     this.rng = rng(seed).fork(id);
   }
 
@@ -59,9 +63,23 @@ export class ScenarioContext {
     this.executions += v.executions;
     this.duplicates += v.duplicates;
     this.lost += v.lost;
-    const ends = Object.entries(v.ends).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
-    this.check(`${label}: every operation executed at most once`, v.duplicates === 0, v.problems.filter((p) => p.includes('executed')).slice(0, 5).join('; '));
-    this.check(`${label}: every operation ends in a known state (${ends})`, v.lost === 0 && v.problems.length === 0, v.problems.slice(0, 8).join('; '));
+    const ends = Object.entries(v.ends)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
+    this.check(
+      `${label}: every operation executed at most once`,
+      v.duplicates === 0,
+      v.problems
+        .filter((p) => p.includes('executed'))
+        .slice(0, 5)
+        .join('; '),
+    );
+    this.check(
+      `${label}: every operation ends in a known state (${ends})`,
+      v.lost === 0 && v.problems.length === 0,
+      v.problems.slice(0, 8).join('; '),
+    );
   }
 
   /** Runs at the end of the scenario, last registered first, whatever happened. */

@@ -1,7 +1,7 @@
 // 1. A seeded, reproducible workload: agents with the real retrying clients (openai keyless, stripe
 // with its own keys and maxNetworkRetries 2, axios + axios-retry, fetch) against two writeguard
 // processes sharing one Redis, the chaos upstream injecting every fault mode at random.
-import { createRedisStore } from '../../../src/store/redis.js';
+import { createRedisStore } from '../../../src/store/index.js';
 import { redisStoreConfig, startRedis } from '../../helpers/redis.js';
 import { CLIENT_KINDS, newOp, send } from '../lib/agents.js';
 import { startChaosUpstream } from '../lib/chaos-upstream.js';
@@ -30,22 +30,26 @@ export const s01: Scenario = {
     const checker = ctx.checker();
     const started = Date.now();
 
-    await Promise.all(Array.from({ length: AGENTS }, async (_, a) => {
-      const r = ctx.rng.fork(`agent-${a}`);
-      const kind = CLIENT_KINDS[a % CLIENT_KINDS.length]!;
-      for (let n = 0; n < OPS_PER_AGENT; n++) {
-        const duplicate = r.chance(0.2);
-        const op = newOp(checker, kind, `agent-${a}`, `op_s1_a${a}_n${n}`, targets, r.chance(0.3), duplicate);
-        const instance = r.int(0, 1);
-        // Some clients give up before writeguard's own timeout (2 s) and retry while the first attempt runs.
-        const timeoutMs = r.pick([1200, 4000, 6000]);
-        const sends = [send(checker, op, instance, { timeoutMs })];
-        if (duplicate) sends.push(sleep(r.int(0, 150)).then(() => send(checker, op, 1 - instance, { timeoutMs })));
-        await Promise.all(sends);
-        await sleep(r.int(0, 250));
-      }
-    }));
-    ctx.note(`load phase ${((Date.now() - started) / 1000).toFixed(1)} s; faults served: ${faultCounts(chaos.arrivals.map((x) => x.fault))}`);
+    await Promise.all(
+      Array.from({ length: AGENTS }, async (_, a) => {
+        const r = ctx.rng.fork(`agent-${a}`);
+        const kind = CLIENT_KINDS[a % CLIENT_KINDS.length]!;
+        for (let n = 0; n < OPS_PER_AGENT; n++) {
+          const duplicate = r.chance(0.2);
+          const op = newOp(checker, kind, `agent-${a}`, `op_s1_a${a}_n${n}`, targets, r.chance(0.3), duplicate);
+          const instance = r.int(0, 1);
+          // Some clients give up before writeguard's own timeout (2 s) and retry while the first attempt runs.
+          const timeoutMs = r.pick([1200, 4000, 6000]);
+          const sends = [send(checker, op, instance, { timeoutMs })];
+          if (duplicate) sends.push(sleep(r.int(0, 150)).then(() => send(checker, op, 1 - instance, { timeoutMs })));
+          await Promise.all(sends);
+          await sleep(r.int(0, 250));
+        }
+      }),
+    );
+    ctx.note(
+      `load phase ${((Date.now() - started) / 1000).toFixed(1)} s; faults served: ${faultCounts(chaos.arrivals.map((x) => x.fault))}`,
+    );
     await checker.settle();
 
     const store = createRedisStore(redisStoreConfig(redis.url));
@@ -53,13 +57,30 @@ export const s01: Scenario = {
     await store.whenReady(5000);
     ctx.verdict('workload', await checker.verify(chaos, store));
     const dupKeys = chaos.duplicateKeys();
-    ctx.check('no idempotency key executed twice upstream', dupKeys.length === 0, dupKeys.slice(0, 5).map((d) => `${d.key} x${d.executions}`).join(', '));
+    ctx.check(
+      'no idempotency key executed twice upstream',
+      dupKeys.length === 0,
+      dupKeys
+        .slice(0, 5)
+        .map((d) => `${d.key} x${d.executions}`)
+        .join(', '),
+    );
     const kinds = new Set(chaos.arrivals.map((x) => x.fault));
     const all = ['normal', 'hang', 'destroy', 'r429', 'r503', 'drip'];
-    ctx.check('every fault mode was injected', all.every((k) => kinds.has(k as never)), `seen: ${[...kinds].join(', ')}`);
+    ctx.check(
+      'every fault mode was injected',
+      all.every((k) => kinds.has(k as never)),
+      `seen: ${[...kinds].join(', ')}`,
+    );
     const byClient = CLIENT_KINDS.map((k) => `${k} ${checker.ops.filter((o) => o.client === k).length}`).join(', ');
-    ctx.check(`every client kind ran (${byClient})`, CLIENT_KINDS.every((k) => checker.ops.some((o) => o.client === k && o.exchanges.length > 0)));
-    ctx.check('both writeguard processes still running', wgs.every((w) => w.running()));
+    ctx.check(
+      `every client kind ran (${byClient})`,
+      CLIENT_KINDS.every((k) => checker.ops.some((o) => o.client === k && o.exchanges.length > 0)),
+    );
+    ctx.check(
+      'both writeguard processes still running',
+      wgs.every((w) => w.running()),
+    );
   },
 };
 

@@ -6,8 +6,8 @@
 // lapsed: the other instance takes over and sends once, the resumed markSent is refused, nothing sent.
 import { randomUUID } from 'node:crypto';
 import { keyHash } from '../../../src/idempotency/key.js';
-import { createRedisStore } from '../../../src/store/redis.js';
-import { FINISH, MARK_SENT } from '../../../src/store/scripts.js';
+import { createRedisStore } from '../../../src/store/index.js';
+import { FINISH, MARK_SENT } from '../../../src/store/redis/scripts.js';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { redisStoreConfig, startRedis } from '../../helpers/redis.js';
 import { startChaosUpstream, type Fault } from '../lib/chaos-upstream.js';
@@ -31,11 +31,19 @@ export const s03: Scenario = {
     ctx.defer(() => proxy.close());
     const chaos = await startChaosUpstream({
       pick: (info): Fault => (info.op?.startsWith('op_s3_hold') === true ? { kind: 'hold' } : { kind: 'normal' }),
-      bodySecret: SECRETS.body, honorKeyPaths: ['/v1/honored'],
+      bodySecret: SECRETS.body,
+      honorKeyPaths: ['/v1/honored'],
     });
     ctx.defer(() => chaos.close());
     const config = (redisUrl: string): ConfigInput => {
-      const c = wgConfig({ redisUrl, chaosUrl: chaos.url, timeoutMs: TIMEOUT_MS, leaseMs: LEASE_MS, commandTimeoutMs: 4000, stripePort: null });
+      const c = wgConfig({
+        redisUrl,
+        chaosUrl: chaos.url,
+        timeoutMs: TIMEOUT_MS,
+        leaseMs: LEASE_MS,
+        commandTimeoutMs: 4000,
+        stripePort: null,
+      });
       c.upstreams[0]!.routes = [{ match: 'POST /v1/honored', idempotency: { upstreamHonorsKey: true } }];
       return c;
     };
@@ -46,10 +54,29 @@ export const s03: Scenario = {
     ctx.defer(() => store.close());
     await store.whenReady(5000);
     const checker = ctx.checker();
-    const mkOp = (id: string, path: string): Op => checker.op({ id, agent: 'agent-3', client: 'fetch', upstream: 'pay', bases: [a.listen[0]!, b.listen[0]!], path, keySource: 'client', key: `${id}-${randomUUID()}` });
-    const post = (op: Op, base: string) => checker.fetchFor(op)(`${base}${op.path}`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': op.key! }, body: JSON.stringify({ op: op.id, amount: 300 }), signal: AbortSignal.timeout(20_000),
-    }).then(async (r) => ({ status: r.status, body: await r.text() }), (e: Error) => ({ status: 0, body: e.message }));
+    const mkOp = (id: string, path: string): Op =>
+      checker.op({
+        id,
+        agent: 'agent-3',
+        client: 'fetch',
+        upstream: 'pay',
+        bases: [a.listen[0]!, b.listen[0]!],
+        path,
+        keySource: 'client',
+        key: `${id}-${randomUUID()}`,
+      });
+    const post = (op: Op, base: string) =>
+      checker
+        .fetchFor(op)(`${base}${op.path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': op.key! },
+          body: JSON.stringify({ op: op.id, amount: 300 }),
+          signal: AbortSignal.timeout(20_000),
+        })
+        .then(
+          async (r) => ({ status: r.status, body: await r.text() }),
+          (e: Error) => ({ status: 0, body: e.message }),
+        );
     const recordOf = (op: Op) => store.get({ scope: 'live:agent-3', upstream: 'pay', keyHash: keyHash(op.key!) });
     const heldFor = (op: Op) => chaos.held.find((h) => h.op === op.id);
     const resumeA = () => a.signal('SIGCONT');
@@ -63,7 +90,11 @@ export const s03: Scenario = {
       a.signal('SIGSTOP');
       await sleep(LEASE_MS + 800);
       const retries = [await post(op, b.listen[0]!), await post(op, b.listen[0]!)];
-      ctx.check('3a: while A is paused past its lease, B answers the retries 502 outcome_unknown', retries.every((r) => r.status === 502 && r.body.includes('outcome_unknown')), retries.map((r) => r.status).join(','));
+      ctx.check(
+        '3a: while A is paused past its lease, B answers the retries 502 outcome_unknown',
+        retries.every((r) => r.status === 502 && r.body.includes('outcome_unknown')),
+        retries.map((r) => r.status).join(','),
+      );
       ctx.check('3a: B never sent it a second time', chaos.deliveries(op.id) === 1, `deliveries ${chaos.deliveries(op.id)}`);
       heldFor(op)!.release();
       resumeA();
@@ -74,10 +105,14 @@ export const s03: Scenario = {
       const replay = await post(op, b.listen[0]!);
       ctx.check(
         '3a: after SIGCONT the record holds the real answer (late finish) or stays outcome_unknown; one execution',
-        chaos.executions(op.id) === 1 && ((settled && record?.status === 201 && replay.status === 201 && replay.body.includes(heldFor(op)!.execId)) || (!settled && record?.state === 'outcome_unknown' && replay.status === 502)),
+        chaos.executions(op.id) === 1 &&
+          ((settled && record?.status === 201 && replay.status === 201 && replay.body.includes(heldFor(op)!.execId)) ||
+            (!settled && record?.state === 'outcome_unknown' && replay.status === 502)),
         `A answered ${late.status}; record ${record?.state}; replay ${replay.status}`,
       );
-      ctx.note(`3a: A's late finish ${settled ? 'settled the record with the real answer (201)' : 'found it unknown and left it so (its own timeout fired first on resume)'}`);
+      ctx.note(
+        `3a: A's late finish ${settled ? 'settled the record with the real answer (201)' : 'found it unknown and left it so (its own timeout fired first on resume)'}`,
+      );
     }
 
     // (a2) the same race made deterministic: A has the answer, but its finish is held in the Redis path
@@ -86,15 +121,22 @@ export const s03: Scenario = {
       const op = mkOp('op_s3_a2', '/v1/payments');
       const hit = proxy.delayCommand(scriptCall(FINISH), LEASE_MS + 1800);
       const first = post(op, a.listen[0]!);
-      await withTimeout(hit, 10_000, 'A\'s finish reached the fault proxy');
+      await withTimeout(hit, 10_000, "A's finish reached the fault proxy");
       await sleep(LEASE_MS + 500);
       const retry = await post(op, b.listen[0]!);
-      ctx.check('3a2: with A\'s finish held past the lease, B answers the retry 502 outcome_unknown and does not send', retry.status === 502 && retry.body.includes('outcome_unknown') && chaos.deliveries(op.id) === 1, `${retry.status}; deliveries ${chaos.deliveries(op.id)}`);
+      ctx.check(
+        "3a2: with A's finish held past the lease, B answers the retry 502 outcome_unknown and does not send",
+        retry.status === 502 && retry.body.includes('outcome_unknown') && chaos.deliveries(op.id) === 1,
+        `${retry.status}; deliveries ${chaos.deliveries(op.id)}`,
+      );
       const late = await withTimeout(first, 15_000, 'A answered');
       await until(async () => (await recordOf(op))?.state === 'completed', 5000);
       const replay = await post(op, b.listen[0]!);
-      ctx.check('3a2: the late finish (same owner and epoch, no newer attempt) settles the record with the real answer', late.status === 201 && replay.status === 201 && replay.body === late.body,
-        `A answered ${late.status}; replay ${replay.status}; record ${(await recordOf(op))?.state}`);
+      ctx.check(
+        '3a2: the late finish (same owner and epoch, no newer attempt) settles the record with the real answer',
+        late.status === 201 && replay.status === 201 && replay.body === late.body,
+        `A answered ${late.status}; replay ${replay.status}; record ${(await recordOf(op))?.state}`,
+      );
     }
 
     // (b) paused after sending; the upstream dedupes on the key, so B re-sends (epoch 2) and completes.
@@ -105,7 +147,11 @@ export const s03: Scenario = {
       a.signal('SIGSTOP');
       await sleep(LEASE_MS + 800);
       const byB = await post(op, b.listen[0]!);
-      ctx.check('3b: B reclaims the lapsed record and completes it with the upstream\'s deduped answer', byB.status === 201 && byB.body.includes('"attempt":"dedupe"'), `${byB.status} ${byB.body.slice(0, 100)}`);
+      ctx.check(
+        "3b: B reclaims the lapsed record and completes it with the upstream's deduped answer",
+        byB.status === 201 && byB.body.includes('"attempt":"dedupe"'),
+        `${byB.status} ${byB.body.slice(0, 100)}`,
+      );
       const warnsBefore = a.logs.lines.filter((l) => l.msg.startsWith('finish refused')).length;
       heldFor(op)!.release();
       resumeA();
@@ -113,9 +159,21 @@ export const s03: Scenario = {
       const refused = await until(() => a.logs.lines.filter((l) => l.msg.startsWith('finish refused')).length > warnsBefore, 5000);
       const replays = [await post(op, a.listen[0]!), await post(op, b.listen[0]!)];
       const record = await recordOf(op);
-      ctx.check('3b: A\'s late finish (epoch 1) is refused (fencing) and logged', refused, `A answered ${late.status}; record epoch ${record?.epoch}`);
-      ctx.check('3b: the newer attempt\'s answer is kept: replays show B\'s, not A\'s late one', replays.every((r) => r.status === 201 && r.body.includes('"attempt":"dedupe"')) && record?.epoch === 2, replays.map((r) => `${r.status} ${r.body.slice(0, 60)}`).join(' | '));
-      ctx.check('3b: one execution upstream', chaos.executions(op.id) === 1, `executions ${chaos.executions(op.id)}, deliveries ${chaos.deliveries(op.id)}`);
+      ctx.check(
+        "3b: A's late finish (epoch 1) is refused (fencing) and logged",
+        refused,
+        `A answered ${late.status}; record epoch ${record?.epoch}`,
+      );
+      ctx.check(
+        "3b: the newer attempt's answer is kept: replays show B's, not A's late one",
+        replays.every((r) => r.status === 201 && r.body.includes('"attempt":"dedupe"')) && record?.epoch === 2,
+        replays.map((r) => `${r.status} ${r.body.slice(0, 60)}`).join(' | '),
+      );
+      ctx.check(
+        '3b: one execution upstream',
+        chaos.executions(op.id) === 1,
+        `executions ${chaos.executions(op.id)}, deliveries ${chaos.deliveries(op.id)}`,
+      );
     }
 
     // (c) paused before sending: A's markSent is held in the fault proxy until the claim's lease lapsed.
@@ -123,15 +181,22 @@ export const s03: Scenario = {
       const op = mkOp('op_s3_c', '/v1/payments');
       const hit = proxy.delayCommand(scriptCall(MARK_SENT), LEASE_MS + 1500);
       const first = post(op, a.listen[0]!);
-      await withTimeout(hit, 10_000, 'A\'s markSent reached the fault proxy');
+      await withTimeout(hit, 10_000, "A's markSent reached the fault proxy");
       await sleep(LEASE_MS + 400);
       const byB = await post(op, b.listen[0]!);
-      ctx.check('3c: B takes the lapsed, never-sent claim over and sends once', byB.status === 201, `${byB.status} ${byB.body.slice(0, 100)}`);
+      ctx.check(
+        '3c: B takes the lapsed, never-sent claim over and sends once',
+        byB.status === 201,
+        `${byB.status} ${byB.body.slice(0, 100)}`,
+      );
       const late = await withTimeout(first, 15_000, 'A answered after its markSent landed');
-      ctx.check('3c: A\'s markSent is refused (stale) and A does not send: 409, not a second execution', late.status === 409 && late.body.includes('idempotency_key_in_use') && chaos.deliveries(op.id) === 1,
-        `A answered ${late.status} ${late.body.slice(0, 120)}; deliveries ${chaos.deliveries(op.id)}`);
+      ctx.check(
+        "3c: A's markSent is refused (stale) and A does not send: 409, not a second execution",
+        late.status === 409 && late.body.includes('idempotency_key_in_use') && chaos.deliveries(op.id) === 1,
+        `A answered ${late.status} ${late.body.slice(0, 120)}; deliveries ${chaos.deliveries(op.id)}`,
+      );
       const replay = await post(op, a.listen[0]!);
-      ctx.check('3c: A replays B\'s answer afterwards', replay.status === 201 && replay.body === byB.body, `${replay.status}`);
+      ctx.check("3c: A replays B's answer afterwards", replay.status === 201 && replay.body === byB.body, `${replay.status}`);
     }
     ctx.verdict('pauses', await checker.verify(chaos, store));
   },

@@ -4,7 +4,7 @@
 // closed on every instance until the real `writeguard store ack`; after it they run again — and a
 // write completed before the loss runs again if retried (the documented limit: the store forgot it).
 import { randomUUID } from 'node:crypto';
-import { createRedisStore } from '../../../src/store/redis.js';
+import { createRedisStore } from '../../../src/store/index.js';
 import { redisStoreConfig, startRedis, type RedisServer } from '../../helpers/redis.js';
 import { runLoad } from '../lib/agents.js';
 import { startChaosUpstream } from '../lib/chaos-upstream.js';
@@ -32,16 +32,26 @@ async function probe(ctx: ScenarioContext, chaos: ChaosUpstream, wgs: WgProc[], 
     for (let i = 0; i < 2; i++) {
       const id = `op_s4_probe_${label.replace(/\W/g, '')}_${wg.name.replace(/\W/g, '')}_${i}`;
       ids.push(id);
-      const res = await side.traffic.fetchFor(null)(`${wg.listen[0]}/v1/payments`, {
-        method: 'POST', headers: { ...agentHeaders('agent-probe'), 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-        body: JSON.stringify({ op: id }), signal: AbortSignal.timeout(10_000),
-      }).then(async (r) => `${r.status} ${((await r.json()) as { code?: string }).code}`, (e: Error) => `error ${e.message}`);
+      const res = await side.traffic
+        .fetchFor(null)(`${wg.listen[0]}/v1/payments`, {
+          method: 'POST',
+          headers: { ...agentHeaders('agent-probe'), 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+          body: JSON.stringify({ op: id }),
+          signal: AbortSignal.timeout(10_000),
+        })
+        .then(
+          async (r) => `${r.status} ${((await r.json()) as { code?: string }).code}`,
+          (e: Error) => `error ${e.message}`,
+        );
       answers.push(res);
     }
   }
   const delivered = ids.reduce((n, id) => n + chaos.deliveries(id), 0);
-  ctx.check(`${label}: writes fail closed (503 store_unavailable, nothing sent), readiness 503`,
-    answers.every((a) => a === '503 store_unavailable') && delivered === 0, `${answers.join(', ')}; delivered ${delivered}`);
+  ctx.check(
+    `${label}: writes fail closed (503 store_unavailable, nothing sent), readiness 503`,
+    answers.every((a) => a === '503 store_unavailable') && delivered === 0,
+    `${answers.join(', ')}; delivered ${delivered}`,
+  );
 }
 
 async function verdict(ctx: ScenarioContext, checker: Checker, chaos: ChaosUpstream, redis: RedisServer, label: string): Promise<void> {
@@ -71,21 +81,39 @@ export const s04: Scenario = {
       ctx.defer(() => redis.stop());
       const wgs = await pair(ctx, redis, chaos, 'aof');
       const checker = ctx.checker();
-      const load = runLoad(checker, targetsOf(wgs), ctx.rng.fork('aof'), { agents: 4, prefix: 's4aof', stopAt: Date.now() + 14_000, retryRounds: 14, retryPauseMs: 500 });
+      const load = runLoad(checker, targetsOf(wgs), ctx.rng.fork('aof'), {
+        agents: 4,
+        prefix: 's4aof',
+        stopAt: Date.now() + 14_000,
+        retryRounds: 14,
+        retryPauseMs: 500,
+      });
       await sleep(3000);
       const before = checker.ops.filter((o) => o.exchanges.some((e) => e.status === 201 && !e.replayed)).slice(0, 3);
       await redis.stop();
-      ctx.check('AOF: both instances turn unready when Redis stops', await until(async () => !(await ready(wgs[0]!)) && !(await ready(wgs[1]!)), 10_000));
+      ctx.check(
+        'AOF: both instances turn unready when Redis stops',
+        await until(async () => !(await ready(wgs[0]!)) && !(await ready(wgs[1]!)), 10_000),
+      );
       await probe(ctx, chaos, wgs, 'AOF, Redis stopped', side);
       await redis.restart();
-      ctx.check('AOF: writes resume by themselves after the graceful restart', await until(async () => (await ready(wgs[0]!)) && (await ready(wgs[1]!)), 10_000));
+      ctx.check(
+        'AOF: writes resume by themselves after the graceful restart',
+        await until(async () => (await ready(wgs[0]!)) && (await ready(wgs[1]!)), 10_000),
+      );
       await sleep(3000);
       redis.kill('SIGKILL');
       await sleep(300);
-      ctx.check('AOF: both instances turn unready when Redis is SIGKILLed', await until(async () => !(await ready(wgs[0]!)) && !(await ready(wgs[1]!)), 10_000));
+      ctx.check(
+        'AOF: both instances turn unready when Redis is SIGKILLed',
+        await until(async () => !(await ready(wgs[0]!)) && !(await ready(wgs[1]!)), 10_000),
+      );
       await probe(ctx, chaos, wgs, 'AOF, Redis killed', side);
       await redis.restart();
-      ctx.check('AOF: writes resume by themselves after the SIGKILL restart', await until(async () => (await ready(wgs[0]!)) && (await ready(wgs[1]!)), 10_000));
+      ctx.check(
+        'AOF: writes resume by themselves after the SIGKILL restart',
+        await until(async () => (await ready(wgs[0]!)) && (await ready(wgs[1]!)), 10_000),
+      );
       await load;
       // Records written before both restarts survived them: their retries replay, nothing runs again.
       const replays: string[] = [];
@@ -95,7 +123,11 @@ export const s04: Scenario = {
         const last = op.exchanges.at(-1)!;
         replays.push(`${last.status}${last.replayed ? ' replayed' : ''}${chaos.deliveries(op.id) === deliveries ? '' : ' SENT AGAIN'}`);
       }
-      ctx.check(`AOF: writes completed before both restarts replay afterwards (${before.length} checked)`, before.length > 0 && replays.every((r) => r.endsWith('replayed')), replays.join(', '));
+      ctx.check(
+        `AOF: writes completed before both restarts replay afterwards (${before.length} checked)`,
+        before.length > 0 && replays.every((r) => r.endsWith('replayed')),
+        replays.join(', '),
+      );
       await verdict(ctx, checker, chaos, redis, 'AOF');
       await Promise.all(wgs.map((w) => w.stop()));
       await redis.stop();
@@ -108,30 +140,55 @@ export const s04: Scenario = {
       const wgs = await pair(ctx, redis, chaos, 'noaof');
       const checker = ctx.checker();
       const demoKey = `s4-demo-${randomUUID()}`;
-      const demo = () => side.traffic.fetchFor(null)(`${wgs[0]!.listen[0]}/v1/payments`, {
-        method: 'POST', headers: { ...agentHeaders('agent-demo'), 'content-type': 'application/json', 'idempotency-key': demoKey },
-        body: JSON.stringify({ op: 'op_s4_demo' }), signal: AbortSignal.timeout(10_000),
-      }).then(async (r) => ({ status: r.status, replayed: r.headers.get('idempotent-replayed') === 'true', body: await r.text() }));
+      const demo = () =>
+        side.traffic
+          .fetchFor(null)(`${wgs[0]!.listen[0]}/v1/payments`, {
+            method: 'POST',
+            headers: { ...agentHeaders('agent-demo'), 'content-type': 'application/json', 'idempotency-key': demoKey },
+            body: JSON.stringify({ op: 'op_s4_demo' }),
+            signal: AbortSignal.timeout(10_000),
+          })
+          .then(async (r) => ({ status: r.status, replayed: r.headers.get('idempotent-replayed') === 'true', body: await r.text() }));
       const d1 = await demo();
       const d2 = await demo();
-      ctx.check('no AOF: before the loss, a retry replays', d1.status === 201 && d2.replayed && chaos.executions('op_s4_demo') === 1, `${d1.status}, ${d2.status}${d2.replayed ? ' replayed' : ''}`);
+      ctx.check(
+        'no AOF: before the loss, a retry replays',
+        d1.status === 201 && d2.replayed && chaos.executions('op_s4_demo') === 1,
+        `${d1.status}, ${d2.status}${d2.replayed ? ' replayed' : ''}`,
+      );
 
-      const load = runLoad(checker, targetsOf(wgs), ctx.rng.fork('noaof'), { agents: 4, prefix: 's4mem', stopAt: Date.now() + 12_000, retryRounds: 25, retryPauseMs: 500 });
+      const load = runLoad(checker, targetsOf(wgs), ctx.rng.fork('noaof'), {
+        agents: 4,
+        prefix: 's4mem',
+        stopAt: Date.now() + 12_000,
+        retryRounds: 25,
+        retryPauseMs: 500,
+      });
       await sleep(3000);
       await redis.restart();
-      ctx.check('no AOF: after the empty restart both instances stay unready (sentinel missing)', await until(async () => !(await ready(wgs[0]!)) && !(await ready(wgs[1]!)), 10_000));
+      ctx.check(
+        'no AOF: after the empty restart both instances stay unready (sentinel missing)',
+        await until(async () => !(await ready(wgs[0]!)) && !(await ready(wgs[1]!)), 10_000),
+      );
       await sleep(1500);
       await probe(ctx, chaos, wgs, 'no AOF, restarted empty, not acknowledged', side);
       const reason = await fetch(`${wgs[0]!.admin}/readyz`).then((r) => r.text());
       const ack = runCli(['store', 'ack'], { REDIS_URL: redis.url });
       ctx.check('no AOF: `writeguard store ack` (the real CLI) exits 0', ack.status === 0, `${ack.status} ${ack.stderr.slice(0, 200)}`);
-      ctx.check('no AOF: after the ack every instance is ready again', await until(async () => (await ready(wgs[0]!)) && (await ready(wgs[1]!)), 10_000), reason);
+      ctx.check(
+        'no AOF: after the ack every instance is ready again',
+        await until(async () => (await ready(wgs[0]!)) && (await ready(wgs[1]!)), 10_000),
+        reason,
+      );
       await load;
       await verdict(ctx, checker, chaos, redis, 'no AOF');
       // The documented limit: the store forgot the completed write, so its retry runs it again.
       const d3 = await demo();
-      ctx.check('no AOF: a write completed before the loss runs again if retried after the ack (documented limit, not hidden)', d3.status === 201 && !d3.replayed && chaos.executions('op_s4_demo') === 2,
-        `retry answered ${d3.status}${d3.replayed ? ' replayed' : ''}; executions ${chaos.executions('op_s4_demo')}`);
+      ctx.check(
+        'no AOF: a write completed before the loss runs again if retried after the ack (documented limit, not hidden)',
+        d3.status === 201 && !d3.replayed && chaos.executions('op_s4_demo') === 2,
+        `retry answered ${d3.status}${d3.replayed ? ' replayed' : ''}; executions ${chaos.executions('op_s4_demo')}`,
+      );
       ctx.note('no AOF: re-execution of op_s4_demo after `store ack` is the documented amnesia limit; it is outside the duplicate count');
     }
   },
