@@ -24,7 +24,9 @@ async function countOf(port) {
           let text = '';
           res.setEncoding('utf8');
           res.on('data', (c) => (text += c));
-          res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`/__count answered ${res.statusCode}`))));
+          res.on('end', () =>
+            res.statusCode === 200 ? resolve(JSON.parse(text)) : reject(new Error(`/__count answered ${res.statusCode}`)),
+          );
           res.on('error', reject);
         });
         req.on('timeout', () => req.destroy(new Error('/__count timed out')));
@@ -42,12 +44,16 @@ async function countOf(port) {
 export async function startUpstream(tmp, { name = 'upstream', postDelayMs = 0, core = CORE_SUT } = {}) {
   const port = await freePort();
   const entry = start(name, 'node', [here('./upstream.mjs')], {
-    core, env: { PORT: String(port), POST_DELAY_MS: String(postDelayMs) }, stderr: join(tmp, `${name}.stderr.log`),
+    core,
+    env: { PORT: String(port), POST_DELAY_MS: String(postDelayMs) },
+    stderr: join(tmp, `${name}.stderr.log`),
   });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/__count`, { entry });
   return {
-    entry, port, url,
+    entry,
+    port,
+    url,
     count: () => countOf(port),
   };
 }
@@ -55,15 +61,23 @@ export async function startUpstream(tmp, { name = 'upstream', postDelayMs = 0, c
 /** A private redis-server on a free port: no persistence (a bench, not a store of record). */
 export async function startRedis(tmp, { name = 'redis', core = CORE_SUT } = {}) {
   const port = await freePort();
-  const entry = start(name, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp], {
-    core, stdout: join(tmp, `${name}.log`),
-  });
+  const entry = start(
+    name,
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp],
+    {
+      core,
+      stdout: join(tmp, `${name}.log`),
+    },
+  );
   await waitForPort(port, { entry });
   const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
   // Errors surface on the calls themselves; the event would only print noise at shutdown.
   client.on('error', () => {});
   return {
-    entry, port, client,
+    entry,
+    port,
+    client,
     /** Calls per command since start (INFO commandstats), without our own INFO calls. */
     async calls() {
       const info = await client.info('commandstats');
@@ -103,7 +117,10 @@ export async function startWriteguard({ tmp, name, upstreamUrl, redisPort = null
   writeFileSync(configFile, writeguardConfig({ port, adminPort, upstreamUrl, redisPort }));
   const node = cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
   const entry = start(name, 'node', [...node, join(ROOT, 'dist/cli.js'), '--config', configFile], {
-    core: CORE_SUT, stdout: 'ignore', stderr: join(tmp, `${name}.stderr.log`), cwd: ROOT,
+    core: CORE_SUT,
+    stdout: 'ignore',
+    stderr: join(tmp, `${name}.stderr.log`),
+    cwd: ROOT,
   });
   await waitForHttp(`http://127.0.0.1:${adminPort}/readyz`, { entry, timeoutMs: 20_000 });
   return { entry, url: `http://127.0.0.1:${port}`, pids: () => [entry.pid], stop: () => stop(entry, { graceMs: 10_000 }) };
@@ -111,7 +128,12 @@ export async function startWriteguard({ tmp, name, upstreamUrl, redisPort = null
 
 async function startNodeServer(tmp, name, script, env, nodeArgs = []) {
   const port = await freePort();
-  const entry = start(name, 'node', [...nodeArgs, here(script)], { core: CORE_SUT, env: { PORT: String(port), ...env }, stderr: join(tmp, `${name}.stderr.log`), cwd: ROOT });
+  const entry = start(name, 'node', [...nodeArgs, here(script)], {
+    core: CORE_SUT,
+    env: { PORT: String(port), ...env },
+    stderr: join(tmp, `${name}.stderr.log`),
+    cwd: ROOT,
+  });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/v1/items`, { entry });
   return { entry, url, pids: () => [entry.pid], stop: () => stop(entry) };
@@ -119,7 +141,13 @@ async function startNodeServer(tmp, name, script, env, nodeArgs = []) {
 
 /** The fastify floor (bench/servers/fastify-floor.mjs); `cpuProfDir` as for writeguard. */
 export function startFloor({ tmp, upstreamUrl, name = 'floor', cpuProfDir = null }) {
-  return startNodeServer(tmp, name, './servers/fastify-floor.mjs', { UPSTREAM: upstreamUrl }, cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir]);
+  return startNodeServer(
+    tmp,
+    name,
+    './servers/fastify-floor.mjs',
+    { UPSTREAM: upstreamUrl },
+    cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir],
+  );
 }
 
 /**
@@ -128,27 +156,32 @@ export function startFloor({ tmp, upstreamUrl, name = 'floor', cpuProfDir = null
  */
 export const CONTENDERS = [
   {
-    id: 'direct', label: 'direct (no proxy)',
+    id: 'direct',
+    label: 'direct (no proxy)',
     // The upstream itself is the system under test: the physical limit.
     start: async ({ upstream }) => ({ url: upstream.url, pids: () => [upstream.entry.pid], stop: async () => {} }),
   },
   {
-    id: 'bare', label: 'bare @fastify/http-proxy',
+    id: 'bare',
+    label: 'bare @fastify/http-proxy',
     start: ({ tmp, upstream }) => startNodeServer(tmp, 'bare', './servers/bare-proxy.mjs', { UPSTREAM: upstream.url }),
   },
   {
-    id: 'floor', label: 'fastify floor (no logic)',
+    id: 'floor',
+    label: 'fastify floor (no logic)',
     // Not a product: the least writeguard's own stack (fastify + undici) can cost. See its header.
     start: ({ tmp, upstream }) => startFloor({ tmp, upstreamUrl: upstream.url }),
   },
   {
-    id: 'nginx', label: 'nginx (1 worker)',
+    id: 'nginx',
+    label: 'nginx (1 worker)',
     available: (infra) => (infra.nginx.skip === undefined ? null : infra.nginx.skip),
     start: async ({ tmp, upstream, nginx }) => {
       const port = await freePort();
       const n = await startNginx({ path: nginx.path, tmp, port, upstreamPort: upstream.port });
       return {
-        url: `http://127.0.0.1:${port}`, pids: n.pids,
+        url: `http://127.0.0.1:${port}`,
+        pids: n.pids,
         stop: async () => {
           const workers = n.pids().slice(1);
           await stop(n.entry);
@@ -165,18 +198,24 @@ export const CONTENDERS = [
     },
   },
   {
-    id: 'setnx', label: 'bare proxy + SET NX/SET', writesOnly: true, usesRedis: true,
+    id: 'setnx',
+    label: 'bare proxy + SET NX/SET',
+    writesOnly: true,
+    usesRedis: true,
     start: async ({ tmp, upstream, redis }) => ({
       ...(await startNodeServer(tmp, 'setnx', './servers/setnx-proxy.mjs', { UPSTREAM: upstream.url, REDIS_PORT: String(redis.port) })),
       redisPid: redis.entry.pid,
     }),
   },
   {
-    id: 'wg-mem', label: 'writeguard (memory)',
+    id: 'wg-mem',
+    label: 'writeguard (memory)',
     start: ({ tmp, upstream }) => startWriteguard({ tmp, name: 'wg-mem', upstreamUrl: upstream.url }),
   },
   {
-    id: 'wg-redis', label: 'writeguard (Redis)', usesRedis: true,
+    id: 'wg-redis',
+    label: 'writeguard (Redis)',
+    usesRedis: true,
     start: async ({ tmp, upstream, redis }) => ({
       ...(await startWriteguard({ tmp, name: 'wg-redis', upstreamUrl: upstream.url, redisPort: redis.port })),
       redisPid: redis.entry.pid,

@@ -26,7 +26,13 @@ function requestFor(mode) {
       return { ...post, headers: { ...post.headers, 'idempotency-key': spec.replayKey } };
     case 'post-keyless':
       // writeguard answers 409 possible_duplicate to an identical keyless body: each must differ.
-      return { ...post, setupRequest: (req) => ({ ...req, body: `{"amount":1250,"currency":"eur","customer":"cus_bench","description":"bench ${runId} ${++n}"}` }) };
+      return {
+        ...post,
+        setupRequest: (req) => ({
+          ...req,
+          body: `{"amount":1250,"currency":"eur","customer":"cus_bench","description":"bench ${runId} ${++n}"}`,
+        }),
+      };
     default:
       throw new Error(`unknown mode ${mode}`);
   }

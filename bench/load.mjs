@@ -1,7 +1,6 @@
 // One measured run: a load client (autocannon, or the one-connection timer) in its own process on
 // the load core, and around its measured window the samples that make the numbers honest — CPU
 // ticks and RSS of the system under test, Redis command counts, the upstream's own request count.
-import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -60,16 +59,24 @@ function events(entry) {
  * @param {boolean} [o.traceRss]  also return every RSS sample as [seconds into the window, MiB]
  */
 export async function measure(o) {
-  const client = start(`load:${o.spec.mode}`, 'node', [TOOLS[o.tool], JSON.stringify(o.spec)], { core: CORE_LOAD, stdin: 'pipe', stdout: 'pipe', stderr: 'inherit' });
+  const client = start(`load:${o.spec.mode}`, 'node', [TOOLS[o.tool], JSON.stringify(o.spec)], {
+    core: CORE_LOAD,
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'inherit',
+  });
   const next = events(client);
   try {
     await next('warm', (o.spec.warmupSec + 1) * 1000 + STUCK_MARGIN_MS);
     await sleep(SETTLE_MS);
     const pids = o.sutPids();
     const before = {
-      ticks: sumTicks(pids), redisTicks: o.redisPid ? sumTicks([o.redisPid]) : 0,
-      calls: o.redisCalls ? await o.redisCalls() : null, upstream: await o.upstreamCount(),
-      machine: machineTicks(), own: ownTicks(),
+      ticks: sumTicks(pids),
+      redisTicks: o.redisPid ? sumTicks([o.redisPid]) : 0,
+      calls: o.redisCalls ? await o.redisCalls() : null,
+      upstream: await o.upstreamCount(),
+      machine: machineTicks(),
+      own: ownTicks(),
     };
     // Monotonic µs, the clock V8's profiler stamps samples with: lets a profile be cut to this window.
     const windowStartUs = Number(process.hrtime.bigint() / 1000n);

@@ -15,7 +15,11 @@ function findNginx() {
 }
 
 function apt(args) {
-  const r = spawnSync('apt-get', args, { stdio: 'ignore', timeout: APT_TIMEOUT_MS, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const r = spawnSync('apt-get', args, {
+    stdio: 'ignore',
+    timeout: APT_TIMEOUT_MS,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   return r.status === 0;
 }
 
@@ -24,10 +28,13 @@ export function ensureNginx(log) {
   const found = findNginx();
   if (found !== null) return { path: found };
   if (process.getuid?.() !== 0) return { skip: 'nginx is not installed and the bench is not root, so it cannot apt-get install it' };
-  if (spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status !== 0) return { skip: 'nginx is not installed and apt-get is not available' };
+  if (spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status !== 0)
+    return { skip: 'nginx is not installed and apt-get is not available' };
   log('nginx missing: apt-get install -y nginx-light (falling back to nginx)');
-  const installed = apt(['install', '-y', '--no-install-recommends', 'nginx-light'])
-    || (apt(['update']) && (apt(['install', '-y', '--no-install-recommends', 'nginx-light']) || apt(['install', '-y', '--no-install-recommends', 'nginx'])));
+  const installed =
+    apt(['install', '-y', '--no-install-recommends', 'nginx-light']) ||
+    (apt(['update']) &&
+      (apt(['install', '-y', '--no-install-recommends', 'nginx-light']) || apt(['install', '-y', '--no-install-recommends', 'nginx'])));
   const path = findNginx();
   if (!installed || path === null) return { skip: 'nginx is not installed and apt-get could not install nginx-light or nginx' };
   return { path };
@@ -73,7 +80,10 @@ export async function startNginx({ path, tmp, port, upstreamPort }) {
   chmodSync(prefix, 0o755);
   const conf = join(prefix, 'nginx.conf');
   writeFileSync(conf, config(prefix, port, upstreamPort));
-  const entry = start('nginx', path, ['-p', prefix, '-e', join(prefix, 'error.log'), '-c', conf], { core: CORE_SUT, stderr: join(prefix, 'stderr.log') });
+  const entry = start('nginx', path, ['-p', prefix, '-e', join(prefix, 'error.log'), '-c', conf], {
+    core: CORE_SUT,
+    stderr: join(prefix, 'stderr.log'),
+  });
   await waitForHttp(`http://127.0.0.1:${port}/v1/items`, { entry });
   return { entry, pids: () => [entry.pid, ...childrenOf(entry.pid)], log: join(prefix, 'error.log') };
 }

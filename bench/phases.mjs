@@ -17,13 +17,18 @@ const BODY = '{"amount":1250,"currency":"eur","customer":"cus_bench","descriptio
 
 function noteUnexpected(results, where, r) {
   const unexpected = r.non2xx + r.errors + r.timeouts;
-  if (unexpected > 0) results.anomalies.push(`${where}: ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}, ${r.errors} errors, ${r.timeouts} timeouts`);
+  if (unexpected > 0)
+    results.anomalies.push(`${where}: ${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}, ${r.errors} errors, ${r.timeouts} timeouts`);
   return unexpected;
 }
 
 /** Sends a key once so that the runs after it are replays. */
 async function prime(url, key) {
-  const res = await fetch(`${url}/v1/payments`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: BODY });
+  const res = await fetch(`${url}/v1/payments`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'idempotency-key': key },
+    body: BODY,
+  });
   await res.arrayBuffer();
   if (res.status !== 201) throw new Error(`priming replay key answered ${res.status}`);
 }
@@ -39,8 +44,12 @@ async function runOne(ctx, { wl, id, sut, round }) {
     before = await upstream.count(); // taken before the warm-up: the replay check covers it too
   }
   const r = await measure({
-    tool: wl.tool ?? 'autocannon', spec: spec(wl, sut.url, extra), sutPids: sut.pids, redisPid: sut.redisPid ?? null,
-    redisCalls: id === 'wg-redis' ? redis.calls : undefined, upstreamCount: upstream.count,
+    tool: wl.tool ?? 'autocannon',
+    spec: spec(wl, sut.url, extra),
+    sutPids: sut.pids,
+    redisPid: sut.redisPid ?? null,
+    redisCalls: id === 'wg-redis' ? redis.calls : undefined,
+    upstreamCount: upstream.count,
   });
   const where = `round ${round + 1}, ${wl.id}, ${id}`;
   const unexpected = noteUnexpected(results, where, r);
@@ -49,9 +58,13 @@ async function runOne(ctx, { wl, id, sut, round }) {
     results.replayUpstreamPosts[id] = (results.replayUpstreamPosts[id] ?? 0) + posts;
     if (posts !== 0) results.anomalies.push(`${where}: the upstream received ${posts} POSTs during a replay run (must be 0)`);
   } else if (id !== 'direct' && wl.mode !== 'get' && r.upstreamPosts < r.total - unexpected) {
-    results.anomalies.push(`${where}: ${r.total} answers but only ${r.upstreamPosts} POSTs reached the upstream (writes replayed or lost?)`);
+    results.anomalies.push(
+      `${where}: ${r.total} answers but only ${r.upstreamPosts} POSTs reached the upstream (writes replayed or lost?)`,
+    );
   }
-  ctx.log(`${where}: ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.cpuUsPerReq?.toFixed(0)} µs CPU/req${unexpected ? `, ${unexpected} UNEXPECTED` : ''}`);
+  ctx.log(
+    `${where}: ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.cpuUsPerReq?.toFixed(0)} µs CPU/req${unexpected ? `, ${unexpected} UNEXPECTED` : ''}`,
+  );
   return r;
 }
 
@@ -77,9 +90,11 @@ export async function runRounds(ctx, running, contenders) {
   const byId = Object.fromEntries(contenders.map((c) => [c.id, c]));
   results.workloads = WORKLOADS.map((wl) => ({
     ...wl,
-    contenders: wl.contenders.map((id) => (running[id]
-      ? { id, label: byId[id].label, runs: runs[wl.id][id], summary: summariseRuns(runs[wl.id][id]) }
-      : { id, label: byId[id].label, runs: [], summary: null, skip: byId[id].skipped })),
+    contenders: wl.contenders.map((id) =>
+      running[id]
+        ? { id, label: byId[id].label, runs: runs[wl.id][id], summary: summariseRuns(runs[wl.id][id]) }
+        : { id, label: byId[id].label, runs: [], summary: null, skip: byId[id].skipped },
+    ),
   }));
 }
 
@@ -89,16 +104,25 @@ export async function roundTrips(ctx, url) {
   results.trips = await countRoundTrips({ redis: ctx.redis, url, upstream: ctx.upstream, n: cfg.tripsPerType });
   for (const t of results.trips) {
     const expected = t.id === 'replay' ? 0 : t.n;
-    if (t.upstreamRequests !== expected) results.anomalies.push(`round trips, ${t.id}: the upstream saw ${t.upstreamRequests} requests (expected ${expected})`);
-    if (Object.keys(t.statuses).some((s) => !s.startsWith('2'))) results.anomalies.push(`round trips, ${t.id}: answers ${JSON.stringify(t.statuses)}`);
+    if (t.upstreamRequests !== expected)
+      results.anomalies.push(`round trips, ${t.id}: the upstream saw ${t.upstreamRequests} requests (expected ${expected})`);
+    if (Object.keys(t.statuses).some((s) => !s.startsWith('2')))
+      results.anomalies.push(`round trips, ${t.id}: answers ${JSON.stringify(t.statuses)}`);
   }
 }
 
 /** A single Redis round trip from the server core, one at a time (bench/redis-rtt.mjs). */
 export async function redisRoundTrip(ctx, seconds = 3) {
-  const entry = start('redis-rtt', 'node', [fileURLToPath(new URL('./redis-rtt.mjs', import.meta.url)), JSON.stringify({ port: ctx.redis.port, seconds })], {
-    core: CORE_SUT, stdout: 'pipe', stderr: join(ctx.tmp, 'redis-rtt.stderr.log'),
-  });
+  const entry = start(
+    'redis-rtt',
+    'node',
+    [fileURLToPath(new URL('./redis-rtt.mjs', import.meta.url)), JSON.stringify({ port: ctx.redis.port, seconds })],
+    {
+      core: CORE_SUT,
+      stdout: 'pipe',
+      stderr: join(ctx.tmp, 'redis-rtt.stderr.log'),
+    },
+  );
   let out = '';
   entry.child.stdout.on('data', (c) => (out += c));
   const timer = setTimeout(() => stop(entry), (seconds + 30) * 1000);
@@ -119,11 +143,23 @@ export async function inflightCheck(ctx) {
       await sleep(1000);
       const rssIdleMiB = rssMiB(wg.entry.pid);
       const r = await measure({
-        tool: 'autocannon', spec: { url: wg.url, mode: 'post-key', connections: f.connections, warmupSec: f.warmupSec, durationSec: f.durationSec },
-        sutPids: wg.pids, redisPid: null, upstreamCount: slow.count,
+        tool: 'autocannon',
+        spec: { url: wg.url, mode: 'post-key', connections: f.connections, warmupSec: f.warmupSec, durationSec: f.durationSec },
+        sutPids: wg.pids,
+        redisPid: null,
+        upstreamCount: slow.count,
       });
       const unexpected = noteUnexpected(ctx.results, 'in-flight memory check', r);
-      ctx.results.inflight = { ...f, rssIdleMiB, rssMaxMiB: r.rssLoadMiB, rssAfterMiB: r.rssAfterMiB, rps: r.rps, p50: r.p50, p99: r.p99, unexpected };
+      ctx.results.inflight = {
+        ...f,
+        rssIdleMiB,
+        rssMaxMiB: r.rssLoadMiB,
+        rssAfterMiB: r.rssAfterMiB,
+        rps: r.rps,
+        p50: r.p50,
+        p99: r.p99,
+        unexpected,
+      };
       ctx.log(`in flight: RSS max ${r.rssLoadMiB.toFixed(1)} MiB, ${Math.round(r.rps)} req/s, p50 ${r.p50} ms`);
     } finally {
       await wg.stop();
@@ -140,11 +176,24 @@ export async function soak(ctx) {
     await sleep(1000);
     const rssIdleMiB = rssMiB(wg.entry.pid);
     const r = await measure({
-      tool: 'autocannon', spec: { url: wg.url, mode: 'post-key', connections: cfg.connections, warmupSec: cfg.warmupSec, durationSec: cfg.soakSec },
-      sutPids: wg.pids, redisPid: ctx.redis.entry.pid, upstreamCount: ctx.upstream.count, traceRss: true,
+      tool: 'autocannon',
+      spec: { url: wg.url, mode: 'post-key', connections: cfg.connections, warmupSec: cfg.warmupSec, durationSec: cfg.soakSec },
+      sutPids: wg.pids,
+      redisPid: ctx.redis.entry.pid,
+      upstreamCount: ctx.upstream.count,
+      traceRss: true,
     });
     const unexpected = noteUnexpected(ctx.results, 'soak', r);
-    ctx.results.soak = { durationSec: r.durationSec, total: r.total, rps: r.rps, cpuUsPerReq: r.cpuUsPerReq, rssIdleMiB, rssMaxMiB: r.rssLoadMiB, trace: r.rssTrace, unexpected };
+    ctx.results.soak = {
+      durationSec: r.durationSec,
+      total: r.total,
+      rps: r.rps,
+      cpuUsPerReq: r.cpuUsPerReq,
+      rssIdleMiB,
+      rssMaxMiB: r.rssLoadMiB,
+      trace: r.rssTrace,
+      unexpected,
+    };
     ctx.log(`soak: ${r.total} writes, ${Math.round(r.rps)} req/s, RSS max ${r.rssLoadMiB.toFixed(1)} MiB`);
   } finally {
     await wg.stop();
@@ -171,7 +220,13 @@ async function profileWorkload(ctx, { wl, title, upstream, redis, floor = false 
       extra.replayKey = `bench-prof-${randomUUID()}`;
       await prime(sut.url, extra.replayKey);
     }
-    r = await measure({ tool: 'autocannon', spec: spec(wl, sut.url, extra), sutPids: sut.pids, redisPid: null, upstreamCount: upstream.count });
+    r = await measure({
+      tool: 'autocannon',
+      spec: spec(wl, sut.url, extra),
+      sutPids: sut.pids,
+      redisPid: null,
+      upstreamCount: upstream.count,
+    });
   } finally {
     await sut.stop(); // SIGTERM: a graceful exit, which is when V8 writes the profile
   }
@@ -186,7 +241,8 @@ async function profileWorkload(ctx, { wl, title, upstream, redis, floor = false 
 export async function profileMissed(ctx, missed) {
   const wanted = [];
   if (missed.some((t) => t.startsWith('Reads'))) wanted.push(['get', 'Reads (GET), writeguard on Redis']);
-  if (missed.some((t) => t.startsWith('New writes') || t.startsWith('One connection') || t.includes('new write'))) wanted.push(['post-key', 'New writes (unique key), writeguard on Redis']);
+  if (missed.some((t) => t.startsWith('New writes') || t.startsWith('One connection') || t.includes('new write')))
+    wanted.push(['post-key', 'New writes (unique key), writeguard on Redis']);
   if (missed.some((t) => t.startsWith('Replays') || t.includes('replay'))) wanted.push(['post-replay', 'Replays, writeguard on Redis']);
   if (wanted.length === 0) return;
   const upstream = await startUpstream(ctx.tmp, { name: 'upstream-prof', core: CORE_LOAD });

@@ -25,7 +25,7 @@ function category(fn, url) {
     if (fn === '(idle)') return '(idle)';
     return `native: ${fn}`;
   }
-  if (url.startsWith('wasm')) return 'wasm (llhttp, undici\'s HTTP parser)';
+  if (url.startsWith('wasm')) return "wasm (llhttp, undici's HTTP parser)";
   if (url.startsWith('node:')) return `node core (${url.replace(/^node:(internal\/)?/, '').split('/')[0]})`;
   const nm = /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm !== null) return nm[1];
@@ -100,15 +100,23 @@ export function summarise(file, { top = 25, fromUs = -Infinity, toUs = Infinity 
     for (const c of catsOnStack) categoriesInclusive.set(c, (categoriesInclusive.get(c) ?? 0) + us);
   }
   const pct = (us) => (busy > 0 ? (100 * us) / busy : 0);
-  const rows = (list) => list.map((e) => ({ fn: e.name, where: e.url === '' ? '' : `${e.url}:${e.line}`, ms: e.us / 1000, pct: pct(e.us) }));
+  const rows = (list) =>
+    list.map((e) => ({ fn: e.name, where: e.url === '' ? '' : `${e.url}:${e.line}`, ms: e.us / 1000, pct: pct(e.us) }));
   return {
     windowed: windowed && Number.isFinite(fromUs),
     busyMs: busy / 1000,
     idleMs: idle / 1000,
     self: rows([...self.values()].sort((a, b) => b.us - a.us).slice(0, top)),
-    byCategory: [...categories.entries()].sort((a, b) => b[1] - a[1]).map(([name, us]) => ({ name, ms: us / 1000, pct: pct(us), inclusivePct: pct(categoriesInclusive.get(name) ?? 0) })),
+    byCategory: [...categories.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, us]) => ({ name, ms: us / 1000, pct: pct(us), inclusivePct: pct(categoriesInclusive.get(name) ?? 0) })),
     // writeguard's own functions, by the time spent in them and everything they call.
-    writeguard: rows([...inclusive.values()].filter((e) => e.url.startsWith('dist/')).sort((a, b) => b.us - a.us).slice(0, top)),
+    writeguard: rows(
+      [...inclusive.values()]
+        .filter((e) => e.url.startsWith('dist/'))
+        .sort((a, b) => b.us - a.us)
+        .slice(0, top),
+    ),
   };
 }
 

@@ -10,7 +10,8 @@ const BODY = '{"amount":1250,"currency":"eur","customer":"cus_bench","descriptio
 const DRAIN_MS = 300;
 
 /** The periodic sentinel check (redis.ts: once a second) is background work, not a request's. */
-const isBackground = (cmd, key) => (cmd === 'get' && typeof key === 'string' && /sentinel(:ack)?$/.test(key)) || cmd === 'info' || cmd === 'monitor';
+const isBackground = (cmd, key) =>
+  (cmd === 'get' && typeof key === 'string' && /sentinel(:ack)?$/.test(key)) || cmd === 'info' || cmd === 'monitor';
 
 function tally(list) {
   const out = {};
@@ -27,14 +28,16 @@ export async function countRoundTrips({ redis, url, upstream, n = 200 }) {
   const monitor = await redis.client.monitor();
   const seen = [];
   monitor.on('monitor', (_time, args, source) => seen.push({ lua: source === 'lua', cmd: String(args[0]).toLowerCase(), key: args[1] }));
-  const post = (headers, body = BODY) => fetch(`${url}/v1/payments`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const post = (headers, body = BODY) =>
+    fetch(`${url}/v1/payments`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
   const replayKey = `trips-replay-${randomUUID()}`;
 
   const types = [
     { id: 'read', label: 'read (GET)', send: () => fetch(`${url}/v1/items`) },
     { id: 'new', label: 'new write (client key)', send: () => post({ 'idempotency-key': `trips-${randomUUID()}` }) },
     {
-      id: 'replay', label: 'replay (finished key)',
+      id: 'replay',
+      label: 'replay (finished key)',
       prime: async () => {
         const res = await post({ 'idempotency-key': replayKey });
         await res.arrayBuffer();
@@ -42,7 +45,11 @@ export async function countRoundTrips({ redis, url, upstream, n = 200 }) {
       },
       send: () => post({ 'idempotency-key': replayKey }),
     },
-    { id: 'derived', label: 'new write (no key: derived)', send: () => post({}, BODY.replace('round trips', `round trips ${randomUUID()}`)) },
+    {
+      id: 'derived',
+      label: 'new write (no key: derived)',
+      send: () => post({}, BODY.replace('round trips', `round trips ${randomUUID()}`)),
+    },
   ];
 
   const out = [];
@@ -70,7 +77,9 @@ export async function countRoundTrips({ redis, url, upstream, n = 200 }) {
         if (d > 0) stats[cmd] = d / n;
       }
       out.push({
-        id: t.id, label: t.label, n,
+        id: t.id,
+        label: t.label,
+        n,
         roundTripsPerReq: client.length / n,
         clientCommands: tally(client.map((c) => c.cmd)),
         luaCommandsPerReq: window.filter((c) => c.lua).length / n,

@@ -12,8 +12,13 @@ export const median = (xs) => {
 export function summariseRuns(runs) {
   const m = (k) => median(runs.map((r) => r[k]));
   return {
-    rps: m('rps'), p50: m('p50'), p99: m('p99'), cpuUsPerReq: m('cpuUsPerReq'), redisCpuUsPerReq: m('redisCpuUsPerReq'),
-    cpuBusy: m('cpuBusy'), rssLoadMiB: Math.max(...runs.map((r) => r.rssLoadMiB)),
+    rps: m('rps'),
+    p50: m('p50'),
+    p99: m('p99'),
+    cpuUsPerReq: m('cpuUsPerReq'),
+    redisCpuUsPerReq: m('redisCpuUsPerReq'),
+    cpuBusy: m('cpuBusy'),
+    rssLoadMiB: Math.max(...runs.map((r) => r.rssLoadMiB)),
     unexpected: runs.reduce((t, r) => t + r.non2xx + r.errors + r.timeouts, 0),
     rounds: runs.length,
   };
@@ -39,21 +44,36 @@ export function evaluateTargets(r) {
     add('Redis round trips: 3 for a new write (begin, markSent, finish)', fx(trips.new), Math.abs(trips.new - 3) < 0.005);
     add('Redis round trips: 1 for a replay', fx(trips.replay), Math.abs(trips.replay - 1) < 0.005);
   }
-  for (const [id, label] of [['wg-redis', 'Redis'], ['wg-mem', 'memory']]) {
+  for (const [id, label] of [
+    ['wg-redis', 'Redis'],
+    ['wg-mem', 'memory'],
+  ]) {
     const x = ratio(find(w.get, id)?.rps, find(w.get, 'bare')?.rps);
     const cpu = ratio(find(w.get, 'bare')?.cpuUsPerReq, find(w.get, id)?.cpuUsPerReq);
-    add(`Reads (${label} store): ≥ 1.30× bare @fastify/http-proxy req/s`, `${fr(x)} (by CPU/req: ${fr(cpu)})`, x !== null && x >= 1.3, floorNote(w.get, find(w.get, 'bare'), 'bare'));
+    add(
+      `Reads (${label} store): ≥ 1.30× bare @fastify/http-proxy req/s`,
+      `${fr(x)} (by CPU/req: ${fr(cpu)})`,
+      x !== null && x >= 1.3,
+      floorNote(w.get, find(w.get, 'bare'), 'bare'),
+    );
   }
   {
     const x = ratio(find(w['post-key'], 'wg-redis')?.rps, find(w['post-key'], 'setnx')?.rps);
     const cpu = ratio(find(w['post-key'], 'setnx')?.cpuUsPerReq, find(w['post-key'], 'wg-redis')?.cpuUsPerReq);
     add('New writes on Redis: ≥ 1.20× bare proxy + SET NX/SET req/s', `${fr(x)} (by CPU/req: ${fr(cpu)})`, x !== null && x >= 1.2);
   }
-  for (const [id, label] of [['wg-redis', 'Redis'], ['wg-mem', 'memory']]) {
+  for (const [id, label] of [
+    ['wg-redis', 'Redis'],
+    ['wg-mem', 'memory'],
+  ]) {
     const x = ratio(find(w['post-replay'], id)?.rps, find(w['post-key'], 'direct')?.rps);
     const untouched = (r.replayUpstreamPosts ?? {})[id] === 0;
-    add(`Replays (${label} store): ≥ 0.70× direct write req/s, upstream untouched`, `${fr(x)}; upstream requests during replay runs: ${(r.replayUpstreamPosts ?? {})[id] ?? '—'}`, x !== null && x >= 0.7 && untouched,
-      floorNote(w['post-replay'], find(w['post-key'], 'direct'), 'direct writes'));
+    add(
+      `Replays (${label} store): ≥ 0.70× direct write req/s, upstream untouched`,
+      `${fr(x)}; upstream requests during replay runs: ${(r.replayUpstreamPosts ?? {})[id] ?? '—'}`,
+      x !== null && x >= 0.7 && untouched,
+      floorNote(w['post-replay'], find(w['post-key'], 'direct'), 'direct writes'),
+    );
   }
   {
     const d = find(w['seq-write'], 'direct');
@@ -63,22 +83,40 @@ export function evaluateTargets(r) {
     const b = find(w['seq-write'], 'bare');
     const rtt = r.redisRtt;
     const hop = d && b ? `bare @fastify/http-proxy alone adds ${signed(b.p50 - d.p50)} ms at p50, ${signed(b.p99 - d.p99)} ms at p99` : '';
-    add('One connection, write on Redis: adds ≤ 0.5 ms at p50 over direct', `${signed(a50)} ms`, a50 !== null && a50 <= 0.5,
-      [rtt ? `one Redis round trip from the server core: p50 ${fx(rtt.p50, 3)} ms, so the 3 a new write makes in sequence take ${fx(3 * rtt.p50, 3)} ms on their own` : '', hop].filter(Boolean).join('; '));
-    add('One connection, write on Redis: adds ≤ 2 ms at p99 over direct', `${signed(a99)} ms`, a99 !== null && a99 <= 2, rtt ? `one Redis round trip: p99 ${fx(rtt.p99, 3)} ms` : '');
+    add(
+      'One connection, write on Redis: adds ≤ 0.5 ms at p50 over direct',
+      `${signed(a50)} ms`,
+      a50 !== null && a50 <= 0.5,
+      [
+        rtt
+          ? `one Redis round trip from the server core: p50 ${fx(rtt.p50, 3)} ms, so the 3 a new write makes in sequence take ${fx(3 * rtt.p50, 3)} ms on their own`
+          : '',
+        hop,
+      ]
+        .filter(Boolean)
+        .join('; '),
+    );
+    add(
+      'One connection, write on Redis: adds ≤ 2 ms at p99 over direct',
+      `${signed(a99)} ms`,
+      a99 !== null && a99 <= 2,
+      rtt ? `one Redis round trip: p99 ${fx(rtt.p99, 3)} ms` : '',
+    );
   }
   if (r.inflight) {
     add('Memory: RSS < 150 MB with 200 writes in flight (Redis)', `${fx(r.inflight.rssMaxMiB, 1)} MiB`, r.inflight.rssMaxMiB < 150);
   }
   if (r.soak) {
     const g = soakGrowth(r.soak);
-    if (g.early === null || g.late === null) add('Memory: no growth over a 3-minute run', `soak of ${fx(r.soak.durationSec, 0)} s: too short to judge (needs ≥ 120 s)`, false);
-    else add(
-      `Memory: no growth over a ${fx(r.soak.durationSec, 0)} s run of new writes (Redis)`,
-      `RSS floor ${fx(g.early, 1)} MiB (30–90 s) → ${fx(g.late, 1)} MiB (last minute): ${signed(g.delta, 1)} MiB`,
-      g.delta < 10,
-      'floor = 10th percentile of RSS samples every 250 ms (under load RSS is a GC sawtooth); under +10 MiB counts as flat',
-    );
+    if (g.early === null || g.late === null)
+      add('Memory: no growth over a 3-minute run', `soak of ${fx(r.soak.durationSec, 0)} s: too short to judge (needs ≥ 120 s)`, false);
+    else
+      add(
+        `Memory: no growth over a ${fx(r.soak.durationSec, 0)} s run of new writes (Redis)`,
+        `RSS floor ${fx(g.early, 1)} MiB (30–90 s) → ${fx(g.late, 1)} MiB (last minute): ${signed(g.delta, 1)} MiB`,
+        g.delta < 10,
+        'floor = 10th percentile of RSS samples every 250 ms (under load RSS is a GC sawtooth); under +10 MiB counts as flat',
+      );
   }
   return out;
 }
@@ -103,7 +141,11 @@ export const percentile = (xs, p) => {
 export function soakGrowth(soak) {
   const end = soak.trace.length === 0 ? 0 : soak.trace[soak.trace.length - 1][0];
   if (end < 120) return { early: null, late: null, delta: null };
-  const floor = (a, b) => percentile(soak.trace.filter(([t]) => t >= a && t < b).map(([, v]) => v), 10);
+  const floor = (a, b) =>
+    percentile(
+      soak.trace.filter(([t]) => t >= a && t < b).map(([, v]) => v),
+      10,
+    );
   const early = floor(30, 90);
   const late = floor(end - 60, end + 1);
   return { early, late, delta: late - early };
@@ -120,7 +162,13 @@ function soakTimeline(soak) {
 }
 
 function throughputTable(wl, workloads) {
-  const direct = wl.ratioBase === 'direct-writes' ? find(workloads.find((x) => x.id === 'post-key'), 'direct') : find(wl, 'direct');
+  const direct =
+    wl.ratioBase === 'direct-writes'
+      ? find(
+          workloads.find((x) => x.id === 'post-key'),
+          'direct',
+        )
+      : find(wl, 'direct');
   const bare = find(wl, 'bare');
   const lines = [
     `| contender | req/s | × direct${wl.ratioBase === 'direct-writes' ? ' writes' : ''} | × bare | p50 ms | p99 ms | CPU µs/req | CPU × direct | CPU × bare | + Redis CPU µs/req | RSS max MiB | non-2xx / errors |`,
@@ -132,7 +180,9 @@ function throughputTable(wl, workloads) {
       lines.push(`| ${c.label} | skipped: ${c.skip} |||||||||||`);
       continue;
     }
-    lines.push(`| ${c.label} | ${fint(s.rps)} | ${fr(ratio(s.rps, direct?.rps))} | ${fr(ratio(s.rps, bare?.rps))} | ${fx(s.p50, 0)} | ${fx(s.p99, 0)} | ${fx(s.cpuUsPerReq, 0)} | ${fr(ratio(s.cpuUsPerReq, direct?.cpuUsPerReq))} | ${fr(ratio(s.cpuUsPerReq, bare?.cpuUsPerReq))} | ${s.redisCpuUsPerReq === null ? '' : fx(s.redisCpuUsPerReq, 0)} | ${fx(s.rssLoadMiB, 0)} | ${s.unexpected} |`);
+    lines.push(
+      `| ${c.label} | ${fint(s.rps)} | ${fr(ratio(s.rps, direct?.rps))} | ${fr(ratio(s.rps, bare?.rps))} | ${fx(s.p50, 0)} | ${fx(s.p99, 0)} | ${fx(s.cpuUsPerReq, 0)} | ${fr(ratio(s.cpuUsPerReq, direct?.cpuUsPerReq))} | ${fr(ratio(s.cpuUsPerReq, bare?.cpuUsPerReq))} | ${s.redisCpuUsPerReq === null ? '' : fx(s.redisCpuUsPerReq, 0)} | ${fx(s.rssLoadMiB, 0)} | ${s.unexpected} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -147,7 +197,9 @@ function latencyTable(wl) {
     const s = c.summary;
     if (s === null) continue;
     const mean = median(c.runs.map((x) => x.mean));
-    lines.push(`| ${c.label} | ${fint(s.rps)} | ${fx(s.p50, 3)} | ${fx(s.p99, 3)} | ${fx(mean, 3)} | ${c.id === 'direct' ? '' : signed(s.p50 - direct.p50)} | ${c.id === 'direct' ? '' : signed(s.p99 - direct.p99)} | ${fx(s.cpuUsPerReq, 0)} | ${s.unexpected} |`);
+    lines.push(
+      `| ${c.label} | ${fint(s.rps)} | ${fx(s.p50, 3)} | ${fx(s.p99, 3)} | ${fx(mean, 3)} | ${c.id === 'direct' ? '' : signed(s.p50 - direct.p50)} | ${c.id === 'direct' ? '' : signed(s.p99 - direct.p99)} | ${fx(s.cpuUsPerReq, 0)} | ${s.unexpected} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -173,7 +225,8 @@ function floorDiff(p, wgCpu, floorCpu) {
     '| where | floor µs/req | writeguard µs/req | writeguard extra |',
     '|---|--:|--:|--:|',
   ];
-  for (const r of rows.filter((x) => Math.abs(x.extra) >= 0.5).slice(0, 14)) out.push(`| ${r.name} | ${fx(r.floor, 1)} | ${fx(r.wg, 1)} | ${signed(r.extra, 1)} |`);
+  for (const r of rows.filter((x) => Math.abs(x.extra) >= 0.5).slice(0, 14))
+    out.push(`| ${r.name} | ${fx(r.floor, 1)} | ${fx(r.wg, 1)} | ${signed(r.extra, 1)} |`);
   out.push(`| **all** (main runs, median) | ${fx(floorCpu, 1)} | ${fx(wgCpu, 1)} | ${signed(wgCpu - floorCpu, 1)} |`);
   return out;
 }
@@ -196,7 +249,12 @@ function profileSection(profiles, workloads) {
   );
   for (const p of profiles) {
     const s = p.summary;
-    out.push(`### ${p.title}`, '', `${fint(p.rps)} req/s and ${fx(p.cpuUsPerReq, 0)} µs CPU/req under the profiler; in the window: busy ${fx(s.busyMs / 1000, 2)} s, idle ${fx(s.idleMs / 1000, 2)} s${s.windowed ? '' : ' (whole profile: the window could not be matched)'}.`, '');
+    out.push(
+      `### ${p.title}`,
+      '',
+      `${fint(p.rps)} req/s and ${fx(p.cpuUsPerReq, 0)} µs CPU/req under the profiler; in the window: busy ${fx(s.busyMs / 1000, 2)} s, idle ${fx(s.idleMs / 1000, 2)} s${s.windowed ? '' : ' (whole profile: the window could not be matched)'}.`,
+      '',
+    );
     out.push('By package:', '', '| where | % busy, self | % busy, inclusive |', '|---|--:|--:|');
     for (const c of s.byCategory.slice(0, 16)) out.push(`| ${c.name} | ${fx(c.pct, 1)} | ${fx(c.inclusivePct, 1)} |`);
     const wl = workloads.find((w) => w.id === p.id);
@@ -223,8 +281,8 @@ export function render(r) {
     `- Machine: ${r.meta.nproc} cores (${r.meta.cpuModel}), Node ${r.meta.node}, ${r.meta.redis}, ${r.meta.nginx}`,
     `- Pinning: ${r.meta.pinning}`,
     `- Method: ${r.cfg.rounds} rounds, contenders interleaved (order rotated each round), medians reported; throughput runs ${r.cfg.warmupSec} s warm-up + ${r.cfg.durationSec} s measured with autocannon, ${r.cfg.connections} connections; one-connection runs ${r.cfg.seqWarmupSec} s + ${r.cfg.seqDurationSec} s with a per-request hrtime client. Total bench time ${fx(r.totalSec / 60, 1)} min.`,
-    '- CPU µs/req: utime+stime of the system-under-test process(es) over the measured window ÷ requests completed (nginx: master + worker; direct: the upstream itself). `+ Redis CPU`: the private redis-server\'s share, for contenders that use it.',
-    '- Latencies of throughput runs are autocannon\'s (whole milliseconds, 50 connections, so they mostly show queueing); the one-connection table has sub-millisecond timings.',
+    "- CPU µs/req: utime+stime of the system-under-test process(es) over the measured window ÷ requests completed (nginx: master + worker; direct: the upstream itself). `+ Redis CPU`: the private redis-server's share, for contenders that use it.",
+    "- Latencies of throughput runs are autocannon's (whole milliseconds, 50 connections, so they mostly show queueing); the one-connection table has sub-millisecond timings.",
     '',
   ];
   const noise = r.workloads.flatMap((w) => w.contenders.flatMap((c) => c.runs.map((x) => x.foreignCores ?? 0)));
@@ -254,22 +312,34 @@ export function render(r) {
 
   if (r.trips) {
     out.push(
-      '## Redis round trips per request (writeguard on Redis)', '',
-      `${r.trips[0].n} requests of each type, one at a time. Round trips: commands a client sent, counted with \`MONITOR\` (commands a Lua script runs inside Redis are not round trips; the once-a-second sentinel check is left out). \`commandstats\`: INFO commandstats deltas ÷ requests, script-internal commands included.`, '',
+      '## Redis round trips per request (writeguard on Redis)',
+      '',
+      `${r.trips[0].n} requests of each type, one at a time. Round trips: commands a client sent, counted with \`MONITOR\` (commands a Lua script runs inside Redis are not round trips; the once-a-second sentinel check is left out). \`commandstats\`: INFO commandstats deltas ÷ requests, script-internal commands included.`,
+      '',
       '| request type | round trips / req | client commands | Lua-internal commands / req | commandstats per req | upstream requests | answers |',
       '|---|--:|---|--:|---|--:|---|',
     );
     for (const t of r.trips) {
-      const cmds = Object.entries(t.clientCommands).map(([k, v]) => `${k} ×${fx(v / t.n, 2)}`).join(', ') || 'none';
-      const stats = Object.entries(t.commandstatsPerReq).map(([k, v]) => `${k} ${fx(v, 2)}`).join(', ') || 'none';
-      const statuses = Object.entries(t.statuses).map(([k, v]) => `${k} ×${v}`).join(', ');
-      out.push(`| ${t.label} | ${fx(t.roundTripsPerReq)} | ${cmds} | ${fx(t.luaCommandsPerReq)} | ${stats} | ${t.upstreamRequests} | ${statuses} |`);
+      const cmds =
+        Object.entries(t.clientCommands)
+          .map(([k, v]) => `${k} ×${fx(v / t.n, 2)}`)
+          .join(', ') || 'none';
+      const stats =
+        Object.entries(t.commandstatsPerReq)
+          .map(([k, v]) => `${k} ${fx(v, 2)}`)
+          .join(', ') || 'none';
+      const statuses = Object.entries(t.statuses)
+        .map(([k, v]) => `${k} ×${v}`)
+        .join(', ');
+      out.push(
+        `| ${t.label} | ${fx(t.roundTripsPerReq)} | ${cmds} | ${fx(t.luaCommandsPerReq)} | ${stats} | ${t.upstreamRequests} | ${statuses} |`,
+      );
     }
     out.push('');
   }
 
   out.push('## Memory (RSS)', '', '| contender | idle MiB | under load MiB (max over all runs) |', '|---|--:|--:|');
-  for (const [id, m] of Object.entries(r.rss)) out.push(`| ${m.label} | ${fx(m.idle, 1)} | ${fx(m.load, 1)} |`);
+  for (const m of Object.values(r.rss)) out.push(`| ${m.label} | ${fx(m.idle, 1)} | ${fx(m.load, 1)} |`);
   out.push('');
   if (r.inflight) {
     const f = r.inflight;

@@ -71,18 +71,19 @@ function meta(nginx) {
 
 function caveats(results, skipped) {
   const list = [
-    'Two cores: the load generator has core 0; the upstream, Redis and the system under test share core 1. Throughput of the proxies therefore includes the upstream\'s (and Redis\') CPU on the same core; CPU µs/req of the SUT process is the cleaner comparison, and the steadier one on a noisy machine.',
-    'For **direct** (and nginx), one autocannon process on one core may be the bottleneck rather than the server, and their req/s swing between runs: direct\'s req/s is a floor of the physical limit, not the limit itself — so the replay target, a ratio to direct, is the noisiest one.',
+    "Two cores: the load generator has core 0; the upstream, Redis and the system under test share core 1. Throughput of the proxies therefore includes the upstream's (and Redis') CPU on the same core; CPU µs/req of the SUT process is the cleaner comparison, and the steadier one on a noisy machine.",
+    "For **direct** (and nginx), one autocannon process on one core may be the bottleneck rather than the server, and their req/s swing between runs: direct's req/s is a floor of the physical limit, not the limit itself — so the replay target, a ratio to direct, is the noisiest one.",
     'The machine runs other services (databases, brokers) that were idle but not stopped; medians over interleaved rounds damp their noise, they do not remove it.',
     'Each contender is configured as its users would (defaults): the bare proxy and the SET NX contender log nothing, writeguard logs one JSON line per response (to /dev/null here), nginx logs to /dev/null; nginx keeps its default `keepalive_requests` (1000 per connection).',
-    'The fastify floor contender is not a product: fastify and undici with no logic at all (reads forwarded with undici\'s dispatch API, the answer buffered; POSTs answered with a stored 1 KiB body from memory, never forwarded). It measures what the stack itself costs: a target the floor cannot reach, writeguard cannot reach on this stack either.',
+    "The fastify floor contender is not a product: fastify and undici with no logic at all (reads forwarded with undici's dispatch API, the answer buffered; POSTs answered with a stored 1 KiB body from memory, never forwarded). It measures what the stack itself costs: a target the floor cannot reach, writeguard cannot reach on this stack either.",
     'The SET NX contender stores only the status, not the answer: it cannot replay. writeguard stores the 1 KiB answer, fingerprints the request and fences every step.',
     'writeguard on the memory store keeps every record (with its stored answer) in its heap for `ttlSec` (a day): its RSS grows with every distinct key by design — see its RSS after each round — so the growth check applies to the Redis store. The memory store is for development only.',
-    'The 200-in-flight check: writeguard\'s upstream pool (`connections: 128` in src/server.ts) lets 128 writes reach the upstream at once; the other 72 wait in writeguard, claimed — in flight for the agent, queued for the upstream — hence a p50 near 2 s with a 1 s upstream.',
+    "The 200-in-flight check: writeguard's upstream pool (`connections: 128` in src/server.ts) lets 128 writes reach the upstream at once; the other 72 wait in writeguard, claimed — in flight for the agent, queued for the upstream — hence a p50 near 2 s with a 1 s upstream.",
     'Round trips are counted in a separate, sequential phase; lease renewals (every third of the lease) never fire here because the upstream answers in well under a second.',
   ];
   if (skipped.nginx) list.push(`nginx was skipped: ${skipped.nginx}.`);
-  if (results.meta.dirty) list.push('The work tree had uncommitted changes under src/ or in package.json when this ran: the commit alone does not reproduce it.');
+  if (results.meta.dirty)
+    list.push('The work tree had uncommitted changes under src/ or in package.json when this ran: the commit alone does not reproduce it.');
   return list;
 }
 
@@ -93,8 +94,19 @@ async function main() {
   log(`pinning: ${pinning.enabled ? 'load on core 0, servers on core 1' : 'off'}`);
   const nginx = ensureNginx(log);
   const results = {
-    meta: meta(nginx), cfg, workloads: [], anomalies: [], replayUpstreamPosts: {}, rss: {}, rssByRound: { 'wg-redis': [], 'wg-mem': [] },
-    trips: null, redisRtt: null, inflight: null, soak: null, profiles: [], caveats: [],
+    meta: meta(nginx),
+    cfg,
+    workloads: [],
+    anomalies: [],
+    replayUpstreamPosts: {},
+    rss: {},
+    rssByRound: { 'wg-redis': [], 'wg-mem': [] },
+    trips: null,
+    redisRtt: null,
+    inflight: null,
+    soak: null,
+    profiles: [],
+    caveats: [],
   };
   const upstream = await startUpstream(tmp);
   const redis = await startRedis(tmp);

@@ -16,14 +16,19 @@ let n = 0;
 
 function timedRequest() {
   const post = spec.mode !== 'get';
-  const headers = post ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY), 'idempotency-key': `seq-${runId}-${++n}` } : {};
+  const headers = post
+    ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY), 'idempotency-key': `seq-${runId}-${++n}` }
+    : {};
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const req = request({ host: url.hostname, port: url.port, agent, method: post ? 'POST' : 'GET', path: post ? '/v1/payments' : '/v1/items', headers }, (res) => {
-      res.on('data', () => {});
-      res.on('end', () => resolve({ status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
-      res.on('error', reject);
-    });
+    const req = request(
+      { host: url.hostname, port: url.port, agent, method: post ? 'POST' : 'GET', path: post ? '/v1/payments' : '/v1/items', headers },
+      (res) => {
+        res.on('data', () => {});
+        res.on('end', () => resolve({ status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(post ? BODY : undefined);
   });
@@ -57,11 +62,21 @@ const started = Date.now();
 const { non2xx, errors } = await loop(spec.durationSec, samples);
 const durationSec = (Date.now() - started) / 1000;
 samples.sort((a, b) => a - b);
-process.stdout.write(`${JSON.stringify({
-  event: 'result', total: samples.length + errors, durationSec, rps: samples.length / durationSec,
-  p50: pct(samples, 50), p99: pct(samples, 99), mean: samples.reduce((a, b) => a + b, 0) / samples.length,
-  errors, timeouts: 0, non2xx, statusCodes: {},
-})}\n`);
+process.stdout.write(
+  `${JSON.stringify({
+    event: 'result',
+    total: samples.length + errors,
+    durationSec,
+    rps: samples.length / durationSec,
+    p50: pct(samples, 50),
+    p99: pct(samples, 99),
+    mean: samples.reduce((a, b) => a + b, 0) / samples.length,
+    errors,
+    timeouts: 0,
+    non2xx,
+    statusCodes: {},
+  })}\n`,
+);
 lines.close();
 agent.destroy();
 process.exit(0);

@@ -12,7 +12,15 @@ import { createServer } from 'node:http';
 const port = Number(process.env.PORT);
 const postDelayMs = Number(process.env.POST_DELAY_MS ?? 0);
 
-const ITEMS = Buffer.from(JSON.stringify({ object: 'list', data: [{ id: 'item_1', name: 'widget', price: 1250 }, { id: 'item_2', name: 'gadget', price: 990 }] }));
+const ITEMS = Buffer.from(
+  JSON.stringify({
+    object: 'list',
+    data: [
+      { id: 'item_1', name: 'widget', price: 1250 },
+      { id: 'item_2', name: 'gadget', price: 990 },
+    ],
+  }),
+);
 const PAYMENT = (() => {
   const base = { id: 'pay_0001', object: 'payment', amount: 1250, currency: 'eur', status: 'succeeded', metadata: {} };
   // Pad to exactly 1 KiB so every contender moves the same bytes.

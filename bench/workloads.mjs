@@ -24,28 +24,45 @@ const ALL = ['direct', 'bare', 'nginx', 'setnx', 'wg-mem', 'wg-redis'];
 
 export const WORKLOADS = [
   {
-    id: 'get', kind: 'throughput', mode: 'get', title: 'Reads: GET passthrough',
+    id: 'get',
+    kind: 'throughput',
+    mode: 'get',
+    title: 'Reads: GET passthrough',
     contenders: ['direct', 'bare', 'floor', 'nginx', 'wg-mem', 'wg-redis'],
     note: '`GET /v1/items`, small JSON. No key, no record, one log line; writeguard sends reads through its retry loop (undici) and sends a small answer back whole (a large one streams).',
   },
   {
-    id: 'post-key', kind: 'throughput', mode: 'post-key', title: 'New writes: POST with a unique Idempotency-Key',
+    id: 'post-key',
+    kind: 'throughput',
+    mode: 'post-key',
+    title: 'New writes: POST with a unique Idempotency-Key',
     contenders: ALL,
-    note: '`POST /v1/payments`, a new key per request (autocannon `setupRequest`): writeguard\'s full write path — fingerprint, begin, markSent, forward, finish (stores the 1 KiB answer), log. The SET NX contender claims the key before and records the status after.',
+    note: "`POST /v1/payments`, a new key per request (autocannon `setupRequest`): writeguard's full write path — fingerprint, begin, markSent, forward, finish (stores the 1 KiB answer), log. The SET NX contender claims the key before and records the status after.",
   },
   {
-    id: 'post-replay', kind: 'throughput', mode: 'post-replay', title: 'Replays: POST of one finished key', ratioBase: 'direct-writes',
+    id: 'post-replay',
+    kind: 'throughput',
+    mode: 'post-replay',
+    title: 'Replays: POST of one finished key',
+    ratioBase: 'direct-writes',
     contenders: ['floor', 'wg-mem', 'wg-redis'],
-    note: 'The key is sent once first; then every request replays its stored answer. The upstream\'s own counter (`GET /__count`) must not move during the run (warm-up included). Ratios are to direct\'s *new-write* throughput.',
+    note: "The key is sent once first; then every request replays its stored answer. The upstream's own counter (`GET /__count`) must not move during the run (warm-up included). Ratios are to direct's *new-write* throughput.",
   },
   {
-    id: 'post-keyless', kind: 'throughput', mode: 'post-keyless', title: 'Keyless writes: POST with a unique body and no key (derived key)',
+    id: 'post-keyless',
+    kind: 'throughput',
+    mode: 'post-keyless',
+    title: 'Keyless writes: POST with a unique body and no key (derived key)',
     // nginx only forwards here, as it does for keyed writes: left out to keep the run under 15 minutes.
     contenders: ['direct', 'bare', 'wg-mem', 'wg-redis'],
     note: 'No `Idempotency-Key`: writeguard derives one from the request. Every body differs (an identical keyless body is refused with 409 possible_duplicate, by design).',
   },
   {
-    id: 'seq-write', kind: 'latency', mode: 'post-key', tool: 'seq', title: 'One connection: sequential writes (added latency)',
+    id: 'seq-write',
+    kind: 'latency',
+    mode: 'post-key',
+    tool: 'seq',
+    title: 'One connection: sequential writes (added latency)',
     contenders: ['direct', 'bare', 'wg-mem', 'wg-redis'],
     note: 'One agent: one keep-alive connection, one `POST` with a new key at a time, timed per request with hrtime. "Added" is over direct, median of rounds.',
   },
@@ -53,7 +70,9 @@ export const WORKLOADS = [
 
 /** The load client's spec for a workload against `url`. */
 export const spec = (wl, url, extra = {}) => ({
-  url, mode: wl.mode, connections: cfg.connections,
+  url,
+  mode: wl.mode,
+  connections: cfg.connections,
   warmupSec: wl.tool === 'seq' ? cfg.seqWarmupSec : cfg.warmupSec,
   durationSec: wl.tool === 'seq' ? cfg.seqDurationSec : cfg.durationSec,
   ...extra,

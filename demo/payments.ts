@@ -47,8 +47,12 @@ function prng(seed: number): () => number {
  */
 function schedule(seed: number): Fault[][] {
   const mix: Fault[][] = [
-    ['rate_limited'], ['rate_limited'], ['rate_limited', 'rate_limited'],
-    ['fails_after_executing'], ['fails_after_executing'], ['rate_limited', 'fails_after_executing'],
+    ['rate_limited'],
+    ['rate_limited'],
+    ['rate_limited', 'rate_limited'],
+    ['fails_after_executing'],
+    ['fails_after_executing'],
+    ['rate_limited', 'fails_after_executing'],
     ['slow'],
   ];
   while (mix.length < PAYMENTS) mix.push([]);
@@ -146,7 +150,9 @@ async function runAgent(baseUrl: string): Promise<AgentResult> {
       for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
         try {
           const res = await fetch(`${baseUrl}/v1/payments`, {
-            method: 'POST', body, dispatcher,
+            method: 'POST',
+            body,
+            dispatcher,
             headers: { 'content-type': 'application/json', 'idempotency-key': key },
             signal: AbortSignal.timeout(AGENT_TIMEOUT_MS),
           });
@@ -244,8 +250,11 @@ function table(before: Run, after: Run): string {
   ];
   const width = Math.max(...rows.map((r) => r[0].length));
   const line = (a: string, b: string, c: string): string => `  ${a.padEnd(width)}  ${b.padStart(16)}  ${c.padStart(16)}\n`;
-  return line('', 'without', 'with writeguard') + line('-'.repeat(width), '-'.repeat(16), '-'.repeat(16)) +
-    rows.map(([label, a, b]) => line(label, String(a), String(b))).join('');
+  return (
+    line('', 'without', 'with writeguard') +
+    line('-'.repeat(width), '-'.repeat(16), '-'.repeat(16)) +
+    rows.map(([label, a, b]) => line(label, String(a), String(b))).join('')
+  );
 }
 
 async function main(): Promise<void> {
@@ -259,8 +268,10 @@ async function main(): Promise<void> {
   }, WATCHDOG_MS);
 
   try {
-    process.stdout.write(`writeguard demo: ${PAYMENTS} logical payments; a naive agent (every failure retried, up to ${MAX_ATTEMPTS} attempts, ` +
-      `timeout ${AGENT_TIMEOUT_MS} ms, one Idempotency-Key per payment); a flaky payments API that ignores the key; seed ${SEED}\n`);
+    process.stdout.write(
+      `writeguard demo: ${PAYMENTS} logical payments; a naive agent (every failure retried, up to ${MAX_ATTEMPTS} attempts, ` +
+        `timeout ${AGENT_TIMEOUT_MS} ms, one Idempotency-Key per payment); a flaky payments API that ignores the key; seed ${SEED}\n`,
+    );
 
     process.stdout.write('  run 1: agent → payments API\n');
     const direct = await startFlakyPayments(plan);

@@ -9,34 +9,57 @@ import { Pool } from 'undici';
 
 const upstream = new URL(process.env.UPSTREAM);
 const pool = new Pool(upstream.origin, { connections: 128 });
-const STORED = Buffer.from(JSON.stringify({ id: 'pay_0001', object: 'payment', amount: 1250, currency: 'eur', status: 'succeeded', metadata: {}, description: 'x'.repeat(904) }));
+const STORED = Buffer.from(
+  JSON.stringify({
+    id: 'pay_0001',
+    object: 'payment',
+    amount: 1250,
+    currency: 'eur',
+    status: 'succeeded',
+    metadata: {},
+    description: 'x'.repeat(904),
+  }),
+);
 
 const app = Fastify();
 app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
 app.get('/*', (request, reply) => {
   const chunks = [];
-  pool.dispatch({ origin: upstream.origin, path: request.url, method: 'GET', headers: { host: upstream.host } }, {
-    onRequestStart() {},
-    onResponseStart(_c, status, headers) {
-      reply.code(status).header('content-type', headers['content-type']).header('request-id', headers['request-id']);
+  pool.dispatch(
+    { origin: upstream.origin, path: request.url, method: 'GET', headers: { host: upstream.host } },
+    {
+      onRequestStart() {},
+      onResponseStart(_c, status, headers) {
+        reply.code(status).header('content-type', headers['content-type']).header('request-id', headers['request-id']);
+      },
+      onResponseData(_c, chunk) {
+        chunks.push(chunk);
+      },
+      onResponseEnd() {
+        reply.send(Buffer.concat(chunks));
+      },
+      onResponseError(_c, err) {
+        reply.send(err);
+      },
     },
-    onResponseData(_c, chunk) {
-      chunks.push(chunk);
-    },
-    onResponseEnd() {
-      reply.send(Buffer.concat(chunks));
-    },
-    onResponseError(_c, err) {
-      reply.send(err);
-    },
-  });
+  );
   return reply;
 });
 
 app.post('/*', (_request, reply) => {
-  reply.code(201).header('content-type', 'application/json').header('request-id', 'req_1').header('idempotent-replayed', 'true').send(STORED);
+  reply
+    .code(201)
+    .header('content-type', 'application/json')
+    .header('request-id', 'req_1')
+    .header('idempotent-replayed', 'true')
+    .send(STORED);
 });
 
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT) });
-process.on('SIGTERM', () => app.close().then(() => pool.close()).then(() => process.exit(0)));
+process.on('SIGTERM', () =>
+  app
+    .close()
+    .then(() => pool.close())
+    .then(() => process.exit(0)),
+);

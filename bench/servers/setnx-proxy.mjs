@@ -35,4 +35,9 @@ await app.register(httpProxy, {
   },
 });
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT) });
-process.on('SIGTERM', () => app.close().then(() => redis.quit()).then(() => process.exit(0)));
+process.on('SIGTERM', () =>
+  app
+    .close()
+    .then(() => redis.quit())
+    .then(() => process.exit(0)),
+);
