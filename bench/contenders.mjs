@@ -97,7 +97,11 @@ function writeguardConfig({ port, adminPort, upstreamUrl, redisPort }) {
   return [
     `listen: { host: 127.0.0.1, port: ${port} }`,
     `admin: { host: 127.0.0.1, port: ${adminPort} }`,
-    redisPort === null ? 'store: { kind: memory }' : `store: { kind: redis, url: "redis://127.0.0.1:${redisPort}", initOnEmpty: true }`,
+    // The bench writes a few hundred thousand unique keys, far past the memory store's default cap
+    // (100,000 records, sized for a day of one agent): raised, or the rounds would measure 503 store_full.
+    redisPort === null
+      ? 'store: { kind: memory, memory: { maxRecords: 5000000, maxBytes: 4294967296 } }'
+      : `store: { kind: redis, url: "redis://127.0.0.1:${redisPort}", initOnEmpty: true }`,
     'logLevel: info',
     'upstreams:',
     '  - name: bench',
