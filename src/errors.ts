@@ -31,6 +31,9 @@ export const ERROR_CODES = {
   upstream_timeout: { status: 504, title: 'The upstream did not answer in time', retryStrategy: 'backoff' },
   rate_limited: { status: 429, title: 'Rate limited', retryStrategy: 'backoff' },
   store_unavailable: { status: 503, title: 'The idempotency store is unavailable; writes are refused', retryStrategy: 'backoff' },
+  recipient_not_allowed: { status: 403, title: 'The recipient of this write is not in the allow-list', retryStrategy: 'no_retry' },
+  asset_not_allowed: { status: 403, title: 'The asset or currency of this write is not in the allow-list', retryStrategy: 'no_retry' },
+  policy_violation: { status: 403, title: 'This write breaks a policy rule', retryStrategy: 'no_retry' },
   store_full: { status: 503, title: 'The idempotency store is full; new writes are refused', retryStrategy: 'backoff' },
   draining: { status: 503, title: 'writeguard is shutting down', retryStrategy: 'backoff' },
   // The admin port's own (operators' requests, never the agent's).

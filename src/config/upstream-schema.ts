@@ -173,6 +173,22 @@ const retrySchema = z.strictObject({
     .describe("After a 429, the agent's upstream cools down until its announced reset, at most this long."),
 });
 
+/** A field of the JSON body: `body:destination`, `body:metadata.recipient`. */
+const bodyField = z.string().regex(/^body:[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, { error: 'must be "body:<field>"' });
+
+const policyRuleSchema = z.strictObject({
+  match: z
+    .union([routePattern, z.array(routePattern).min(1)])
+    .transform((m) => (typeof m === 'string' ? [m] : m))
+    .describe('The writes the rule applies to: route patterns ("POST /v1/payments"); one string is a list of one.'),
+  field: bodyField.describe('The JSON body field checked, e.g. body:destination.'),
+  in: z.array(z.string().min(1)).min(1).describe('The allowed values, exact and case-sensitive; a missing field is refused too.'),
+  code: z
+    .enum(['recipient_not_allowed', 'asset_not_allowed', 'policy_violation'])
+    .default('policy_violation')
+    .describe('The 403 code a refused write gets, in the words payment APIs use.'),
+});
+
 export const upstreamSchema = z
   .strictObject({
     name: z
@@ -219,6 +235,12 @@ export const upstreamSchema = z
           '(notExecutedStatuses, refused connection), or on ambiguous answers too when upstreamHonorsKey — same key, same bytes.',
       ),
     routes: z.array(routeSchema).default([]).describe('Per-route overrides; the first match wins.'),
+    policy: z
+      .array(policyRuleSchema)
+      .default([])
+      .describe(
+        'Allow-lists on what a write does, checked before anything is claimed or sent (DESIGN §10.3); every matching rule applies.',
+      ),
   })
   .check((ctx) => {
     const u = ctx.value;

@@ -14,6 +14,7 @@ import { retryLoop, sleep, type LoopResult } from '../retry/loop.js';
 import { mayHaveSent } from '../store/decide.js';
 import type { BeginResult, Fence, FinishOutcome, RecordKey, Store } from '../store/store.js';
 import { requestFingerprint } from './request-fingerprint.js';
+import { checkPolicy } from '../leash/policy.js';
 import { findKey, keyHash } from './key.js';
 import { keepLease } from './lease.js';
 import { chooseOperation, deliberateKey, type Operation } from './operation.js';
@@ -76,12 +77,17 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
       config.identity.agentIdHeader === null ? undefined : valuesOf(req.rawHeaders, config.identity.agentIdHeader),
     );
     const fp = requestFingerprint(req, config.identity);
-    let json: unknown = null;
+    let parsed: { json: unknown } | null = null;
+    const bodyJson = (): unknown =>
+      (parsed ??= { json: parseJsonBody({ 'content-type': 'application/json' }, req.body) ?? undefined }).json;
+    // Allow-lists come before anything is claimed or sent: a refused write leaves no trace in the store.
+    const refused = req.upstream.policy.length === 0 ? null : checkPolicy(req.upstream.policy, req.method, req.apiPath, bodyJson());
+    if (refused !== null) throw refused;
     const found = findKey({
       headerValues: valuesOf(req.rawHeaders, idem.header.toLowerCase()),
       headerName: idem.header,
       keyFrom: idem.keyFrom,
-      json: () => (json ??= parseJsonBody({ 'content-type': 'application/json' }, req.body) ?? undefined),
+      json: bodyJson,
     });
     const intent = req.headers['idempotency-intent'];
     const signals = {

@@ -1,5 +1,6 @@
 // Which upstream answers a path, and what path it receives. Pure.
 import type { Config, IdempotencyConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
+import { matchesRoute } from '../config/route-pattern.js';
 import { WriteguardError } from '../errors.js';
 
 export interface Listener {
@@ -38,17 +39,6 @@ export function hasDotSegment(rawUrl: string): boolean {
   const q = rawUrl.indexOf('?');
   const path = (q === -1 ? rawUrl : rawUrl.slice(0, q)).replace(/%2e/gi, '.').replace(/%2f|%5c|\\/gi, '/');
   return /(^|\/)\.{1,2}(\/|$)/.test(path);
-}
-
-/** "POST /v1/payments", "GET /v1/*" (a trailing * matches any rest), "* /v1/*" (any method). */
-export function matchesRoute(pattern: string, method: string, path: string): boolean {
-  const space = pattern.indexOf(' ');
-  const patternMethod = pattern.slice(0, space);
-  const patternPath = pattern.slice(space + 1);
-  if (patternMethod !== '*' && patternMethod !== method) return false;
-  const q = path.indexOf('?');
-  const bare = q === -1 ? path : path.slice(0, q);
-  return patternPath.endsWith('*') ? bare.startsWith(patternPath.slice(0, -1)) : bare === patternPath;
 }
 
 export function isAllowed(allow: readonly string[] | null, method: string, path: string): boolean {

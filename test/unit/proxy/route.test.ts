@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../../src/config/load.js';
-import { hasDotSegment, isAllowed, listeners, matchesRoute, stripPrefix, upstreamPath } from '../../../src/proxy/route.js';
+import { matchesRoute } from '../../../src/config/route-pattern.js';
+import { hasDotSegment, isAllowed, listeners, stripPrefix, upstreamPath } from '../../../src/proxy/route.js';
 
 test('stripPrefix removes the prefix and keeps the query string as sent', () => {
   assert.equal(stripPrefix('/pay/v1/x?a=1&b=%20', '/pay'), '/v1/x?a=1&b=%20');

@@ -1,0 +1,33 @@
+// Allow-lists on what a write does (DESIGN §10.3), checked before anything is claimed or sent: a
+// value outside the list, or a missing field, refuses the write with the rule's code. Pure.
+import type { UpstreamConfig } from '../config/schema.js';
+import { WriteguardError } from '../errors.js';
+import { readField } from '../observe/extract.js';
+import { matchesRoute } from '../config/route-pattern.js';
+
+export type PolicyRule = UpstreamConfig['policy'][number];
+
+/** Allowed values named in a refusal, at most this many (the rest are summarised). */
+const LISTED_MAX = 10;
+
+/**
+ * The first rule this write breaks, as the error the agent reads, or null. `json` is the parsed
+ * body (undefined when it is not JSON: every field is then missing).
+ */
+export function checkPolicy(rules: readonly PolicyRule[], method: string, apiPath: string, json: unknown): WriteguardError | null {
+  for (const rule of rules) {
+    if (!rule.match.some((pattern) => matchesRoute(pattern, method, apiPath))) continue;
+    const field = rule.field.slice('body:'.length);
+    const value = json === undefined ? null : readField(json, field);
+    if (value !== null && rule.in.includes(value)) continue;
+    const listed =
+      rule.in.slice(0, LISTED_MAX).join(', ') + (rule.in.length > LISTED_MAX ? `, and ${rule.in.length - LISTED_MAX} more` : '');
+    const what = value === null ? `has no ${field} (a string or number is required)` : `has ${field} ${JSON.stringify(value)}`;
+    return new WriteguardError(
+      rule.code,
+      `this ${method} ${apiPath.split('?')[0]} ${what}, which this upstream's policy does not allow (allowed: ${listed}). ` +
+        'Nothing was sent and the same request will be refused again: send an allowed value, or ask an operator to change the policy.',
+    );
+  }
+  return null;
+}
