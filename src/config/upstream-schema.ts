@@ -124,6 +124,27 @@ const reconcileSchema = z.strictObject({
     .describe('Answers meaning the write did not run: released, the retry runs once.'),
 });
 
+/** A field of the JSON body: `body:destination`, `body:metadata.recipient`. */
+const bodyField = z.string().regex(/^body:[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, { error: 'must be "body:<field>"' });
+
+const policyMatch = z
+  .union([routePattern, z.array(routePattern).min(1)])
+  .transform((m) => (typeof m === 'string' ? [m] : m))
+  .describe('The writes the rule applies to: route patterns ("POST /v1/payments"); one string is a list of one.');
+
+const policyRuleFields = {
+  field: bodyField.describe('The JSON body field checked, e.g. body:destination.'),
+  in: z.array(z.string().min(1)).min(1).describe('The allowed values, exact and case-sensitive; a missing field is refused too.'),
+  code: z
+    .enum(['recipient_not_allowed', 'asset_not_allowed', 'policy_violation'])
+    .default('policy_violation')
+    .describe('The 403 code a refused write gets, in the words payment APIs use.'),
+};
+
+const policyRuleSchema = z.strictObject({ match: policyMatch, ...policyRuleFields });
+/** On a route entry the rule applies to that route's writes unless it names its own patterns. */
+const routePolicyRuleSchema = z.strictObject({ match: policyMatch.optional(), ...policyRuleFields });
+
 const routeSchema = z.strictObject({
   match: routePattern.describe('"POST /v1/payments" or "POST /v1/transfers/*", against the path as the API documents it.'),
   mode: z
@@ -135,6 +156,12 @@ const routeSchema = z.strictObject({
     .partial()
     .default({})
     .describe("This route's overrides of the upstream's idempotency settings, e.g. { missing: reject }."),
+  policy: z
+    .array(routePolicyRuleSchema)
+    .default([])
+    .describe(
+      "Allow-lists for this route's writes, on top of the upstream's (DESIGN §10.3); a rule without match applies to the route's writes.",
+    ),
   reconcile: reconcileSchema
     .nullable()
     .default(null)
@@ -171,22 +198,6 @@ const retrySchema = z.strictObject({
     .min(0)
     .default(60)
     .describe("After a 429, the agent's upstream cools down until its announced reset, at most this long."),
-});
-
-/** A field of the JSON body: `body:destination`, `body:metadata.recipient`. */
-const bodyField = z.string().regex(/^body:[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, { error: 'must be "body:<field>"' });
-
-const policyRuleSchema = z.strictObject({
-  match: z
-    .union([routePattern, z.array(routePattern).min(1)])
-    .transform((m) => (typeof m === 'string' ? [m] : m))
-    .describe('The writes the rule applies to: route patterns ("POST /v1/payments"); one string is a list of one.'),
-  field: bodyField.describe('The JSON body field checked, e.g. body:destination.'),
-  in: z.array(z.string().min(1)).min(1).describe('The allowed values, exact and case-sensitive; a missing field is refused too.'),
-  code: z
-    .enum(['recipient_not_allowed', 'asset_not_allowed', 'policy_violation'])
-    .default('policy_violation')
-    .describe('The 403 code a refused write gets, in the words payment APIs use.'),
 });
 
 export const upstreamSchema = z

@@ -81,8 +81,11 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     const bodyJson = (): unknown =>
       (parsed ??= { json: parseJsonBody({ 'content-type': 'application/json' }, req.body) ?? undefined }).json;
     // Allow-lists come before anything is claimed or sent: a refused write leaves no trace in the store.
-    const refused = req.upstream.policy.length === 0 ? null : checkPolicy(req.upstream.policy, req.method, req.apiPath, bodyJson());
-    if (refused !== null) throw refused;
+    const refused = req.policy.length === 0 ? null : checkPolicy(req.policy, req.method, req.apiPath, bodyJson());
+    if (refused !== null) {
+      metrics.leashRefusal(req.upstream.name, refused.code);
+      throw refused;
+    }
     const found = findKey({
       headerValues: valuesOf(req.rawHeaders, idem.header.toLowerCase()),
       headerName: idem.header,

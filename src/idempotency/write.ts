@@ -6,6 +6,7 @@ import type { WriteguardError } from '../errors.js';
 import type { Answer } from '../http/attempt.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { KeySource } from '../observe/exchange.js';
+import type { PolicyRule } from '../leash/policy.js';
 import type { Extracted } from '../observe/extract.js';
 
 /** A write as the proxy hands it over: the body already buffered and bounded. */
@@ -27,6 +28,8 @@ export interface WriteRequest {
   origin: string;
   /** The upstream's idempotency settings with the matching route's overrides. */
   idempotency: IdempotencyConfig;
+  /** The allow-list rules that apply to this write's upstream and route. */
+  policy: readonly PolicyRule[];
   /** The route's status-check request for unknown outcomes, its path as the upstream receives it. */
   reconcile: { config: ReconcileConfig; path: string } | null;
   /** The agent has gone: no new attempt starts and no wait goes on. */

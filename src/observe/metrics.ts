@@ -67,6 +67,12 @@ export class Metrics {
     labelNames: ['upstream', 'kind', 'reason'],
     registers: [this.registry],
   });
+  private readonly leashRefusals = new Counter({
+    name: 'writeguard_leash_refusals_total',
+    help: 'Writes the leash refused before anything was claimed or sent, by upstream and code (policy rule, budget)',
+    labelNames: ['upstream', 'code'],
+    registers: [this.registry],
+  });
   private readonly storeErrors = new Counter({
     name: 'writeguard_store_errors_total',
     help: 'Store steps that failed (writes failed closed)',
@@ -161,6 +167,10 @@ export class Metrics {
 
   retry(upstream: string, kind: 'read' | 'write', reason: string): void {
     this.retries.inc({ upstream, kind, reason });
+  }
+
+  leashRefusal(upstream: string, code: string): void {
+    this.child(this.leashRefusals, upstream, code).inc();
   }
 
   /** Times a store step; a failure is counted and rethrown. */

@@ -1,6 +1,7 @@
 // Which upstream answers a path, and what path it receives. Pure.
 import type { Config, IdempotencyConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
 import { matchesRoute } from '../config/route-pattern.js';
+import type { PolicyRule } from '../leash/policy.js';
 import { WriteguardError } from '../errors.js';
 
 export interface Listener {
@@ -49,13 +50,24 @@ export interface RoutePolicy {
   mode: 'protect' | 'passthrough';
   idempotency: IdempotencyConfig;
   reconcile: ReconcileConfig | null;
+  /** The upstream's allow-list rules, then the route's (scoped to the route unless they name their own patterns). */
+  rules: readonly PolicyRule[];
 }
 
 /** The upstream's idempotency settings with the first matching route's overrides on top. */
 export function routePolicy(upstream: UpstreamConfig, method: string, apiPath: string): RoutePolicy {
   const rule = upstream.routes.find((r) => matchesRoute(r.match, method, apiPath));
-  if (rule === undefined) return { mode: 'protect', idempotency: upstream.idempotency, reconcile: null };
-  return { mode: rule.mode, idempotency: { ...upstream.idempotency, ...rule.idempotency } as IdempotencyConfig, reconcile: rule.reconcile };
+  if (rule === undefined) return { mode: 'protect', idempotency: upstream.idempotency, reconcile: null, rules: upstream.policy };
+  const rules =
+    rule.policy.length === 0
+      ? upstream.policy
+      : [...upstream.policy, ...rule.policy.map((p) => ({ ...p, match: p.match ?? [rule.match] }))];
+  return {
+    mode: rule.mode,
+    idempotency: { ...upstream.idempotency, ...rule.idempotency } as IdempotencyConfig,
+    reconcile: rule.reconcile,
+    rules,
+  };
 }
 
 /** Whether a request is a protected write: a method the policy protects, on a route that is not passthrough. */

@@ -41,6 +41,7 @@ export async function handleProtectedWrite(
       dispatcher: to.dispatcher,
       origin: to.target.origin,
       idempotency: policy.idempotency,
+      policy: policy.rules,
       reconcile:
         policy.reconcile === null ? null : { config: policy.reconcile, path: upstreamPath(to.target.pathname, policy.reconcile.path) },
       clientGone: () => reply.raw.destroyed,

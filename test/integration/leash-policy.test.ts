@@ -23,6 +23,8 @@ before(async () => {
           { match: 'POST /v1/payments', field: 'body:destination', in: ['acct_1', 'acct_2'], code: 'recipient_not_allowed' },
           { match: ['POST /v1/payments'], field: 'body:currency', in: ['usd', 'eur'], code: 'asset_not_allowed' },
         ],
+        // A route's own rule applies to that route's writes (no match of its own needed).
+        routes: [{ match: 'POST /v1/payouts', policy: [{ field: 'body:rail', in: ['ach'] }] }],
       },
     ],
   });
@@ -87,4 +89,20 @@ test('every refusal is a response line with its code', async () => {
   assert.equal(line?.status, 403);
   assert.equal(line?.outcome, 'rejected');
   assert.equal(line?.attempts, 0);
+});
+
+test("a route entry's rule applies to its writes: policy_violation by default, counted by code", async () => {
+  const before = up.count('/v1/payouts');
+  await expectProblem(
+    await post(`${wg.url}/v1/payouts`, '{"amount":5,"rail":"wire"}', { 'idempotency-key': `pol-r-${++n}` }),
+    403,
+    'policy_violation',
+  );
+  assert.equal(up.count('/v1/payouts'), before);
+  const ok = await post(`${wg.url}/v1/payouts`, '{"amount":5,"rail":"ach"}', { 'idempotency-key': `pol-r-${++n}` });
+  assert.equal(ok.status, 201, await ok.text());
+  assert.equal(up.count('/v1/payouts'), before + 1);
+  const metrics = await (await fetch(`${wg.adminUrl}/metrics`)).text();
+  assert.match(metrics, /writeguard_leash_refusals_total\{upstream="pay",code="policy_violation"\} 1/);
+  assert.match(metrics, /writeguard_leash_refusals_total\{upstream="pay",code="recipient_not_allowed"\} [1-9]/);
 });
