@@ -21,7 +21,7 @@ export interface DrainBounds {
 
 /** A refused body is drained up to max(32 MiB, 4 × maxBodyBytes), for at most 5 s. */
 export const DRAIN_MIN_BYTES = 32 * 1024 * 1024;
-export const DRAIN_BODY_MULTIPLE = 4;
+const DRAIN_BODY_MULTIPLE = 4;
 export const DRAIN_MS = 5_000;
 
 export function drainBounds(maxBytes: number): DrainBounds {

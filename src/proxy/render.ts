@@ -43,7 +43,7 @@ export function renderProblem(request: FastifyRequest, reply: FastifyReply, err:
 }
 
 /** A whole upstream answer (live or stored). `found`: what was already read from it. */
-export function renderAnswer(
+function renderAnswer(
   reply: FastifyReply,
   exchange: Exchange,
   upstream: UpstreamConfig,

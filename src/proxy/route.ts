@@ -54,20 +54,36 @@ export interface RoutePolicy {
   rules: readonly PolicyRule[];
 }
 
-/** The upstream's idempotency settings with the first matching route's overrides on top. */
-export function routePolicy(upstream: UpstreamConfig, method: string, apiPath: string): RoutePolicy {
-  const rule = upstream.routes.find((r) => matchesRoute(r.match, method, apiPath));
-  if (rule === undefined) return { mode: 'protect', idempotency: upstream.idempotency, reconcile: null, rules: upstream.policy };
-  const rules =
-    rule.policy.length === 0
-      ? upstream.policy
-      : [...upstream.policy, ...rule.policy.map((p) => ({ ...p, match: p.match ?? [rule.match] }))];
-  return {
-    mode: rule.mode,
-    idempotency: { ...upstream.idempotency, ...rule.idempotency } as IdempotencyConfig,
-    reconcile: rule.reconcile,
-    rules,
+/** Each upstream's policies, built once: the default, then one per `routes[]` entry (config is immutable). */
+const policies = new WeakMap<UpstreamConfig, { fallback: RoutePolicy; routes: RoutePolicy[] }>();
+
+function policiesOf(upstream: UpstreamConfig): { fallback: RoutePolicy; routes: RoutePolicy[] } {
+  let built = policies.get(upstream);
+  if (built !== undefined) return built;
+  built = {
+    fallback: { mode: 'protect', idempotency: upstream.idempotency, reconcile: null, rules: upstream.policy },
+    routes: upstream.routes.map((route) => ({
+      mode: route.mode,
+      idempotency: { ...upstream.idempotency, ...route.idempotency } as IdempotencyConfig,
+      reconcile: route.reconcile,
+      rules:
+        route.policy.length === 0
+          ? upstream.policy
+          : [...upstream.policy, ...route.policy.map((p) => ({ ...p, match: p.match ?? [route.match] }))],
+    })),
   };
+  policies.set(upstream, built);
+  return built;
+}
+
+/**
+ * The upstream's idempotency settings with the first matching route's overrides on top. Built once
+ * per route entry: routing derives it for every write, and locating the write reads it again.
+ */
+export function routePolicy(upstream: UpstreamConfig, method: string, apiPath: string): RoutePolicy {
+  const { fallback, routes } = policiesOf(upstream);
+  const index = upstream.routes.findIndex((r) => matchesRoute(r.match, method, apiPath));
+  return index === -1 ? fallback : routes[index]!;
 }
 
 /** Whether a request is a protected write: a method the policy protects, on a route that is not passthrough. */

@@ -62,6 +62,8 @@ before(async () => {
         idempotency: { upstreamHonorsKey: true },
         retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
       },
+      // One attempt per request: the ambiguity comes from an earlier request, before a reclaim.
+      { name: 'once', prefix: '/once', target: up.url, idempotency: { upstreamHonorsKey: true }, retry: { maxAttempts: 1 } },
     ],
   });
 });
@@ -145,4 +147,27 @@ describe('503 (executed), then 429, 429: the final 429 does not release the reco
     assert.notEqual(retryStatus, 429);
     assert.equal(retryStatus, 201, retryText);
   });
+});
+
+test('a reclaimed record that may have run before is not released by a 429 on its next attempt', async () => {
+  const path = uniquePath();
+  const key = `reclaim-${process.pid}-${++n}`;
+  const send = () => post(`${wg.url}/once${path}`, '{"amount":42}', { 'idempotency-key': key });
+  // Attempt 1 executes and answers 503: an upstream that dedupes on the key gets it passed back.
+  const first = await send();
+  assert.equal(first.status, 503, await first.text());
+  // The retry reclaims the unknown record and is answered 429: that proves only it did not run.
+  const second = await send();
+  await expectProblem(second, 502, 'outcome_unknown');
+  const letters = (await (await fetch(`${wg.adminUrl}/dead-letters`)).json()) as { dead_letters: Letter[] };
+  assert.ok(
+    letters.dead_letters.some((l) => l.path === `/once${path}` && l.state === 'outcome_unknown'),
+    'still a dead letter',
+  );
+  // Another 429, then the upstream's own stored answer under the same key: one execution in all.
+  await expectProblem(await send(), 502, 'outcome_unknown');
+  const last = await send();
+  assert.equal(last.status, 201, await last.text());
+  assert.equal(seen.filter((s) => s.path === path && s.executed).length, 1);
+  assert.deepEqual(new Set(seen.filter((s) => s.path === path).map((s) => s.key)), new Set([key]));
 });

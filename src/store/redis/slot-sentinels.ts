@@ -3,7 +3,7 @@
 // cannot pass on the strength of another master's sentinel. Pure.
 import calculateSlot from 'cluster-key-slot';
 
-export const SLOT_COUNT = 16384;
+const SLOT_COUNT = 16384;
 
 let tags: string[] | null = null;
 

@@ -1,0 +1,60 @@
+// Store steps on the write path: a failure becomes the agent's error; a step whose reply was lost is
+// resent once the store is ready again, and one the store refused before applying is not waited on.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { WriteguardError } from '../../../src/errors.js';
+import { storeSteps } from '../../../src/idempotency/store-steps.js';
+import { createLogger } from '../../../src/observe/logger.js';
+import { Metrics } from '../../../src/observe/metrics.js';
+import { MemoryStore } from '../../../src/store/index.js';
+import { StoreFullError, StoreUnavailableError } from '../../../src/store/store.js';
+
+function setup(ready: boolean) {
+  const store = new MemoryStore();
+  let readinessWaits = 0;
+  store.whenReady = async () => {
+    readinessWaits++;
+    return ready;
+  };
+  const steps = storeSteps(store, new Metrics(async () => 0), createLogger({ level: 'silent' }), 50);
+  return { steps, waits: () => readinessWaits, close: () => store.close() };
+}
+
+test('a step whose reply may have been lost is resent once the store is ready again', async () => {
+  const { steps, waits, close } = setup(true);
+  let calls = 0;
+  const result = await steps.resendable('begin', async () => {
+    if (++calls === 1) throw new StoreUnavailableError('connection lost');
+    return 'acquired';
+  });
+  assert.deepEqual([result, calls, waits()], ['acquired', 2, 1]);
+  await close();
+});
+
+test('a step the store refused before applying is neither waited on nor resent', async () => {
+  const { steps, waits, close } = setup(true);
+  let calls = 0;
+  const refused = new StoreUnavailableError('sentinel changed', { mayHaveApplied: false });
+  await assert.rejects(
+    steps.resendable('begin', async () => {
+      calls++;
+      throw refused;
+    }),
+    refused,
+  );
+  assert.deepEqual([calls, waits()], [1, 0]);
+  await close();
+});
+
+test('failures become the errors the agent reads: store_full, or store_unavailable saying why', async () => {
+  const { steps, close } = setup(false);
+  await assert.rejects(
+    steps.step('begin', () => Promise.reject(new StoreFullError('full')), 'k1'),
+    (err: unknown) => err instanceof WriteguardError && err.code === 'store_full' && err.idempotencyKey === 'k1',
+  );
+  await assert.rejects(
+    steps.step('begin', () => Promise.reject(new StoreUnavailableError('down')), 'k2'),
+    (err: unknown) => err instanceof WriteguardError && err.code === 'store_unavailable' && /was not sent/.test(err.message),
+  );
+  await close();
+});
