@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import closeWithGrace from 'close-with-grace';
 import { configJsonSchema } from './config/json-schema.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { dlqList, dlqResolve, keysShow, storeAck, storeInit, UsageError } from './admin/operator.js';
+import { budgetsShow, dlqList, dlqResolve, keysShow, storeAck, storeInit, UsageError } from './admin/operator.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './observe/logger.js';
 import { buildServer } from './server.js';
@@ -99,6 +99,14 @@ export function program(): Command {
     .option('--upstream <name>', 'only this upstream')
     .option(...configOption)
     .action(keysShow);
+  cli
+    .command('budgets')
+    .description('spend and count budgets (DESIGN §10.2)')
+    .command('show')
+    .description('the current period of each budget: limit, spent, held and left (JSON)')
+    .option('--agent <id>', "only this agent's (default: every agent with spend this period)")
+    .option(...configOption)
+    .action(budgetsShow);
   cli
     .command('schema')
     .description('print the JSON Schema (draft-07) of the config file')

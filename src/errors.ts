@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   recipient_not_allowed: { status: 403, title: 'The recipient of this write is not in the allow-list', retryStrategy: 'no_retry' },
   asset_not_allowed: { status: 403, title: 'The asset or currency of this write is not in the allow-list', retryStrategy: 'no_retry' },
   policy_violation: { status: 403, title: 'This write breaks a policy rule', retryStrategy: 'no_retry' },
+  limit_exceeded: { status: 403, title: 'This write would exceed a spending or count budget', retryStrategy: 'no_retry' },
+  amount_invalid: { status: 400, title: 'The amount of this write is missing or malformed', retryStrategy: 'fix_request' },
   store_full: { status: 503, title: 'The idempotency store is full; new writes are refused', retryStrategy: 'backoff' },
   draining: { status: 503, title: 'writeguard is shutting down', retryStrategy: 'backoff' },
   // The admin port's own (operators' requests, never the agent's).
@@ -56,6 +58,8 @@ export interface ErrorOptions {
   idempotencyKey?: string;
   /** Extra response headers, e.g. Retry-After. */
   headers?: Record<string, string>;
+  /** Problem members of this code's own (a budget's name, limit, left and reset), added to the body as they are. */
+  extensions?: Record<string, string | number | null>;
   cause?: unknown;
 }
 
@@ -64,6 +68,7 @@ export class WriteguardError extends Error {
   readonly status: number;
   readonly idempotencyKey: string | undefined;
   readonly headers: Record<string, string>;
+  readonly extensions: Record<string, string | number | null>;
 
   constructor(code: ErrorCode, detail: string, options: ErrorOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
@@ -72,6 +77,7 @@ export class WriteguardError extends Error {
     this.status = options.status ?? ERROR_CODES[code].status;
     this.idempotencyKey = options.idempotencyKey;
     this.headers = options.headers ?? {};
+    this.extensions = options.extensions ?? {};
   }
 }
 
@@ -86,6 +92,7 @@ export interface Problem {
   idempotency_key?: string;
   /** The member SDKs read: stripe-node treats a JSON body without `error` as success. */
   error: { type: string; code: ErrorCode; message: string };
+  [extension: string]: unknown;
 }
 
 export function toProblem(err: WriteguardError, requestId: string): Problem {
@@ -101,6 +108,8 @@ export function toProblem(err: WriteguardError, requestId: string): Problem {
     error: { type: sdkErrorType(err), code: err.code, message: err.message },
   };
   if (err.idempotencyKey !== undefined) problem.idempotency_key = err.idempotencyKey;
+  // After the standard members, never over them.
+  for (const [name, value] of Object.entries(err.extensions)) if (!(name in problem)) problem[name] = value;
   return problem;
 }
 

@@ -115,5 +115,5 @@ export async function resolveDeadLetter(
       tombstoneSec: idem?.tombstoneSec ?? 604_800,
     };
   }
-  return { result: await store.resolve(key, epoch, outcome), record };
+  return { result: await store.resolve(key, { epoch, leash: record.leash }, outcome), record };
 }

@@ -1,11 +1,13 @@
-// The operator commands (`writeguard store|dlq|keys`): they talk to the shared store directly.
+// The operator commands (`writeguard store|dlq|keys|budgets`): they talk to the shared store directly.
 import { readFileSync } from 'node:fs';
 import { formatIssues } from '../config/issues.js';
+import { AGENT_ID } from '../config/schema.js';
 import { ConfigError, loadOperatorConfig } from '../config/load.js';
 import { scopeOf } from '../idempotency/scope.js';
 import { ackStore, createRedisStore, initStore } from '../store/index.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { listDeadLetters, parseDeadLetterId, resolutionSchema, resolveDeadLetter } from './dead-letters.js';
+import { budgetReport } from './budgets.js';
 import { keyRecords } from './keys.js';
 
 const READY_WAIT_MS = 5_000;
@@ -85,6 +87,14 @@ export async function dlqResolve(
     );
     process.exitCode = 1;
   });
+}
+
+/** The current period of every budget: of one agent, or of every agent with a counter. */
+export async function budgetsShow(options: OperatorOptions & { agent?: string }): Promise<void> {
+  if (options.agent !== undefined && !AGENT_ID.test(options.agent)) throw new UsageError(`${options.agent}: not an agent id`);
+  await withStore(options, async (store, config) =>
+    print({ budgets: await budgetReport(store, config, options.agent ?? null, Date.now()) }),
+  );
 }
 
 /** A key's record in every configured upstream (or the one named), for the agent given. */

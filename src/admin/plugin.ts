@@ -1,4 +1,4 @@
-// The admin listener, on a port of its own (loopback by default): health, readiness, dead letters.
+// The admin listener, on a port of its own (loopback by default): health, readiness, dead letters, budgets.
 // The agent shares the loopback: nothing here changes state without the admin token.
 // Its errors are the proxy's: codes from the one table, answered as problem+json by one handler.
 import { randomUUID, timingSafeEqual } from 'node:crypto';
@@ -11,6 +11,7 @@ import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { listDeadLetters, parseDeadLetterId, resolutionSchema, resolveDeadLetter } from './dead-letters.js';
+import { budgetReport } from './budgets.js';
 import { keyRecords } from './keys.js';
 
 export interface AdminDeps {
@@ -94,6 +95,13 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
   app.get('/dead-letters', async (request: FastifyRequest<{ Querystring: { limit?: string } }>) => {
     const limit = Math.min(MAX_LIST, Math.max(1, Number(request.query.limit ?? 100) || 100));
     return { dead_letters: await listDeadLetters(store, limit) };
+  });
+
+  app.get('/budgets', async (request: FastifyRequest<{ Querystring: { agent?: string } }>) => {
+    const { agent } = request.query;
+    if (agent !== undefined && !AGENT_ID.test(agent))
+      throw new WriteguardError('invalid_agent', 'agent must be 1-128 of A-Z, a-z, 0-9, . _ : @ -');
+    return { budgets: await budgetReport(store, config, agent ?? null, Date.now()) };
   });
 
   app.get(

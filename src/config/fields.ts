@@ -10,3 +10,5 @@ export const headerName = z
   .string()
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'must be an HTTP header name' })
   .transform((s) => s.toLowerCase());
+/** A field of the JSON body: `body:destination`, `body:metadata.recipient`. */
+export const bodyField = z.string().regex(/^body:[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, { error: 'must be "body:<field>"' });

@@ -40,14 +40,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
  * What operator commands need: the store, and the upstreams when a config file names them. From a
  * config file, or from REDIS_URL alone (then with no upstreams: retention falls back to defaults).
  */
-export function loadOperatorConfig(options: LoadOptions = {}): Pick<Config, 'store' | 'upstreams' | 'namespace'> {
+/** Without a config file, only the store is known: no upstreams, no budgets. */
+export function loadOperatorConfig(options: LoadOptions = {}): Pick<Config, 'store' | 'upstreams' | 'namespace' | 'budgets'> {
   const env = options.env ?? {};
   const file = options.file ?? env.WRITEGUARD_CONFIG;
   if (file !== undefined) return loadConfig({ file, env });
   const raw = applyEnv({}, env);
   const store = storeSchema.safeParse(raw.store ?? {});
   if (!store.success) throw new ConfigError(formatIssues(store.error.issues, { under: ['store'] }));
-  return { store: store.data, upstreams: [], namespace: typeof raw.namespace === 'string' ? raw.namespace : 'live' };
+  return { store: store.data, upstreams: [], budgets: [], namespace: typeof raw.namespace === 'string' ? raw.namespace : 'live' };
 }
 
 export function parseConfig(raw: unknown): Config {

@@ -10,3 +10,15 @@ export function matchesRoute(pattern: string, method: string, path: string): boo
   const bare = q === -1 ? path : path.slice(0, q);
   return patternPath.endsWith('*') ? bare.startsWith(patternPath.slice(0, -1)) : bare === patternPath;
 }
+
+/**
+ * A budget's match entry split into its upstream (null: any) and route pattern:
+ * "payouts:POST /v1/payouts" → payouts, "POST /v1/payouts". Only a `:` before the first space
+ * counts, so a path such as "/v1/x:cancel" is left alone (upstream names have no `:`).
+ */
+export function splitUpstream(entry: string): { upstream: string | null; pattern: string } {
+  const space = entry.indexOf(' ');
+  const colon = entry.indexOf(':');
+  if (colon === -1 || (space !== -1 && colon > space)) return { upstream: null, pattern: entry };
+  return { upstream: entry.slice(0, colon), pattern: entry.slice(colon + 1) };
+}

@@ -4,6 +4,8 @@
 // `.default()`, `.nullable()`…): a description inside a nullable lands in one branch of its anyOf.
 import { z } from 'zod';
 import { headerName, port } from './fields.js';
+import { budgetIssues } from './budget-checks.js';
+import { budgetSchema } from './leash-schema.js';
 import { upstreamSchema } from './upstream-schema.js';
 
 const listenSchema = z.strictObject({
@@ -182,6 +184,13 @@ export const configSchema = z
       .array(upstreamSchema)
       .min(1, { error: 'at least one upstream is needed' })
       .describe('The APIs writeguard forwards to; at least one.'),
+    budgets: z
+      .array(budgetSchema)
+      .default([])
+      .describe(
+        "Spend and count caps on the agent's writes, across upstreams, restarts and a fleet sharing the store (DESIGN §10.2); " +
+          'a write over any matching budget gets 403 limit_exceeded and is not sent.',
+      ),
   })
   .check((ctx) => {
     const cfg = ctx.value;
@@ -227,6 +236,12 @@ export const configSchema = z
         prefixes.add(prefix);
       }
     });
+    // Checks run even after a field failed, on its unparsed value: budgets are read only once they and the upstreams parsed.
+    if (!ctx.issues.some((issue) => issue.path?.[0] === 'budgets' || issue.path?.[0] === 'upstreams')) {
+      for (const { path, message } of budgetIssues(cfg.budgets, cfg.upstreams)) {
+        ctx.issues.push({ code: 'custom', message, input: cfg.budgets, path, continue: true });
+      }
+    }
   });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -236,3 +251,4 @@ export type IdempotencyConfig = UpstreamConfig['idempotency'];
 export type RouteConfig = UpstreamConfig['routes'][number];
 export type RetryConfig = UpstreamConfig['retry'];
 export type ReconcileConfig = NonNullable<RouteConfig['reconcile']>;
+export type IntentConfig = NonNullable<UpstreamConfig['intent']>;

@@ -1,7 +1,8 @@
 // One upstream's section: where it is, how its writes are protected (idempotency, per-route
 // overrides, reconcile probes) and retried. Described field by field, as schema.ts is.
 import { z } from 'zod';
-import { headerName, httpUrl, method, port, routePattern } from './fields.js';
+import { bodyField, headerName, httpUrl, method, port, routePattern } from './fields.js';
+import { intentSchema } from './leash-schema.js';
 
 /** `header`, or `body:referenceId` / `body:meta.idempotency_key` for a key carried in a JSON body field. */
 const keySource = z.string().regex(/^(header|body:[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*)$/, { error: 'must be "header" or "body:<field>"' });
@@ -124,9 +125,6 @@ const reconcileSchema = z.strictObject({
     .describe('Answers meaning the write did not run: released, the retry runs once.'),
 });
 
-/** A field of the JSON body: `body:destination`, `body:metadata.recipient`. */
-const bodyField = z.string().regex(/^body:[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, { error: 'must be "body:<field>"' });
-
 const policyMatch = z
   .union([routePattern, z.array(routePattern).min(1)])
   .transform((m) => (typeof m === 'string' ? [m] : m))
@@ -161,6 +159,13 @@ const routeSchema = z.strictObject({
     .default([])
     .describe(
       "Allow-lists for this route's writes, on top of the upstream's (DESIGN §10.3); a rule without match applies to the route's writes.",
+    ),
+  intent: intentSchema
+    .nullable()
+    .default(null)
+    .describe(
+      "What this route's writes mean, whatever their wording (DESIGN §10.1); it replaces the upstream's intent whole. " +
+        "null: the upstream's applies. Not on a passthrough route (its writes are never claimed).",
     ),
   reconcile: reconcileSchema
     .nullable()
@@ -246,6 +251,13 @@ export const upstreamSchema = z
           '(notExecutedStatuses, refused connection), or on ambiguous answers too when upstreamHonorsKey — same key, same bytes.',
       ),
     routes: z.array(routeSchema).default([]).describe('Per-route overrides; the first match wins.'),
+    intent: intentSchema
+      .nullable()
+      .default(null)
+      .describe(
+        'What a write means, whatever its wording (DESIGN §10.1): a reworded or reordered re-send of the same intent is ' +
+          'joined or refused 409 possible_duplicate. A route entry with its own intent replaces this one whole. null: none.',
+      ),
     policy: z
       .array(policyRuleSchema)
       .default([])
@@ -258,6 +270,13 @@ export const upstreamSchema = z
     if (u.prefix !== undefined && u.listen !== undefined) {
       ctx.issues.push({ code: 'custom', message: 'use either prefix or listen, not both', input: u, path: ['listen'], continue: true });
     }
+    // A passthrough write is never claimed, so no intent index could ever guard it.
+    u.routes.forEach((r, i) => {
+      if (r.mode === 'passthrough' && r.intent !== null) {
+        const message = 'a passthrough route is never claimed, so an intent cannot guard it: remove intent or use mode: protect';
+        ctx.issues.push({ code: 'custom', message, input: r.intent, path: ['routes', i, 'intent'], continue: true });
+      }
+    });
     // A lease shorter than an attempt would let another instance take over a write still in flight.
     const leases = [
       { path: ['idempotency', 'leaseMs'], leaseMs: u.idempotency.leaseMs },

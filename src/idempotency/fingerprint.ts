@@ -1,7 +1,8 @@
 // What makes two requests "the same request": method, target, chosen headers and the body. Pure.
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
-import { isLosslessNumber, parse } from 'lossless-json';
+import { parse } from 'lossless-json';
+import { canonicalValue } from '../observe/json-body.js';
 
 export type FingerprintMode = 'bytes' | 'canonical-json';
 
@@ -35,18 +36,6 @@ function depthWithin(text: string, limit: number): boolean {
   return true;
 }
 
-function serialize(value: unknown): string {
-  if (isLosslessNumber(value)) return value.value;
-  if (Array.isArray(value)) return `[${value.map(serialize).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${serialize((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /**
  * Sorted keys, numbers exactly as written (no rounding through doubles: 18-decimal amounts stay
  * distinct). Null when the body is not plain JSON, is not valid UTF-8 (two different invalid
@@ -57,7 +46,7 @@ export function canonicalJson(body: Buffer): string | null {
   const text = body.toString('utf8');
   if (!depthWithin(text, MAX_DEPTH)) return null;
   try {
-    return serialize(parse(text)); // lossless-json refuses duplicate members
+    return canonicalValue(parse(text)); // lossless-json refuses duplicate members
   } catch {
     return null;
   }

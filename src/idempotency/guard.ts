@@ -5,23 +5,27 @@ import type { Config } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
 import { attemptFailureError, type AttemptResult } from '../http/attempt.js';
 import { valuesOf, type HeaderMap } from '../http/headers.js';
-import { extractAnswer, parseJsonBody } from '../observe/extract.js';
+import { extractAnswer } from '../observe/extract.js';
+import { parseLossless } from '../observe/json-body.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { passCooldown, type RetryKit } from '../retry/cooldown.js';
 import { attemptOnce, noteRetry, type AttemptTarget } from '../retry/instrumented.js';
-import { retryLoop, sleep, type LoopResult } from '../retry/loop.js';
+import { retryLoop, type LoopResult } from '../retry/loop.js';
 import { mayHaveSent } from '../store/decide.js';
-import type { BeginResult, Fence, FinishOutcome, RecordKey, Store } from '../store/store.js';
+import type { Fence, FinishOutcome, RecordKey, Store } from '../store/store.js';
+import type { BudgetConfig } from '../config/leash-schema.js';
+import { budgetNameOf, budgetsFor, limitRefused } from '../leash/budgets.js';
+import { claimRecord, derivedKey, type ClaimDeps } from './claim.js';
+import { intentClaim, writeCharges, writeIntent } from './leash-claim.js';
 import { requestFingerprint } from './request-fingerprint.js';
 import { checkPolicy } from '../leash/policy.js';
 import { findKey, keyHash } from './key.js';
 import { keepLease } from './lease.js';
-import { chooseOperation, deliberateKey, type Operation } from './operation.js';
+import { chooseOperation, type Operation } from './operation.js';
 import { ambiguityReason, isAmbiguous, writeRetryable } from './outcome.js';
 import { answerFromRecord } from './record-answer.js';
-import { probeOutcome } from './reconcile.js';
-import { agentOf, generatedUpstreamKey, scopeOf } from './scope.js';
+import { agentOf, scopeOf } from './scope.js';
 import { settlement } from './settlement.js';
 import { storeSteps } from './store-steps.js';
 import type { WriteLine, WriteRequest, WriteResult } from './write.js';
@@ -37,7 +41,6 @@ export interface GuardDeps {
 }
 
 const LEASE_MARGIN_MS = 5_000;
-const WAIT_POLL_MS = 100;
 
 /** One write on its way: the headers and line facts gathered so far. */
 interface Run {
@@ -52,6 +55,10 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
   const { config, store, log, kit, metrics } = deps;
   const secret = deps.secret ?? randomBytes(32);
   const steps = storeSteps(store, metrics, log, config.store.commandTimeoutMs);
+  const claimDeps: ClaimDeps = { store, steps, log, kit, secret };
+  // Budgets span upstreams (DESIGN §10.2): each upstream's are picked once.
+  const budgets = new Map(config.upstreams.map((u) => [u.name, budgetsFor(config.budgets, u.name)] as const));
+  const budgetsOf = (upstream: string): readonly BudgetConfig[] => budgets.get(upstream) ?? [];
 
   return async function guardedWrite(req: WriteRequest): Promise<WriteResult> {
     const run: Run = {
@@ -78,8 +85,7 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     );
     const fp = requestFingerprint(req, config.identity);
     let parsed: { json: unknown } | null = null;
-    const bodyJson = (): unknown =>
-      (parsed ??= { json: parseJsonBody({ 'content-type': 'application/json' }, req.body) ?? undefined }).json;
+    const bodyJson = (): unknown => (parsed ??= { json: parseLossless(req.body) }).json;
     // Allow-lists come before anything is claimed or sent: a refused write leaves no trace in the store.
     const refused = req.policy.length === 0 ? null : checkPolicy(req.policy, req.method, req.apiPath, bodyJson());
     if (refused !== null) {
@@ -92,18 +98,21 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
       keyFrom: idem.keyFrom,
       json: bodyJson,
     });
-    const intent = req.headers['idempotency-intent'];
+    const intentHeader = req.headers['idempotency-intent'];
     const signals = {
-      intent: typeof intent === 'string' ? intent : undefined,
+      intent: typeof intentHeader === 'string' ? intentHeader : undefined,
       sdkRetry: Number(req.headers['x-stainless-retry-count'] ?? 0) >= 1,
     };
-    const op = chooseOperation(found, idem, fp, signals);
+    // A keyless write with intent fields is keyed by its intent: reworded or reordered, it is the same operation.
+    const intent = req.intent === null ? null : writeIntent(req, config.identity, bodyJson());
+    const op = chooseOperation(found, idem, intent ?? fp, signals);
     run.target.scope = scopeOf(config.namespace, agent);
     if (op === null) return unprotected(run);
+    const charges = leashed(req.upstream.name, () => writeCharges(budgetsOf(req.upstream.name), req, bodyJson, Date.now()));
 
     // Nothing is claimed for a request refused here.
     await passCooldown(kit, run.target.scope, req.upstream, run.startedAt);
-    if (op.source === 'derived') op.key = await derivedKey(run, op);
+    if (op.source === 'derived') op.key = await derivedKey(claimDeps, req, run.target.scope, op);
     const recordKey: RecordKey = { scope: run.target.scope, upstream: req.upstream.name, keyHash: keyHash(op.key) };
     run.line.keySource = op.source;
     run.line.keyHash = recordKey.keyHash.slice(0, 32);
@@ -111,11 +120,29 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
 
     const leaseMs = idem.leaseMs ?? req.upstream.timeoutMs + LEASE_MARGIN_MS;
     const owner = randomUUID();
-    const begun = await claim(run, op, recordKey, fp, owner, leaseMs);
+    const begun = await claimRecord(claimDeps, {
+      req,
+      op,
+      key: recordKey,
+      // A keyless write's record is its intent: a signalled retry whose free text changed still joins.
+      fingerprint: op.source === 'derived' && intent !== null ? intent : fp,
+      owner,
+      leaseMs,
+      intent: intentClaim(req, intent, op, signals),
+      charges,
+    });
     if (begun.outcome === 'acquired') {
+      const { record } = begun;
       // A reclaimed record (an unknown outcome re-sent to an upstream that dedupes) may have run before.
-      const earlier = mayHaveSent(begun.record) ? `an earlier attempt may have run (${begun.record.reason ?? 'sent'})` : null;
-      return sendWithinLease(run, op, { key: recordKey, owner, epoch: begun.record.epoch }, begun.record.upstreamKey, leaseMs, earlier);
+      const earlier = mayHaveSent(record) ? `an earlier attempt may have run (${record.reason ?? 'sent'})` : null;
+      const fence = { key: recordKey, owner, epoch: record.epoch, leash: record.leash };
+      return sendWithinLease(run, op, fence, record.upstreamKey, leaseMs, earlier);
+    }
+    if (begun.outcome === 'limit_exceeded') {
+      metrics.leashRefusal(req.upstream.name, 'limit_exceeded');
+      metrics.budgetRefusal(budgetNameOf(begun.refusal.bucket));
+      const error = limitRefused(budgetsOf(req.upstream.name), begun.refusal, req.method, req.apiPath);
+      return { kind: 'error', error, headers: run.headers, line: run.line };
     }
     const answered = answerFromRecord(begun, op.key);
     if (begun.outcome === 'replay') run.line.outcome = 'replayed';
@@ -124,6 +151,19 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     run.headers['idempotent-replayed'] = 'true';
     run.headers['x-idempotency-replayed'] = 'true';
     return { kind: 'replay', answer: answered.answer, requestId: answered.requestId, headers: run.headers, line: run.line };
+  }
+
+  /** A leash check that may refuse (amount_invalid, a per-write cap), counted like the store's refusals. */
+  function leashed<T>(upstream: string, check: () => T): T {
+    try {
+      return check();
+    } catch (err) {
+      if (err instanceof WriteguardError) {
+        metrics.leashRefusal(upstream, err.code);
+        if (err.code === 'limit_exceeded') metrics.budgetRefusal(String(err.extensions['budget']));
+      }
+      throw err;
+    }
   }
 
   /** `missing: allow`: sent once, unprotected; the answer goes back as it came. */
@@ -147,83 +187,6 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
       headers: run.headers,
       line: run.line,
     };
-  }
-
-  /**
-   * The record a keyless write addresses. `Idempotency-Intent: new` starts a new operation under a
-   * key of its own, and the store points the derived key at it for the window: its SDK retries
-   * join it, and an unmarked identical re-send is refused as its possible duplicate. The pointer
-   * is written before the record is claimed, so nothing that may have been sent is ever missed.
-   */
-  async function derivedKey(run: Run, op: Operation): Promise<string> {
-    const alias: RecordKey = { scope: run.target.scope, upstream: run.req.upstream.name, keyHash: keyHash(op.key) };
-    if (op.intentNew !== 'start') {
-      const latest = await steps.step('latest', () => store.latestOperation(alias), op.key);
-      if (latest !== null) return latest;
-      // A retry of a new operation with nothing to follow (its window passed) starts one.
-      if (op.intentNew === undefined) return op.key;
-    }
-    const key = deliberateKey(op.key);
-    await steps.step('latest', () => store.setLatestOperation(alias, key, run.req.idempotency.deriveWindowSec * 1000), op.key);
-    return key;
-  }
-
-  /** Begin; a duplicate held while the original runs (`onConcurrent: wait`); an unknown outcome reconciled. */
-  async function claim(run: Run, op: Operation, key: RecordKey, fp: string, owner: string, leaseMs: number): Promise<BeginResult> {
-    const { req } = run;
-    const idem = req.idempotency;
-    const upstreamKey =
-      op.source === 'client' || op.source === 'body' ? op.key : generatedUpstreamKey(secret, key.scope, op.key, Date.now());
-    const input = {
-      key,
-      fingerprint: fp,
-      upstreamKey,
-      owner,
-      leaseMs,
-      mode: op.mode,
-      reclaimUnknown: idem.upstreamHonorsKey,
-      meta: { method: req.method, path: req.logPath, keySource: op.source },
-    } as const;
-    const begin = (): Promise<BeginResult> => steps.step('begin', () => steps.resendable('begin', () => store.begin(input)), op.key);
-    let begun = await begin();
-    if (begun.outcome === 'in_use' && idem.onConcurrent === 'wait') {
-      // Hold the duplicate until the original settles, then answer as a retry would be answered.
-      const deadline = Date.now() + idem.waitMs;
-      while (begun.outcome === 'in_use' && Date.now() + WAIT_POLL_MS < deadline && !req.clientGone()) {
-        if (
-          !(await sleep(WAIT_POLL_MS, kit.signal).then(
-            () => true,
-            () => false,
-          ))
-        )
-          break;
-        begun = await begin();
-      }
-    }
-    if (begun.outcome === 'unknown' && req.reconcile !== null) {
-      const probed = await probeOutcome(
-        {
-          ...req.reconcile,
-          upstream: req.upstream,
-          dispatcher: req.dispatcher,
-          origin: req.origin,
-          headers: req.headers,
-          idempotency: idem,
-        },
-        begun.record,
-        op.source === 'derived',
-      );
-      if (probed !== null) {
-        const step = await steps.step('resolve', () => store.resolve(key, begun.record.epoch, probed.outcome), op.key);
-        log.info(
-          { upstream: req.upstream.name, probe_status: probed.status, settled: step === 'ok' ? probed.outcome.kind : 'stale' },
-          'reconciled',
-        );
-        // Settled by the upstream's own record: the next begin replays it, or claims the released key.
-        if (step === 'ok') begun = await begin();
-      }
-    }
-    return begun;
   }
 
   /**

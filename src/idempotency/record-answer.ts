@@ -2,15 +2,17 @@
 // that says what happened and what to do next. Pure.
 import { WriteguardError } from '../errors.js';
 import type { Answer } from '../http/attempt.js';
-import type { BeginResult } from '../store/store.js';
+import type { BeginResult, IntentHolder } from '../store/store.js';
 import { fromStored } from './stored-answer.js';
 
 export type RecordAnswer =
   { kind: 'replay'; answer: Answer; requestId: string | null } | { kind: 'refused'; error: WriteguardError; requestId: string | null };
 
-export function answerFromRecord(begun: BeginResult, key: string): RecordAnswer {
-  const { record } = begun;
+/** A budget's refusal is worded where the budgets are known (leash/budgets.ts limitRefused). */
+export function answerFromRecord(begun: Exclude<BeginResult, { outcome: 'limit_exceeded' }>, key: string): RecordAnswer {
   const refused = (error: WriteguardError): RecordAnswer => ({ kind: 'refused', error, requestId: null });
+  if (begun.outcome === 'intent_duplicate') return refused(intentDuplicate(begun.holder, key));
+  const { record } = begun;
   switch (begun.outcome) {
     case 'replay':
       if (record.response === null) {
@@ -55,12 +57,37 @@ export function answerFromRecord(begun: BeginResult, key: string): RecordAnswer 
       return refused(
         new WriteguardError(
           'possible_duplicate',
-          `an identical ${record.meta.method} ${record.meta.path} was made at ${new Date(record.createdAt).toISOString()} (key ${key}); ` +
-            'send Idempotency-Intent: retry to get its result, or Idempotency-Intent: new to make another',
+          `the same ${record.meta.method} ${record.meta.path} (an identical body, or the same intent fields) was made at ` +
+            `${new Date(record.createdAt).toISOString()} (key ${key}); nothing was sent. If it is the same write, send it again with ` +
+            'the header Idempotency-Intent: retry to get its result; if you really mean another, separate one, send it with Idempotency-Intent: new',
           { idempotencyKey: key },
         ),
       );
     case 'acquired':
       throw new Error('unreachable: an acquired record is attempted, not answered from');
   }
+}
+
+const STATE_WORDS: Record<IntentHolder['state'], string> = {
+  in_flight: 'is still in progress',
+  completed: 'completed',
+  outcome_unknown: 'has an unknown outcome (it may have run)',
+};
+
+/** Written for an LLM to act on: what matched, when, how it went, and the exact header for a deliberate second write. */
+function intentDuplicate(holder: IntentHolder, key: string): WriteguardError {
+  const how = holder.status === null ? STATE_WORDS[holder.state] : `${STATE_WORDS[holder.state]} with status ${holder.status}`;
+  // A keyless write's key was made by writeguard: the way back to its result is the intent, not the key.
+  const sameOne =
+    holder.meta.keySource === 'derived'
+      ? 'send it again without an Idempotency-Key and with the header Idempotency-Intent: retry to get its result'
+      : `send it again with the Idempotency-Key ${holder.upstreamKey} to get its result`;
+  return new WriteguardError(
+    'possible_duplicate',
+    `this write has the same intent (the same payee, amount and other intent fields) as ${holder.meta.method} ${holder.meta.path} ` +
+      `made at ${new Date(holder.createdAt).toISOString()}, which ${how}. Nothing was sent. ` +
+      `If it is the same payment, ${sameOne}. ` +
+      'If you really mean a second, separate payment, send this request again with the header Idempotency-Intent: new.',
+    { idempotencyKey: key, extensions: { duplicate_of: holder.upstreamKey } },
+  );
 }

@@ -2,7 +2,7 @@
 // value outside the list, or a missing field, refuses the write with the rule's code. Pure.
 import type { UpstreamConfig } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
-import { readField } from '../observe/extract.js';
+import { readText } from '../observe/json-body.js';
 import { matchesRoute } from '../config/route-pattern.js';
 
 export type PolicyRule = UpstreamConfig['policy'][number];
@@ -11,18 +11,19 @@ export type PolicyRule = UpstreamConfig['policy'][number];
 const LISTED_MAX = 10;
 
 /**
- * The first rule this write breaks, as the error the agent reads, or null. `json` is the parsed
- * body (undefined when it is not JSON: every field is then missing).
+ * The first rule this write breaks, as the error the agent reads, or null. `json` is the body as
+ * parseLossless returned it (undefined when it is not JSON: every field is then missing). A field
+ * counts as a string, or a number as written (`7`, `24.50`); any other value is treated as missing.
  */
 export function checkPolicy(rules: readonly PolicyRule[], method: string, apiPath: string, json: unknown): WriteguardError | null {
   for (const rule of rules) {
     if (!rule.match.some((pattern) => matchesRoute(pattern, method, apiPath))) continue;
     const field = rule.field.slice('body:'.length);
-    const value = json === undefined ? null : readField(json, field);
-    if (value !== null && rule.in.includes(value)) continue;
+    const value = readText(json, field);
+    if (value !== undefined && rule.in.includes(value)) continue;
     const listed =
       rule.in.slice(0, LISTED_MAX).join(', ') + (rule.in.length > LISTED_MAX ? `, and ${rule.in.length - LISTED_MAX} more` : '');
-    const what = value === null ? `has no ${field} (a string or number is required)` : `has ${field} ${JSON.stringify(value)}`;
+    const what = value === undefined ? `has no ${field} (a string or number is required)` : `has ${field} ${JSON.stringify(value)}`;
     return new WriteguardError(
       rule.code,
       `this ${method} ${apiPath.split('?')[0]} ${what}, which this upstream's policy does not allow (allowed: ${listed}). ` +

@@ -73,6 +73,12 @@ export class Metrics {
     labelNames: ['upstream', 'code'],
     registers: [this.registry],
   });
+  private readonly budgetRefusals = new Counter({
+    name: 'writeguard_budget_refusals_total',
+    help: 'Writes refused limit_exceeded, by budget name (no agent label: agents are unbounded)',
+    labelNames: ['budget'],
+    registers: [this.registry],
+  });
   private readonly storeErrors = new Counter({
     name: 'writeguard_store_errors_total',
     help: 'Store steps that failed (writes failed closed)',
@@ -171,6 +177,10 @@ export class Metrics {
 
   leashRefusal(upstream: string, code: string): void {
     this.child(this.leashRefusals, upstream, code).inc();
+  }
+
+  budgetRefusal(budget: string): void {
+    this.child(this.budgetRefusals, budget).inc();
   }
 
   /** Times a store step; a failure is counted and rethrown. */

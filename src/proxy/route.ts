@@ -1,5 +1,5 @@
 // Which upstream answers a path, and what path it receives. Pure.
-import type { Config, IdempotencyConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
+import type { Config, IdempotencyConfig, IntentConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
 import { matchesRoute } from '../config/route-pattern.js';
 import type { PolicyRule } from '../leash/policy.js';
 import { WriteguardError } from '../errors.js';
@@ -47,11 +47,15 @@ export function isAllowed(allow: readonly string[] | null, method: string, path:
 }
 
 export interface RoutePolicy {
+  /** The matched `routes[]` pattern, or null (the upstream's defaults). */
+  pattern: string | null;
   mode: 'protect' | 'passthrough';
   idempotency: IdempotencyConfig;
   reconcile: ReconcileConfig | null;
   /** The upstream's allow-list rules, then the route's (scoped to the route unless they name their own patterns). */
   rules: readonly PolicyRule[];
+  /** The route's intent fields, else the upstream's (DESIGN §10.1). */
+  intent: IntentConfig | null;
 }
 
 /** Each upstream's policies, built once: the default, then one per `routes[]` entry (config is immutable). */
@@ -61,9 +65,18 @@ function policiesOf(upstream: UpstreamConfig): { fallback: RoutePolicy; routes: 
   let built = policies.get(upstream);
   if (built !== undefined) return built;
   built = {
-    fallback: { mode: 'protect', idempotency: upstream.idempotency, reconcile: null, rules: upstream.policy },
+    fallback: {
+      pattern: null,
+      mode: 'protect',
+      idempotency: upstream.idempotency,
+      reconcile: null,
+      rules: upstream.policy,
+      intent: upstream.intent,
+    },
     routes: upstream.routes.map((route) => ({
+      pattern: route.match,
       mode: route.mode,
+      intent: route.intent ?? upstream.intent,
       idempotency: { ...upstream.idempotency, ...route.idempotency } as IdempotencyConfig,
       reconcile: route.reconcile,
       rules:

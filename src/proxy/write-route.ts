@@ -42,6 +42,8 @@ export async function handleProtectedWrite(
       origin: to.target.origin,
       idempotency: policy.idempotency,
       policy: policy.rules,
+      intent: policy.intent,
+      routePattern: policy.pattern,
       reconcile:
         policy.reconcile === null ? null : { config: policy.reconcile, path: upstreamPath(to.target.pathname, policy.reconcile.path) },
       clientGone: () => reply.raw.destroyed,

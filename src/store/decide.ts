@@ -1,7 +1,18 @@
 // The record state machine as a pure table: (record, request, now) → (result, change).
 // The memory store applies it directly; the Redis Lua scripts mirror it step for step, and the
 // shared contract suite holds both to the same answers.
-import type { BeginInput, BeginResult, Fence, FinishOutcome, IdemRecord, ResolveOutcome, StepResult, VisibleState } from './store.js';
+import { leashOf } from './decide-leash.js';
+import type {
+  BeginInput,
+  BeginOutcome,
+  BeginResult,
+  Fence,
+  FinishOutcome,
+  IdemRecord,
+  ResolveOutcome,
+  StepResult,
+  VisibleState,
+} from './store.js';
 
 export type Change =
   | { kind: 'keep' }
@@ -51,6 +62,7 @@ function claim(record: IdemRecord, input: BeginInput, now: number): Decision<Beg
   return { result: { outcome: 'acquired', record: next }, change: put(next) };
 }
 
+/** Only for a begin on an existing record, or one its admission (decide-leash.ts) let through. */
 export function decideBegin(current: IdemRecord | null, input: BeginInput, now: number): Decision<BeginResult> {
   if (current === null) {
     const created: IdemRecord = {
@@ -70,13 +82,14 @@ export function decideBegin(current: IdemRecord | null, input: BeginInput, now: 
       response: null,
       reason: null,
       meta: input.meta,
+      leash: leashOf(input),
     };
     return { result: { outcome: 'acquired', record: created }, change: put(created) };
   }
   // A begin resent after its reply was lost: the claim it made is its own.
   if (current.owner === input.owner && current.state === 'in_flight')
     return { result: { outcome: 'acquired', record: current }, change: KEEP };
-  const report = (outcome: BeginResult['outcome']): Decision<BeginResult> => ({ result: { outcome, record: current }, change: KEEP });
+  const report = (outcome: BeginOutcome): Decision<BeginResult> => ({ result: { outcome, record: current }, change: KEEP });
   if (input.mode === 'fresh') return report('duplicate');
   if (current.fingerprint !== input.fingerprint) return report('mismatch');
 

@@ -15,7 +15,8 @@ export type { RedisStore, RedisStoreOptions } from './redis/steps.js';
 export function createStore(config: Config['store'], log: Logger): Store {
   if (config.kind === 'redis') return createRedisStore(config, log);
   log.warn(
-    'memory store: idempotency records live in this process only and are lost on restart; use store.kind redis (REDIS_URL) in production',
+    'memory store: idempotency records, intents and budget spend live in this process only and are lost on restart ' +
+      '(a budget then starts again from zero, and each process of a fleet has its own); use store.kind redis (REDIS_URL) in production',
   );
   return new MemoryStore(Date.now, config.memory);
 }

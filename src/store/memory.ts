@@ -3,11 +3,13 @@
 // 503 store_full, nothing sent) and never evicts one — dropping a live record would let its retry run
 // again. Only what has expired by its own TTL is swept to make room.
 import { MEMORY_STORE_DEFAULTS } from '../config/schema.js';
+import { MemoryLeash } from './memory-leash.js';
 import { decideBegin, decideFinish, decideMarkSent, decideRenew, decideResolve, type Change, type Decision } from './decide.js';
 import {
   StoreFullError,
   type BeginInput,
   type BeginResult,
+  type BudgetCounter,
   type CooldownListener,
   type DeadLetter,
   type Fence,
@@ -15,6 +17,7 @@ import {
   type IdemRecord,
   type RecordKey,
   type ResolveOutcome,
+  type Seen,
   type StepResult,
   type Store,
 } from './store.js';
@@ -81,6 +84,7 @@ export class MemoryStore implements Store {
   private readonly sweeper: NodeJS.Timeout;
   private readonly cooldownListeners: CooldownListener[] = [];
   private readonly limits: MemoryLimits;
+  private readonly leash: MemoryLeash;
   /** Sum of the entries' estimated bytes. */
   private bytes = 0;
   /** Nothing expires before this (a lower bound, exact after a sweep): a full store sweeps only when it may free something. */
@@ -91,6 +95,7 @@ export class MemoryStore implements Store {
     limits: Partial<MemoryLimits> = {},
   ) {
     this.limits = { ...MEMORY_STORE_DEFAULTS, ...limits };
+    this.leash = new MemoryLeash(this.limits.maxRecords);
     this.sweeper = setInterval(() => this.sweep(this.clock()), SWEEP_MS).unref();
   }
 
@@ -112,7 +117,8 @@ export class MemoryStore implements Store {
     return entry.record;
   }
 
-  private apply<R>(key: RecordKey, step: (current: IdemRecord | null, now: number) => Decision<R>): R {
+  /** `created`: the begin whose record this may create (its charges are reserved, its intent indexed). */
+  private apply<R>(key: RecordKey, step: (current: IdemRecord | null, now: number) => Decision<R>, created?: BeginInput): R {
     const now = this.clock();
     const current = this.read(key, now);
     const { result, change } = step(current, now);
@@ -122,6 +128,10 @@ export class MemoryStore implements Store {
     // (as base64) per write in flight.
     if (current === null && change.kind === 'put') this.admit(key, change.record, now);
     this.write(key, change);
+    if (change.kind === 'keep') return result;
+    if (current === null && change.kind === 'put' && created !== undefined)
+      this.leash.created(key.scope, key.upstream, this.id(key), created, change.record, now);
+    else this.leash.changed(key.scope, key.upstream, this.id(key), current, change.kind === 'put' ? change.record : null, now);
     return result;
   }
 
@@ -156,6 +166,7 @@ export class MemoryStore implements Store {
 
   /** Drops what has expired by its own TTL (records, and the bodies of tombstones); nothing else. */
   private sweep(now: number): void {
+    this.leash.sweep(now);
     let next = Infinity;
     for (const [id, entry] of this.entries) {
       if (entry.expiresAt !== null && now >= entry.expiresAt) {
@@ -175,7 +186,12 @@ export class MemoryStore implements Store {
   }
 
   async begin(input: BeginInput): Promise<BeginResult> {
-    return this.apply(input.key, (current, now) => decideBegin(current, input, now));
+    const { scope, upstream } = input.key;
+    const step = (current: IdemRecord | null, now: number): Decision<BeginResult> => {
+      const refused = current === null ? this.leash.admission(scope, upstream, this.id(input.key), input, now) : null;
+      return refused === null ? decideBegin(current, input, now) : { result: refused, change: { kind: 'keep' } };
+    };
+    return this.apply(input.key, step, input);
   }
 
   async markSent(fence: Fence, leaseMs: number): Promise<StepResult> {
@@ -190,8 +206,12 @@ export class MemoryStore implements Store {
     return this.apply(fence.key, (current, now) => decideFinish(current, fence, outcome, now));
   }
 
-  async resolve(key: RecordKey, epoch: number, outcome: ResolveOutcome): Promise<StepResult> {
-    return this.apply(key, (current, now) => decideResolve(current, epoch, outcome, now));
+  async resolve(key: RecordKey, seen: Seen, outcome: ResolveOutcome): Promise<StepResult> {
+    return this.apply(key, (current, now) => decideResolve(current, seen.epoch, outcome, now));
+  }
+
+  async budgetCounters(query: { scope: string | null; scopePrefix: string; buckets: readonly string[] }): Promise<BudgetCounter[]> {
+    return this.leash.list(query, this.clock());
   }
 
   async get(key: RecordKey): Promise<IdemRecord | null> {

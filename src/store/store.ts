@@ -31,6 +31,23 @@ export interface RecordMeta {
   keySource: KeySource;
 }
 
+/** A budget reservation held by a record (DESIGN §10.2): on `bucket`'s counter, `amount` minor units (1 for a count). */
+export interface Hold {
+  /** `${budget}:${bucketId}`: the counter, under the agent's scope. */
+  bucket: string;
+  amount: number;
+}
+
+/** What the agent leash tied to a record when it was created; fixed for the record's life. */
+export interface Leash {
+  /** The intent hash this record holds in its agent's intent index, or null. */
+  intent: string | null;
+  /** Reserved on creation: spent on a 2xx/3xx, released on proof nothing moved, kept while unknown. */
+  holds: readonly Hold[];
+}
+
+export const NO_LEASH: Leash = { intent: null, holds: [] };
+
 export interface IdemRecord {
   state: RecordState;
   phase: Phase;
@@ -54,6 +71,43 @@ export interface IdemRecord {
   /** Why the outcome is unknown (timeout, reset, 503…). */
   reason: string | null;
   meta: RecordMeta;
+  leash: Leash;
+}
+
+/** A budget a new record must fit in, checked and reserved atomically with the claim. */
+export interface Charge extends Hold {
+  limit: number;
+  /** ms since the epoch when the bucket's period ends (its counter expires then); null for `total`. */
+  resetAt: number | null;
+}
+
+/**
+ * The intent index of a new record: `guard` refuses the claim when another operation of the
+ * window holds the intent; `claim` takes the intent over (`Idempotency-Intent: new`).
+ */
+export interface IntentClaim {
+  hash: string;
+  windowMs: number;
+  mode: 'guard' | 'claim';
+}
+
+/** The operation holding an intent, as its index tells it (the record itself may have expired). */
+export interface IntentHolder {
+  upstreamKey: string;
+  createdAt: number;
+  state: RecordState;
+  status: number | null;
+  meta: RecordMeta;
+}
+
+/** The budget a new record does not fit in. */
+export interface LimitRefusal {
+  bucket: string;
+  limit: number;
+  /** Spent and held on the counter, before this write. */
+  used: number;
+  amount: number;
+  resetAt: number | null;
 }
 
 export interface BeginInput {
@@ -69,22 +123,42 @@ export interface BeginInput {
   /** The upstream dedupes on the key itself, so an unknown outcome may be re-sent with the same key. */
   reclaimUnknown: boolean;
   meta: RecordMeta;
+  /** Used only if this begin creates the record. */
+  intent: IntentClaim | null;
+  /** Checked and reserved only if this begin creates the record. */
+  charges: readonly Charge[];
 }
 
 export type BeginOutcome =
   /** The caller owns the record (new, taken over after an unsent claim expired, reclaimed, or its own resend). */
   'acquired' | 'replay' | 'mismatch' | 'in_use' | 'unknown' | 'expired' | 'duplicate';
 
-export interface BeginResult {
-  outcome: BeginOutcome;
-  record: IdemRecord;
-}
+/** Nothing was claimed or reserved for the last two: another operation holds the intent, or a budget is spent. */
+export type BeginResult =
+  | { outcome: BeginOutcome; record: IdemRecord }
+  | { outcome: 'intent_duplicate'; holder: IntentHolder }
+  | { outcome: 'limit_exceeded'; refusal: LimitRefusal };
 
-/** The fence every later step carries: a stale owner or an older epoch is refused. */
+/**
+ * The fence every later step carries: a stale owner or an older epoch is refused. `leash` is the
+ * record's, as begin returned it: a settling step names the counters and index it touches.
+ */
 export interface Fence {
   key: RecordKey;
   owner: string;
   epoch: number;
+  leash: Leash;
+}
+
+/** What an operator's resolve was read from: the epoch it compares, the leash it settles. */
+export type Seen = Pick<IdemRecord, 'epoch' | 'leash'>;
+
+/** A budget counter of one agent in one period: `used` is spent plus held. */
+export interface BudgetCounter {
+  scope: string;
+  bucket: string;
+  used: number;
+  held: number;
 }
 
 export type FinishOutcome =
@@ -125,7 +199,7 @@ export interface Store {
   renew(fence: Fence, leaseMs: number): Promise<StepResult>;
   finish(fence: Fence, outcome: FinishOutcome): Promise<StepResult>;
   /** An operator's answer for an `outcome_unknown` record; `epoch` guards against a change since it was read. */
-  resolve(key: RecordKey, epoch: number, outcome: ResolveOutcome): Promise<StepResult>;
+  resolve(key: RecordKey, seen: Seen, outcome: ResolveOutcome): Promise<StepResult>;
   get(key: RecordKey): Promise<IdemRecord | null>;
   /** Every record of this key hash, in any scope (an operator's look-up; Redis scans for it). */
   findByKeyHash(keyHash: string, limit: number): Promise<DeadLetter[]>;
@@ -137,6 +211,11 @@ export interface Store {
    */
   latestOperation(key: RecordKey): Promise<string | null>;
   setLatestOperation(key: RecordKey, operationKey: string, ttlMs: number): Promise<void>;
+  /**
+   * Budget counters of these buckets: of one scope, or (scope null) of every scope under
+   * `scopePrefix` that has one (Redis scans for them). Expired periods are absent.
+   */
+  budgetCounters(query: { scope: string | null; scopePrefix: string; buckets: readonly string[] }): Promise<BudgetCounter[]>;
   /** Whether writes may proceed (reachable, and for Redis initialised with the sentinel this instance saw). */
   ready(): boolean;
   /** Why writes are refused (for readiness and metrics), or null when ready. */

@@ -4,14 +4,23 @@ import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BeginInput, FinishOutcome, RecordKey, Store, StoredResponse } from '../../src/store/store.js';
+import {
+  NO_LEASH,
+  type BeginInput,
+  type BeginResult,
+  type FinishOutcome,
+  type IdemRecord,
+  type RecordKey,
+  type Store,
+  type StoredResponse,
+} from '../../src/store/store.js';
 
 export interface ContractStore {
   store: Store;
   cleanup(): Promise<void>;
 }
 
-const LEASE_MS = 150;
+export const LEASE_MS = 150;
 /** Comfortably past a lease: timers and two processes' clocks need a margin. */
 const PAST_LEASE_MS = LEASE_MS + 60;
 
@@ -33,7 +42,8 @@ function newKey(scope = 'test:agent'): RecordKey {
   return { scope, upstream: 'payments', keyHash: randomUUID().replaceAll('-', '') };
 }
 
-function input(key: RecordKey, over: Partial<BeginInput> = {}): BeginInput {
+/** A begin with neither intent nor charges, `over` on top. */
+export function input(key: RecordKey, over: Partial<BeginInput> = {}): BeginInput {
   return {
     key,
     fingerprint: 'fp-1',
@@ -43,8 +53,17 @@ function input(key: RecordKey, over: Partial<BeginInput> = {}): BeginInput {
     mode: 'join',
     reclaimUnknown: false,
     meta,
+    intent: null,
+    charges: [],
     ...over,
   };
+}
+
+/** A begin the leash cannot refuse (no intent, no charges): its answer always has a record. */
+async function begin(store: Store, given: BeginInput): Promise<Extract<BeginResult, { record: IdemRecord }>> {
+  const result = await store.begin(given);
+  assert.ok('record' in result, `unexpected ${result.outcome}`);
+  return result;
 }
 
 export function storeContract(name: string, makeStore: () => Promise<ContractStore>): void {
@@ -62,14 +81,14 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
   describe(`store contract: ${name}`, () => {
     withStore('a new begin acquires: in flight, claimed, epoch 1, the given upstream key', async (store) => {
       const key = newKey();
-      const begin = input(key);
-      const r = await store.begin(begin);
+      const given = input(key);
+      const r = await begin(store, given);
       assert.equal(r.outcome, 'acquired');
       assert.equal(r.record.state, 'in_flight');
       assert.equal(r.record.phase, 'claimed');
       assert.equal(r.record.epoch, 1);
       assert.equal(r.record.attempts, 0);
-      assert.equal(r.record.owner, begin.owner);
+      assert.equal(r.record.owner, given.owner);
       assert.equal(r.record.upstreamKey, 'upstream-key-1');
       assert.equal(r.record.fingerprint, 'fp-1');
       assert.deepEqual(r.record.meta, meta);
@@ -83,28 +102,28 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('a resent begin with the same owner is acquired again, without a new epoch (join and fresh)', async (store) => {
       const key = newKey();
-      const begin = input(key);
-      const first = await store.begin(begin);
-      const again = await store.begin(begin);
+      const given = input(key);
+      const first = await begin(store, given);
+      const again = await begin(store, given);
       assert.equal(again.outcome, 'acquired');
       assert.deepEqual(again.record, first.record);
-      const fresh = await store.begin({ ...begin, mode: 'fresh' });
+      const fresh = await begin(store, { ...given, mode: 'fresh' });
       assert.equal(fresh.outcome, 'acquired');
       assert.equal(fresh.record.epoch, 1);
     });
 
     withStore('another owner while the lease is alive gets in_use', async (store) => {
       const key = newKey();
-      await store.begin(input(key));
-      const other = await store.begin(input(key));
+      await begin(store, input(key));
+      const other = await begin(store, input(key));
       assert.equal(other.outcome, 'in_use');
       assert.equal(other.record.epoch, 1);
     });
 
     withStore('markSent: ok, phase sent, attempts counted', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       assert.equal(await store.markSent(fence, LEASE_MS), 'ok');
       let now = await store.get(key);
       assert.equal(now?.phase, 'sent');
@@ -116,11 +135,11 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('finish complete → a begin with the same fingerprint replays the byte-identical response', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       assert.equal(await store.markSent(fence, LEASE_MS), 'ok');
       assert.equal(await store.finish(fence, complete()), 'ok');
-      const replay = await store.begin(input(key));
+      const replay = await begin(store, input(key));
       assert.equal(replay.outcome, 'replay');
       assert.equal(replay.record.state, 'completed');
       assert.equal(replay.record.status, 201);
@@ -133,16 +152,16 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       assert.equal(await store.finish(fence, { kind: 'release' }), 'stale');
       assert.equal(await store.markSent(fence, LEASE_MS), 'stale');
       assert.equal(await store.renew(fence, LEASE_MS), 'stale');
-      assert.equal((await store.begin(input(key))).outcome, 'replay');
+      assert.equal((await begin(store, input(key))).outcome, 'replay');
     });
 
     withStore('a response too large to keep: completed with status and request id, replayed without a body', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       assert.equal(await store.finish(fence, complete({ response: null, requestId: null, status: 200 })), 'ok');
-      const replay = await store.begin(input(key));
+      const replay = await begin(store, input(key));
       assert.equal(replay.outcome, 'replay');
       assert.equal(replay.record.response, null);
       assert.equal(replay.record.status, 200);
@@ -151,34 +170,34 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('another fingerprint → mismatch, in flight and completed', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      assert.equal((await store.begin(input(key, { fingerprint: 'fp-2' }))).outcome, 'mismatch');
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      assert.equal((await begin(store, input(key, { fingerprint: 'fp-2' }))).outcome, 'mismatch');
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       await store.finish(fence, complete());
-      const other = await store.begin(input(key, { fingerprint: 'fp-2' }));
+      const other = await begin(store, input(key, { fingerprint: 'fp-2' }));
       assert.equal(other.outcome, 'mismatch');
       assert.equal(other.record.fingerprint, 'fp-1');
     });
 
     withStore('mode fresh on an existing record → duplicate', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      assert.equal((await store.begin(input(key, { mode: 'fresh' }))).outcome, 'duplicate');
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      assert.equal((await begin(store, input(key, { mode: 'fresh' }))).outcome, 'duplicate');
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       await store.finish(fence, complete());
-      assert.equal((await store.begin(input(key, { mode: 'fresh' }))).outcome, 'duplicate');
+      assert.equal((await begin(store, input(key, { mode: 'fresh' }))).outcome, 'duplicate');
     });
 
     withStore('finish release frees the key: the next begin creates a new record', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       assert.equal(await store.finish(fence, { kind: 'release' }), 'ok');
       assert.equal(await store.get(key), null);
-      const next = await store.begin(input(key, { upstreamKey: 'upstream-key-2' }));
+      const next = await begin(store, input(key, { upstreamKey: 'upstream-key-2' }));
       assert.equal(next.outcome, 'acquired');
       assert.equal(next.record.epoch, 1);
       assert.equal(next.record.upstreamKey, 'upstream-key-2');
@@ -188,11 +207,11 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('finish unknown → begin answers unknown, and the record is a dead letter', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       assert.equal(await store.finish(fence, { kind: 'unknown', status: 503, requestId: 'req_9', reason: 'upstream_503' }), 'ok');
-      const again = await store.begin(input(key));
+      const again = await begin(store, input(key));
       assert.equal(again.outcome, 'unknown');
       assert.equal(again.record.state, 'outcome_unknown');
       assert.equal(again.record.status, 503);
@@ -207,8 +226,8 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('finish unknown with no status and no request id keeps them null', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       assert.equal(await store.finish(fence, { kind: 'unknown', status: null, requestId: null, reason: 'timeout' }), 'ok');
       const now = await store.get(key);
@@ -219,11 +238,11 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('reclaimUnknown → acquired with epoch+1 and the upstream key fixed at creation', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       await store.finish(fence, { kind: 'unknown', status: 502, requestId: null, reason: 'upstream_502' });
-      const reclaim = await store.begin(input(key, { reclaimUnknown: true, upstreamKey: 'another-key' }));
+      const reclaim = await begin(store, input(key, { reclaimUnknown: true, upstreamKey: 'another-key' }));
       assert.equal(reclaim.outcome, 'acquired');
       assert.equal(reclaim.record.epoch, 2);
       assert.equal(reclaim.record.state, 'in_flight');
@@ -231,23 +250,23 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       assert.deepEqual(await store.deadLetters(10), []);
       // The first owner's late answer never overwrites the newer attempt.
       assert.equal(await store.finish(fence, complete()), 'stale');
-      const fence2 = { key, owner: reclaim.record.owner, epoch: 2 };
+      const fence2 = { key, owner: reclaim.record.owner, epoch: 2, leash: NO_LEASH };
       assert.equal(await store.markSent(fence2, LEASE_MS), 'ok');
       assert.equal(await store.finish(fence2, complete()), 'ok');
-      assert.equal((await store.begin(input(key))).outcome, 'replay');
+      assert.equal((await begin(store, input(key))).outcome, 'replay');
     });
 
     withStore('a reclaimed record whose new owner vanished before sending is still unknown, not free', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       await store.finish(fence, { kind: 'unknown', status: null, requestId: null, reason: 'timeout' });
-      const reclaim = await store.begin(input(key, { reclaimUnknown: true }));
+      const reclaim = await begin(store, input(key, { reclaimUnknown: true }));
       assert.equal(reclaim.outcome, 'acquired');
       assert.equal(reclaim.record.phase, 'claimed');
       await sleep(PAST_LEASE_MS);
-      const next = await store.begin(input(key));
+      const next = await begin(store, input(key));
       assert.equal(next.outcome, 'unknown');
       assert.equal(next.record.epoch, 2);
       assert.equal((await store.deadLetters(10)).length, 1);
@@ -255,10 +274,10 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('an expired unsent claim is taken over (epoch+1); the old owner is then stale everywhere', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const old = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const old = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await sleep(PAST_LEASE_MS);
-      const takeover = await store.begin(input(key, { upstreamKey: 'ignored' }));
+      const takeover = await begin(store, input(key, { upstreamKey: 'ignored' }));
       assert.equal(takeover.outcome, 'acquired');
       assert.equal(takeover.record.epoch, 2);
       assert.equal(takeover.record.phase, 'claimed');
@@ -272,17 +291,17 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('markSent after the lease lapsed is refused', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
+      const { record } = await begin(store, input(key));
       await sleep(PAST_LEASE_MS);
-      assert.equal(await store.markSent({ key, owner: record.owner, epoch: record.epoch }, LEASE_MS), 'stale');
+      assert.equal(await store.markSent({ key, owner: record.owner, epoch: record.epoch, leash: record.leash }, LEASE_MS), 'stale');
     });
 
     withStore('a lease that lapses after markSent → begin answers unknown, and the record is a dead letter', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      await store.markSent({ key, owner: record.owner, epoch: record.epoch }, LEASE_MS);
+      const { record } = await begin(store, input(key));
+      await store.markSent({ key, owner: record.owner, epoch: record.epoch, leash: record.leash }, LEASE_MS);
       await sleep(PAST_LEASE_MS);
-      const next = await store.begin(input(key));
+      const next = await begin(store, input(key));
       assert.equal(next.outcome, 'unknown');
       assert.equal(next.record.state, 'outcome_unknown');
       assert.equal(next.record.reason, 'lease_expired_after_send');
@@ -294,45 +313,45 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('a late finish by the owner (same epoch) settles its outcome_unknown record and leaves the dead letters', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       await sleep(PAST_LEASE_MS);
-      assert.equal((await store.begin(input(key))).outcome, 'unknown');
+      assert.equal((await begin(store, input(key))).outcome, 'unknown');
       assert.equal(await store.finish(fence, complete()), 'ok');
       assert.deepEqual(await store.deadLetters(10), []);
-      const replay = await store.begin(input(key));
+      const replay = await begin(store, input(key));
       assert.equal(replay.outcome, 'replay');
       assert.deepEqual(replay.record.response, response);
     });
 
     withStore('resolve not_executed with the right epoch deletes; a wrong epoch is stale', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       await store.finish(fence, { kind: 'unknown', status: null, requestId: null, reason: 'reset' });
-      assert.equal(await store.resolve(key, 2, { kind: 'not_executed' }), 'stale');
+      assert.equal(await store.resolve(key, { epoch: 2, leash: NO_LEASH }, { kind: 'not_executed' }), 'stale');
       assert.equal((await store.get(key))?.state, 'outcome_unknown');
-      assert.equal(await store.resolve(key, 1, { kind: 'not_executed' }), 'ok');
+      assert.equal(await store.resolve(key, { epoch: 1, leash: NO_LEASH }, { kind: 'not_executed' }), 'ok');
       assert.equal(await store.get(key), null);
       assert.deepEqual(await store.deadLetters(10), []);
-      assert.equal((await store.begin(input(key))).outcome, 'acquired');
+      assert.equal((await begin(store, input(key))).outcome, 'acquired');
     });
 
     withStore('resolve is refused for a record that is not unknown', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      assert.equal(await store.resolve(key, record.epoch, { kind: 'not_executed' }), 'stale');
-      assert.equal(await store.resolve(newKey(), 1, { kind: 'not_executed' }), 'stale');
+      const { record } = await begin(store, input(key));
+      assert.equal(await store.resolve(key, { epoch: record.epoch, leash: NO_LEASH }, { kind: 'not_executed' }), 'stale');
+      assert.equal(await store.resolve(newKey(), { epoch: 1, leash: NO_LEASH }, { kind: 'not_executed' }), 'stale');
     });
 
     withStore('findByKeyHash finds a key hash in every scope and upstream, and nothing else', async (store) => {
       const a = newKey();
       const b = { ...a, scope: `${a.scope}-other` };
       const c = { ...a, upstream: `${a.upstream}-2` };
-      for (const key of [a, b, c]) await store.begin(input(key));
-      await store.begin(input(newKey()));
+      for (const key of [a, b, c]) await begin(store, input(key));
+      await begin(store, input(newKey()));
       const found = await store.findByKeyHash(a.keyHash, 10);
       assert.deepEqual(
         found.map((f) => `${f.key.scope}|${f.key.upstream}`).sort(),
@@ -344,12 +363,19 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('resolve executed without a response → it ran, its answer unknown: replay has no response', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       await store.finish(fence, { kind: 'unknown', status: null, requestId: null, reason: 'timeout' });
-      assert.equal(await store.resolve(key, 1, { kind: 'executed', status: 201, response: null, ttlSec: 60, tombstoneSec: 60 }), 'ok');
-      const replay = await store.begin(input(key));
+      assert.equal(
+        await store.resolve(
+          key,
+          { epoch: 1, leash: NO_LEASH },
+          { kind: 'executed', status: 201, response: null, ttlSec: 60, tombstoneSec: 60 },
+        ),
+        'ok',
+      );
+      const replay = await begin(store, input(key));
       assert.equal(replay.outcome, 'replay');
       assert.equal(replay.record.response, null);
       assert.equal(replay.record.status, 201);
@@ -357,8 +383,8 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('resolve executed → the given response is replayed', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       await store.finish(fence, { kind: 'unknown', status: 504, requestId: 'req_t', reason: 'timeout' });
       const given: StoredResponse = {
@@ -366,9 +392,16 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
         headers: { 'content-type': 'text/plain' },
         body: Buffer.from('settled by hand').toString('base64'),
       };
-      assert.equal(await store.resolve(key, 1, { kind: 'executed', status: 200, response: given, ttlSec: 60, tombstoneSec: 60 }), 'ok');
+      assert.equal(
+        await store.resolve(
+          key,
+          { epoch: 1, leash: NO_LEASH },
+          { kind: 'executed', status: 200, response: given, ttlSec: 60, tombstoneSec: 60 },
+        ),
+        'ok',
+      );
       assert.deepEqual(await store.deadLetters(10), []);
-      const replay = await store.begin(input(key));
+      const replay = await begin(store, input(key));
       assert.equal(replay.outcome, 'replay');
       assert.deepEqual(replay.record.response, given);
       assert.equal(replay.record.status, 200);
@@ -378,10 +411,10 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('resolve applies to a sent record whose lease lapsed before anyone looked', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      await store.markSent({ key, owner: record.owner, epoch: record.epoch }, LEASE_MS);
+      const { record } = await begin(store, input(key));
+      await store.markSent({ key, owner: record.owner, epoch: record.epoch, leash: record.leash }, LEASE_MS);
       await sleep(PAST_LEASE_MS);
-      assert.equal(await store.resolve(key, 1, { kind: 'not_executed' }), 'ok');
+      assert.equal(await store.resolve(key, { epoch: 1, leash: NO_LEASH }, { kind: 'not_executed' }), 'ok');
       assert.equal(await store.get(key), null);
     });
 
@@ -389,19 +422,19 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       'the response TTL passes → expired (tombstone); the record expires after the tombstone → a new begin acquires',
       async (store) => {
         const key = newKey();
-        const { record } = await store.begin(input(key));
-        const fence = { key, owner: record.owner, epoch: record.epoch };
+        const { record } = await begin(store, input(key));
+        const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
         await store.markSent(fence, LEASE_MS);
         await store.finish(fence, complete({ ttlSec: 0.2, tombstoneSec: 0.3 }));
-        assert.equal((await store.begin(input(key))).outcome, 'replay');
+        assert.equal((await begin(store, input(key))).outcome, 'replay');
         await sleep(260);
-        const tomb = await store.begin(input(key));
+        const tomb = await begin(store, input(key));
         assert.equal(tomb.outcome, 'expired');
         assert.equal(tomb.record.state, 'completed');
-        assert.equal((await store.begin(input(key, { fingerprint: 'fp-2' }))).outcome, 'mismatch');
+        assert.equal((await begin(store, input(key, { fingerprint: 'fp-2' }))).outcome, 'mismatch');
         await sleep(320);
         assert.equal(await store.get(key), null);
-        const fresh = await store.begin(input(key));
+        const fresh = await begin(store, input(key));
         assert.equal(fresh.outcome, 'acquired');
         assert.equal(fresh.record.epoch, 1);
       },
@@ -409,22 +442,22 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('renew extends the lease: another owner is still refused past the first lease', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await sleep(50);
       assert.equal(await store.renew(fence, 500), 'ok');
       await sleep(PAST_LEASE_MS);
-      assert.equal((await store.begin(input(key))).outcome, 'in_use');
+      assert.equal((await begin(store, input(key))).outcome, 'in_use');
       // Renew never shortens a lease.
       assert.equal(await store.renew(fence, 1), 'ok');
-      assert.equal((await store.begin(input(key))).outcome, 'in_use');
+      assert.equal((await begin(store, input(key))).outcome, 'in_use');
       assert.equal(await store.markSent(fence, LEASE_MS), 'ok');
     });
 
     withStore('in-flight and unknown records never expire', async (store) => {
       const key = newKey();
-      const { record } = await store.begin(input(key));
-      const fence = { key, owner: record.owner, epoch: record.epoch };
+      const { record } = await begin(store, input(key));
+      const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
       await store.markSent(fence, LEASE_MS);
       await store.finish(fence, { kind: 'unknown', status: null, requestId: null, reason: 'reset' });
       await sleep(PAST_LEASE_MS);
@@ -434,8 +467,8 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
     withStore('dead letters: oldest first, across scopes, bounded by the limit', async (store) => {
       const keys = [newKey('live:a'), newKey('live:b'), newKey('live:a')];
       for (const key of keys) {
-        const { record } = await store.begin(input(key));
-        const fence = { key, owner: record.owner, epoch: record.epoch };
+        const { record } = await begin(store, input(key));
+        const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
         await store.markSent(fence, LEASE_MS);
         await store.finish(fence, { kind: 'unknown', status: null, requestId: null, reason: 'reset' });
         await sleep(5);
@@ -454,7 +487,7 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
 
     withStore('50 concurrent begins by distinct owners on one key: exactly one acquires', async (store) => {
       const key = newKey();
-      const results = await Promise.all(Array.from({ length: 50 }, () => store.begin(input(key, { leaseMs: 5000 }))));
+      const results = await Promise.all(Array.from({ length: 50 }, () => begin(store, input(key, { leaseMs: 5000 }))));
       const acquired = results.filter((r) => r.outcome === 'acquired');
       assert.equal(acquired.length, 1);
       assert.equal(results.filter((r) => r.outcome === 'in_use').length, 49);

@@ -90,6 +90,8 @@ test('a claim left by a writeguard that died before sending is taken over after 
       mode: 'join',
       reclaimUnknown: false,
       meta: { method: 'POST', path: '/v1/claimed', keySource: 'client' },
+      intent: null,
+      charges: [],
     });
     assert.equal(claim.outcome, 'acquired');
   } finally {

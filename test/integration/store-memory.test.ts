@@ -7,17 +7,31 @@ import { MemoryStore } from '../../src/store/memory.js';
 import {
   StoreFullError,
   type BeginInput,
+  type BeginResult,
   type Fence,
   type FinishOutcome,
+  type IdemRecord,
   type RecordKey,
+  type Store,
   type StoredResponse,
 } from '../../src/store/store.js';
-import { storeContract } from '../helpers/store-contract.js';
+import { leashContract } from '../helpers/leash-contract.js';
+import { storeContract, type ContractStore } from '../helpers/store-contract.js';
 
-storeContract('memory', async () => {
+/** A begin the leash cannot refuse (no intent, no charges): its answer always has a record. */
+async function begin(store: Store, given: BeginInput): Promise<Extract<BeginResult, { record: IdemRecord }>> {
+  const result = await store.begin(given);
+  assert.ok('record' in result, `unexpected ${result.outcome}`);
+  return result;
+}
+
+const makeStore = async (): Promise<ContractStore> => {
   const store = new MemoryStore();
   return { store, cleanup: () => store.close() };
-});
+};
+
+storeContract('memory', makeStore);
+leashContract('memory', makeStore);
 
 // The bound (records and bytes): full → new records refused with StoreFullError; nothing unexpired is
 // ever dropped; a record past its own TTL is swept to make room; steps on existing records always apply.
@@ -34,6 +48,8 @@ describe('memory store: bounded, never evicting', () => {
     mode: 'join',
     reclaimUnknown: false,
     meta,
+    intent: null,
+    charges: [],
   });
   const response = (bodyBytes: number): StoredResponse => ({
     status: 201,
@@ -58,7 +74,7 @@ describe('memory store: bounded, never evicting', () => {
   async function write(store: MemoryStore, key: RecordKey, outcome: FinishOutcome): Promise<Fence> {
     const begun = await store.begin(input(key));
     assert.equal(begun.outcome, 'acquired');
-    const fence = { key, owner: begun.record.owner, epoch: begun.record.epoch };
+    const fence = { key, owner: begun.record.owner, epoch: begun.record.epoch, leash: begun.record.leash };
     assert.equal(await store.markSent(fence, 1000), 'ok');
     assert.equal(await store.finish(fence, outcome), 'ok');
     return fence;
@@ -90,7 +106,7 @@ describe('memory store: bounded, never evicting', () => {
       // Existing records: a replay, the in-flight writer's own resent begin, its markSent, renew and finish.
       assert.equal((await store.begin(input(a))).outcome, 'replay');
       assert.equal((await store.begin(bBegin)).outcome, 'acquired');
-      const fenceB = { key: b, owner: bBegin.owner, epoch: begunB.record.epoch };
+      const fenceB = { key: b, owner: bBegin.owner, epoch: begunB.record.epoch, leash: begunB.record.leash };
       assert.equal(await store.markSent(fenceB, 1000), 'ok');
       assert.equal(await store.renew(fenceB, 1000), 'ok');
       assert.equal(await store.finish(fenceB, complete(10, 60, 60)), 'ok');
@@ -109,8 +125,8 @@ describe('memory store: bounded, never evicting', () => {
       assert.equal((await store.begin(input(inFlight))).outcome, 'acquired');
       const unknown = newKey();
       const fence = await (async () => {
-        const begun = await store.begin(input(unknown));
-        const f = { key: unknown, owner: begun.record.owner, epoch: begun.record.epoch };
+        const begun = await begin(store, input(unknown));
+        const f = { key: unknown, owner: begun.record.owner, epoch: begun.record.epoch, leash: begun.record.leash };
         await store.markSent(f, 1000);
         return f;
       })();
@@ -166,24 +182,34 @@ describe('memory store: bounded, never evicting', () => {
     const store = new MemoryStore(clock.read, { maxRecords: 1 });
     try {
       const a = newKey();
-      const begun = await store.begin(input(a));
+      const begun = await begin(store, input(a));
       await assert.rejects(store.begin(input(newKey())), isFull);
-      assert.equal(await store.finish({ key: a, owner: begun.record.owner, epoch: begun.record.epoch }, { kind: 'release' }), 'ok');
+      assert.equal(
+        await store.finish(
+          { key: a, owner: begun.record.owner, epoch: begun.record.epoch, leash: begun.record.leash },
+          { kind: 'release' },
+        ),
+        'ok',
+      );
       assert.deepEqual([store.usage().records, store.usage().bytes], [0, 0]);
 
       const b = newKey();
-      const begunB = await store.begin(input(b));
-      const fenceB = { key: b, owner: begunB.record.owner, epoch: begunB.record.epoch };
+      const begunB = await begin(store, input(b));
+      const fenceB = { key: b, owner: begunB.record.owner, epoch: begunB.record.epoch, leash: begunB.record.leash };
       await store.markSent(fenceB, 1000);
       await store.finish(fenceB, { kind: 'unknown', status: null, requestId: null, reason: 'timeout' });
       assert.equal(
-        await store.resolve(b, begunB.record.epoch, {
-          kind: 'executed',
-          status: 201,
-          response: response(5000),
-          ttlSec: 5,
-          tombstoneSec: 5,
-        }),
+        await store.resolve(
+          b,
+          { epoch: begunB.record.epoch, leash: begunB.record.leash },
+          {
+            kind: 'executed',
+            status: 201,
+            response: response(5000),
+            ttlSec: 5,
+            tombstoneSec: 5,
+          },
+        ),
         'ok',
       );
       assert.ok(store.usage().bytes > 5000);
@@ -192,11 +218,11 @@ describe('memory store: bounded, never evicting', () => {
       assert.deepEqual([store.usage().records, store.usage().bytes], [0, 0]);
 
       const c = newKey();
-      const begunC = await store.begin(input(c));
-      const fenceC = { key: c, owner: begunC.record.owner, epoch: begunC.record.epoch };
+      const begunC = await begin(store, input(c));
+      const fenceC = { key: c, owner: begunC.record.owner, epoch: begunC.record.epoch, leash: begunC.record.leash };
       await store.markSent(fenceC, 1000);
       await store.finish(fenceC, { kind: 'unknown', status: null, requestId: null, reason: 'timeout' });
-      assert.equal(await store.resolve(c, begunC.record.epoch, { kind: 'not_executed' }), 'ok');
+      assert.equal(await store.resolve(c, { epoch: begunC.record.epoch, leash: begunC.record.leash }, { kind: 'not_executed' }), 'ok');
       assert.deepEqual([store.usage().records, store.usage().bytes], [0, 0]);
     } finally {
       await store.close();

@@ -1,10 +1,11 @@
-// The store contract against a three-master Redis Cluster (hash tags, scripts, scans per master).
+// The store and leash contracts against a three-master Redis Cluster (hash tags, scripts, scans per master).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before } from 'node:test';
 import { createRedisStore } from '../../src/store/index.js';
 import { redisStoreConfig, startCluster, type TestCluster } from '../helpers/redis.js';
-import { storeContract } from '../helpers/store-contract.js';
+import { leashContract } from '../helpers/leash-contract.js';
+import { storeContract, type ContractStore } from '../helpers/store-contract.js';
 
 const run = promisify(execFile);
 let cluster: TestCluster;
@@ -18,7 +19,7 @@ after(async () => {
   await cluster?.stop();
 });
 
-storeContract('redis cluster', async () => {
+const makeStore = async (): Promise<ContractStore> => {
   const config = redisStoreConfig(cluster.nodes[0]!.url, { keyPrefix: `k${++n}:`, initOnEmpty: true, cluster: cluster.seeds });
   const store = createRedisStore(config);
   if (!(await store.whenReady(5000))) throw new Error(`store not ready: ${store.notReadyReason()?.detail}`);
@@ -29,4 +30,7 @@ storeContract('redis cluster', async () => {
     await Promise.all(cluster.nodes.map((s) => run('redis-cli', ['-p', String(s.port), 'flushall'], { timeout: 5000 })));
   };
   return { store, cleanup };
-});
+};
+
+storeContract('redis cluster', makeStore);
+leashContract('redis cluster', makeStore);

@@ -7,7 +7,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../src/observe/logger.js';
 import { ackStore, createRedisStore, initStore, type RedisStore, type StoreConfig } from '../../src/store/index.js';
-import { StoreUnavailableError, type BeginInput, type RecordKey, type Store } from '../../src/store/store.js';
+import {
+  NO_LEASH,
+  StoreUnavailableError,
+  type BeginInput,
+  type BeginResult,
+  type IdemRecord,
+  type RecordKey,
+  type Store,
+} from '../../src/store/store.js';
 import { redisStoreConfig, startRedis, type RedisServer } from '../helpers/redis.js';
 import { eventually, until } from '../helpers/wait.js';
 
@@ -71,8 +79,17 @@ function input(key: RecordKey, over: Partial<BeginInput> = {}): BeginInput {
     mode: 'join',
     reclaimUnknown: false,
     meta,
+    intent: null,
+    charges: [],
     ...over,
   };
+}
+
+/** A begin the leash cannot refuse (no intent, no charges): its answer always has a record. */
+async function begin(store: Store, given: BeginInput): Promise<Extract<BeginResult, { record: IdemRecord }>> {
+  const result = await store.begin(given);
+  assert.ok('record' in result, `unexpected ${result.outcome}`);
+  return result;
 }
 
 /** Times a call that must fail with StoreUnavailableError; returns the elapsed ms. */
@@ -91,7 +108,7 @@ async function failsFast(work: () => Promise<unknown>): Promise<{ ms: number; er
 async function completeOne(store: Store, key: RecordKey, body = 'ok'): Promise<void> {
   const r = await store.begin(input(key));
   assert.equal(r.outcome, 'acquired');
-  const fence = { key, owner: r.record.owner, epoch: r.record.epoch };
+  const fence = { key, owner: r.record.owner, epoch: r.record.epoch, leash: r.record.leash };
   assert.equal(await store.markSent(fence, 5000), 'ok');
   const response = { status: 201, headers: {}, body: Buffer.from(body).toString('base64') };
   assert.equal(await store.finish(fence, { kind: 'complete', status: 201, requestId: null, response, ttlSec: 60, tombstoneSec: 60 }), 'ok');
@@ -147,7 +164,7 @@ describe('Redis down and back', () => {
       const { ms, error } = await failsFast(() => store.begin(input(key)));
       assert.ok(ms < FAIL_FAST_MS, `took ${ms} ms`);
       assert.match(error.message, /timed out/);
-      const second = await failsFast(() => store.finish({ key, owner: 'o', epoch: 1 }, { kind: 'release' }));
+      const second = await failsFast(() => store.finish({ key, owner: 'o', epoch: 1, leash: NO_LEASH }, { kind: 'release' }));
       assert.ok(second.ms < FAIL_FAST_MS, `took ${second.ms} ms`);
       // The periodic check cannot reach the store either.
       await eventually(() => !store.ready(), 3000, { what: 'the store to turn unready' });
@@ -252,7 +269,7 @@ describe('waitReplicas', () => {
     assert.equal(await plain.get(key), null);
 
     // A takeover that replicas did not confirm keeps the record, with its lease already over.
-    const first = await plain.begin(input(key, { leaseMs: 100 }));
+    const first = await begin(plain, input(key, { leaseMs: 100 }));
     await sleep(150);
     await failsFast(() => waiting.begin(input(key)));
     const after = await plain.begin(input(key));
@@ -260,7 +277,7 @@ describe('waitReplicas', () => {
     assert.equal(after.record.epoch, 3);
     assert.equal(after.record.upstreamKey, first.record.upstreamKey);
 
-    const fence = { key, owner: after.record.owner, epoch: after.record.epoch };
+    const fence = { key, owner: after.record.owner, epoch: after.record.epoch, leash: after.record.leash };
     assert.equal(await plain.markSent(fence, 5000), 'ok');
     await failsFast(() => waiting.finish(fence, { kind: 'unknown', status: null, requestId: null, reason: 'reset' }));
   });
@@ -296,8 +313,8 @@ describe('waitReplicas', () => {
     const waiting = await open(cfg);
     const plain = await open({ ...cfg, waitReplicas: 0 });
     const key = newKey();
-    const r = await plain.begin(input(key));
-    const fence = { key, owner: r.record.owner, epoch: r.record.epoch };
+    const r = await begin(plain, input(key));
+    const fence = { key, owner: r.record.owner, epoch: r.record.epoch, leash: r.record.leash };
     await plain.markSent(fence, 5000);
     await plain.finish(fence, { kind: 'unknown', status: null, requestId: null, reason: 'reset' });
     await failsFast(() => waiting.begin(input(key, { reclaimUnknown: true })));
@@ -321,15 +338,22 @@ describe('key layout and expiry', () => {
     const key = newKey();
     const recordKey = `${cfg.keyPrefix}{${key.scope}}:${key.upstream}:${key.keyHash}`;
     const dlqKey = `${cfg.keyPrefix}{${key.scope}}:dlq`;
-    const begun = await store.begin(input(key));
+    const begun = await begin(store, input(key));
     assert.equal(await r.pttl(recordKey), -1);
-    const fence = { key, owner: begun.record.owner, epoch: 1 };
+    const fence = { key, owner: begun.record.owner, epoch: 1, leash: begun.record.leash };
     await store.markSent(fence, 5000);
     await store.finish(fence, { kind: 'unknown', status: null, requestId: null, reason: 'reset' });
     assert.equal(await r.pttl(recordKey), -1);
     assert.equal((await r.zscore(dlqKey, `${key.upstream}:${key.keyHash}`)) !== null, true);
     const response = { status: 200, headers: {}, body: 'AA==' };
-    assert.equal(await store.resolve(key, 1, { kind: 'executed', status: 200, response, ttlSec: 10, tombstoneSec: 20 }), 'ok');
+    assert.equal(
+      await store.resolve(
+        key,
+        { epoch: 1, leash: begun.record.leash },
+        { kind: 'executed', status: 200, response, ttlSec: 10, tombstoneSec: 20 },
+      ),
+      'ok',
+    );
     const recordTtl = await r.pttl(recordKey);
     const respTtl = await r.pttl(`${recordKey}:resp`);
     assert.ok(recordTtl > 29_000 && recordTtl <= 30_000, `record ttl ${recordTtl}`);
@@ -344,14 +368,14 @@ describe('key layout and expiry', () => {
     const s2 = await server(false);
     const store = await open(config(s2));
     const key = newKey();
-    const r = await store.begin(input(key));
+    const r = await begin(store, input(key));
     s2.kill('SIGSTOP');
     try {
       const secret = 'SECRET-BODY-' + randomUUID();
       const response = { status: 201, headers: {}, body: Buffer.from(secret).toString('base64') };
       const { error } = await failsFast(() =>
         store.finish(
-          { key, owner: r.record.owner, epoch: 1 },
+          { key, owner: r.record.owner, epoch: 1, leash: r.record.leash },
           { kind: 'complete', status: 201, requestId: null, response, ttlSec: 1, tombstoneSec: 1 },
         ),
       );

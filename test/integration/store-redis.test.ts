@@ -1,8 +1,9 @@
-// The store contract against the Redis store, on a real redis-server started for this file.
+// The store and leash contracts against the Redis store, on a real redis-server started for this file.
 import { after, before } from 'node:test';
 import { createRedisStore } from '../../src/store/index.js';
 import { redisStoreConfig, startRedis, type RedisServer } from '../helpers/redis.js';
-import { storeContract } from '../helpers/store-contract.js';
+import { leashContract } from '../helpers/leash-contract.js';
+import { storeContract, type ContractStore } from '../helpers/store-contract.js';
 
 let redis: RedisServer | undefined;
 let n = 0;
@@ -15,9 +16,12 @@ after(async () => {
   await redis?.stop();
 });
 
-storeContract('redis', async () => {
+const makeStore = async (): Promise<ContractStore> => {
   // A prefix per test: each starts on an empty store of its own (and initialises its sentinel).
   const store = createRedisStore(redisStoreConfig(redis!.url, { keyPrefix: `c${++n}:`, initOnEmpty: true }));
   if (!(await store.whenReady(5000))) throw new Error(`store not ready: ${store.notReadyReason()?.detail}`);
   return { store, cleanup: () => store.close() };
-});
+};
+
+storeContract('redis', makeStore);
+leashContract('redis', makeStore);

@@ -26,6 +26,8 @@ test('the table has the documented status for every code', () => {
     recipient_not_allowed: 403,
     asset_not_allowed: 403,
     policy_violation: 403,
+    limit_exceeded: 403,
+    amount_invalid: 400,
     store_full: 503,
     draining: 503,
     unauthorized: 401,

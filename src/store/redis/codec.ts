@@ -1,6 +1,17 @@
 // How records and step replies travel to and from the Lua scripts (scripts.ts has the field
 // layout), pure. A reply that is not what a script returns is a CorruptRecordError.
-import type { BeginOutcome, IdemRecord, Phase, RecordState, StepResult, StoredResponse } from '../store.js';
+import type {
+  BeginInput,
+  BeginOutcome,
+  BeginResult,
+  Hold,
+  IdemRecord,
+  Leash,
+  Phase,
+  RecordState,
+  StepResult,
+  StoredResponse,
+} from '../store.js';
 
 /** A nullable script argument: '' for null, '=' followed by the text otherwise. */
 export function nullable(value: string | null): string {
@@ -54,7 +65,63 @@ export function parseRecord(flat: unknown, resp: unknown): IdemRecord {
     response: typeof resp === 'string' ? (JSON.parse(resp) as StoredResponse) : null,
     reason: fields.get('reason') ?? null,
     meta: JSON.parse(text('meta')) as IdemRecord['meta'],
+    leash: parseLeash(fields.get('intent'), fields.get('holds')),
   };
+}
+
+function parseLeash(intent: string | undefined, holds: string | undefined): Leash {
+  const parts = holds === undefined || holds === '' ? [] : holds.split(' ');
+  if (parts.length % 2 !== 0) throw new CorruptRecordError('holds');
+  const list: Hold[] = [];
+  for (let i = 0; i < parts.length; i += 2) {
+    const amount = Number(parts[i + 1]);
+    if (!Number.isSafeInteger(amount)) throw new CorruptRecordError('holds');
+    list.push({ bucket: parts[i]!, amount });
+  }
+  return { intent: intent ?? null, holds: list };
+}
+
+/** The begin script's ARGV after the member (scripts.ts BEGIN). */
+export function beginArgs(input: BeginInput, sentinel: string): string[] {
+  const args = [
+    input.fingerprint,
+    input.upstreamKey,
+    input.owner,
+    wholeMs(input.leaseMs),
+    input.mode,
+    input.reclaimUnknown ? '1' : '0',
+    JSON.stringify(input.meta),
+    sentinel,
+    input.intent?.mode ?? '',
+    input.intent?.hash ?? '',
+    input.intent === null ? '0' : wholeMs(input.intent.windowMs),
+    String(input.charges.length),
+  ];
+  for (const charge of input.charges)
+    args.push(charge.bucket, String(charge.amount), String(charge.limit), charge.resetAt === null ? '' : wholeMs(charge.resetAt));
+  return args;
+}
+
+export function parseBeginReply(reply: unknown, input: BeginInput): BeginResult {
+  if (!Array.isArray(reply)) throw new CorruptRecordError('begin reply');
+  if (reply[0] === 'intent_duplicate') return { outcome: 'intent_duplicate', holder: parseHolder(reply[1]) };
+  if (reply[0] === 'limit_exceeded') {
+    const charge = input.charges[Number(reply[1]) - 1];
+    if (charge === undefined) throw new CorruptRecordError('begin reply');
+    const { bucket, limit, amount, resetAt } = charge;
+    return { outcome: 'limit_exceeded', refusal: { bucket, limit, amount, resetAt, used: Number(reply[2]) } };
+  }
+  if (!BEGIN_OUTCOMES.includes(reply[0] as BeginOutcome)) throw new CorruptRecordError('begin reply');
+  return { outcome: reply[0] as BeginOutcome, record: parseRecord(reply[1], reply[2]) };
+}
+
+/** HMGET m, k, c, s, st, meta of an intent index. */
+function parseHolder(reply: unknown): Extract<BeginResult, { outcome: 'intent_duplicate' }>['holder'] {
+  if (!Array.isArray(reply) || typeof reply[1] !== 'string' || typeof reply[5] !== 'string') throw new CorruptRecordError('intent');
+  const state = String(reply[3]) as RecordState;
+  if (!STATES.includes(state)) throw new CorruptRecordError('intent');
+  const status = typeof reply[4] === 'string' && reply[4] !== '' ? Number(reply[4]) : null;
+  return { upstreamKey: reply[1], createdAt: Number(reply[2]), state, status, meta: JSON.parse(reply[5]) as IdemRecord['meta'] };
 }
 
 export function stepResult(reply: unknown): StepResult {

@@ -10,14 +10,23 @@
 //
 // Record fields: state, phase, fp, ukey, owner, epoch, lease, attempts, created, updated,
 // respUntil, meta (JSON, never decoded here), hasResp ('1' when a response was stored), and the
-// nullable status, reqId, reason (a field that is absent is null). Times are integer ms read
+// nullable status, reqId, reason, intent (the intent hash it indexes) and holds (its budget holds,
+// "bucket amount bucket amount …": bucket names hold no space) — a field that is absent is null.
+//
+// The agent leash (DESIGN §10.1–10.2), in the agent's slot like its records:
+//   intent index `${prefix}{${scope}}:intent:${upstream}:${hash}`  hash: m (the holder's dlq member), k (its upstream key),
+//                                                                   c (created), s (state), st (status), meta; expires with the window
+//   budget      `${prefix}{${scope}}:budget:${bucket}`              hash: used (spent + held), held; expires when its period ends
+// A step that settles a record takes, after its three KEYS, the record's intent index (if it has
+// one) and its holds' counters in the record's order: the caller names them from the record
+// begin returned (Fence.leash), and the script checks they are the record's own. Times are integer ms read
 // from the server (`TIME`), so instances with skewed clocks agree. Nullable arguments arrive as
 // '' for null and '=' followed by the text otherwise. No number goes through cjson.
 //
 // A step writes only what it changes: HSET of the fields that differ, HDEL of those that became
 // null, ZADD/ZREM when the state is or leaves outcome_unknown. `completed` is final (decide.ts)
 // and the only state with an expiry, so no step ever has an expiry to clear.
-import type { RecordKey } from '../store.js';
+import type { Leash, RecordKey } from '../store.js';
 import { sentinelKey } from './sentinel.js';
 import { slotSentinelKey } from './slot-sentinels.js';
 
@@ -78,6 +87,45 @@ end
 local function may_have_sent(r)
   return r.phase == 'sent' or tonumber(r.attempts) > 0
 end
+-- The record's intent index and holds, from the KEYS after the first three (see the header).
+local function leash_of(r)
+  local i = 4
+  local intent = nil
+  if r.intent then intent = KEYS[i]; i = i + 1 end
+  local holds = {}
+  for bucket, amount in string.gmatch(r.holds or '', '(%S+) (%S+)') do
+    local k = KEYS[i]
+    if k == nil or string.sub(k, -(#bucket + 1)) ~= ':' .. bucket then error("leash keys are not the record's own") end
+    holds[#holds + 1] = {k, amount}
+    i = i + 1
+  end
+  return intent, holds
+end
+-- decide-leash.ts leashFate: 'spend' (it ran, or may have), 'release' (proof nothing moved), or
+-- 'keep'; r is the record before the change, state/status after it (state nil: deleted).
+local function settle_leash(r, state, status)
+  if r.state == 'completed' then return end
+  local fate = 'keep'
+  if state == nil then fate = 'release'
+  elseif state == 'completed' then
+    local st = tonumber(status) or 0
+    if st >= 400 and st < 500 then fate = 'release' else fate = 'spend' end
+  end
+  local intent, holds = leash_of(r)
+  if fate ~= 'keep' then
+    for _, h in ipairs(holds) do
+      -- A counter whose period is over is gone: nothing to give back to it.
+      if redis.call('EXISTS', h[1]) == 1 then
+        redis.call('HINCRBY', h[1], 'held', '-' .. h[2])
+        if fate == 'release' then redis.call('HINCRBY', h[1], 'used', '-' .. h[2]) end
+      end
+    end
+  end
+  if intent and redis.call('HGET', intent, 'm') == ARGV[1] then
+    if fate == 'release' then redis.call('DEL', intent)
+    else redis.call('HSET', intent, 's', state, 'st', status or '') end
+  end
+end
 -- r must hold state, reqId and reason; reqId false for null.
 local function completed(r, now, status, reqId, resp, ttlMs, tombMs)
   local respUntil = now + tonumber(ttlMs)
@@ -93,10 +141,14 @@ end
 `;
 
 /**
- * KEYS[4]: the sentinel in this record's slot. ARGV: member, fingerprint, upstreamKey, owner,
- * leaseMs, mode, reclaimUnknown ('1'|'0'), meta JSON, the sentinel value this instance remembers.
- * → {outcome, fields, response|nil}, or {'amnesia'} when the sentinel is not the remembered one:
- * the store lost data (flushed, evicted, failed over) and nothing it says about this key holds.
+ * KEYS[4]: the sentinel in this record's slot; then, for a record this begin may create, its intent
+ * index (when ARGV[10] is not '') and the counters of its charges. ARGV: member, fingerprint,
+ * upstreamKey, owner, leaseMs, mode, reclaimUnknown ('1'|'0'), meta JSON, the sentinel value this
+ * instance remembers, intent mode ('' | 'guard' | 'claim'), intent hash, window ms, the number of
+ * charges, then per charge: bucket, amount, limit, resetAt ('' for none).
+ * → {outcome, fields, response|nil}; {'intent_duplicate', {m, k, c, s, st, meta}};
+ * {'limit_exceeded', charge index (1-based), used}; or {'amnesia'} when the sentinel is not the
+ * remembered one: the store lost data (flushed, evicted, failed over) and nothing it says holds.
  */
 export const BEGIN = `${PRELUDE}
 if redis.call('GET', KEYS[4]) ~= ARGV[9] then return {'amnesia'} end
@@ -104,12 +156,40 @@ local now = now_ms()
 local fp, ukey, owner, leaseMs, mode, reclaim, meta = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7] == '1', ARGV[8]
 local cur = load()
 if cur == nil then
+  -- decide-leash.ts decideAdmission: the intent first, then every charge; nothing changes on a refusal.
+  local intent, first, n = nil, 5, tonumber(ARGV[13])
+  if ARGV[10] ~= '' then intent = KEYS[5]; first = 6 end
+  if ARGV[10] == 'guard' then
+    local h = redis.call('HMGET', intent, 'm', 'k', 'c', 's', 'st', 'meta')
+    if h[1] and h[1] ~= ARGV[1] then return {'intent_duplicate', h} end
+  end
+  for i = 0, n - 1 do
+    local used = tonumber(redis.call('HGET', KEYS[first + i], 'used') or '0')
+    -- amount > limit - used: both sides below 2^53, exact in Lua's doubles.
+    if tonumber(ARGV[15 + i * 4]) > tonumber(ARGV[16 + i * 4]) - used then return {'limit_exceeded', i + 1, fmt(used)} end
+  end
+  local holds = {}
+  for i = 0, n - 1 do
+    local counter, amount, resetAt = KEYS[first + i], ARGV[15 + i * 4], ARGV[17 + i * 4]
+    redis.call('HINCRBY', counter, 'used', amount)
+    redis.call('HINCRBY', counter, 'held', amount)
+    if resetAt ~= '' then redis.call('PEXPIREAT', counter, resetAt) end
+    holds[#holds + 1] = ARGV[14 + i * 4] .. ' ' .. amount
+  end
   cur = {}
-  save(cur, {
+  local fields = {
     state = 'in_flight', phase = 'claimed', fp = fp, ukey = ukey, owner = owner, epoch = '1',
     lease = fmt(now + leaseMs), attempts = '0', created = fmt(now), updated = fmt(now),
     respUntil = '0', meta = meta, hasResp = '0',
-  })
+  }
+  if intent then fields.intent = ARGV[11] end
+  if n > 0 then fields.holds = table.concat(holds, ' ') end
+  save(cur, fields)
+  if intent then
+    redis.call('DEL', intent)
+    redis.call('HSET', intent, 'm', ARGV[1], 'k', ukey, 'c', fmt(now), 's', 'in_flight', 'meta', meta)
+    redis.call('PEXPIRE', intent, ARGV[12])
+  end
   return {'acquired', flatten(cur), false}
 end
 -- A begin resent after its reply was lost: the claim it made is its own.
@@ -164,14 +244,17 @@ return 'ok'
  */
 export const FINISH = `${PRELUDE}
 local now = now_ms()
-local cur = read('owner', 'epoch', 'state', 'status', 'reqId', 'reason')
+local cur = read('owner', 'epoch', 'state', 'status', 'reqId', 'reason', 'intent', 'holds')
 if not fenced(cur, ARGV[2], ARGV[3]) or cur.state == 'completed' then return 'stale' end
 local kind = ARGV[4]
 if kind == 'complete' then
+  settle_leash(cur, 'completed', ARGV[5])
   completed(cur, now, ARGV[5], opt(ARGV[6]) or false, opt(ARGV[7]), ARGV[8], ARGV[9])
 elseif kind == 'release' then
+  settle_leash(cur, nil, nil)
   remove(cur)
 else
+  settle_leash(cur, 'outcome_unknown', opt(ARGV[5]))
   save(cur, {
     state = 'outcome_unknown', status = opt(ARGV[5]) or false, reqId = opt(ARGV[6]) or false, reason = ARGV[7],
     lease = '0', updated = fmt(now),
@@ -183,15 +266,17 @@ return 'ok'
 /** ARGV: member, epoch, kind ('executed'|'not_executed'), then for executed: status, response JSON ('' when unknown), ttlMs, tombstoneMs. → 'ok' | 'stale' */
 export const RESOLVE = `${PRELUDE}
 local now = now_ms()
-local cur = read('epoch', 'state', 'phase', 'attempts', 'lease', 'reqId', 'reason')
+local cur = read('epoch', 'state', 'phase', 'attempts', 'lease', 'reqId', 'reason', 'intent', 'holds')
 if not cur.state or tonumber(cur.epoch) ~= tonumber(ARGV[2]) then return 'stale' end
 local unknown = cur.state == 'outcome_unknown' or (cur.state == 'in_flight' and may_have_sent(cur) and now >= tonumber(cur.lease))
 if not unknown then return 'stale' end
 if ARGV[3] == 'not_executed' then
+  settle_leash(cur, nil, nil)
   remove(cur)
 else
   local resp = nil
   if ARGV[5] ~= '' then resp = ARGV[5] end
+  settle_leash(cur, 'completed', ARGV[4])
   completed(cur, now, ARGV[4], cur.reqId, resp, ARGV[6], ARGV[7])
 end
 return 'ok'
@@ -205,13 +290,15 @@ return 'ok'
  */
 export const UNCLAIM = `${PRELUDE}
 local now = now_ms()
-local cur = read('owner', 'epoch', 'state', 'phase', 'attempts', 'reason')
+local cur = read('owner', 'epoch', 'state', 'phase', 'attempts', 'reason', 'intent', 'holds')
 if not fenced(cur, ARGV[2], ARGV[3]) or cur.state ~= 'in_flight' or cur.phase ~= 'claimed' then return 'stale' end
 if tonumber(cur.epoch) == 1 and tonumber(cur.attempts) == 0 then
+  settle_leash(cur, nil, nil)
   remove(cur)
   return 'ok'
 end
 if may_have_sent(cur) then
+  settle_leash(cur, 'outcome_unknown', nil)
   save(cur, { state = 'outcome_unknown', reason = cur.reason or 'lease_expired_after_send', lease = '0', updated = fmt(now) })
 else
   save(cur, { lease = fmt(now), updated = fmt(now) })
@@ -227,19 +314,23 @@ return {flat, redis.call('GET', KEYS[2])}
 `;
 
 export type ScriptName = 'wgBegin' | 'wgMarkSent' | 'wgRenew' | 'wgFinish' | 'wgResolve' | 'wgUnclaim' | 'wgGet';
-export type ScriptRunner = Record<ScriptName, (...args: string[]) => Promise<unknown>>;
+/** Each runs as EVALSHA with its number of keys first: a settling step takes as many as its record's leash names. */
+export type ScriptRunner = Record<ScriptName, (numberOfKeys: number, ...args: string[]) => Promise<unknown>>;
 
-export const SCRIPTS: Record<ScriptName, { lua: string; keys: number }> = {
-  wgBegin: { lua: BEGIN, keys: 4 },
-  wgMarkSent: { lua: MARK_SENT, keys: 3 },
-  wgRenew: { lua: RENEW, keys: 3 },
-  wgFinish: { lua: FINISH, keys: 3 },
-  wgResolve: { lua: RESOLVE, keys: 3 },
-  wgUnclaim: { lua: UNCLAIM, keys: 3 },
-  wgGet: { lua: GET, keys: 2 },
+export const SCRIPTS: Record<ScriptName, string> = {
+  wgBegin: BEGIN,
+  wgMarkSent: MARK_SENT,
+  wgRenew: RENEW,
+  wgFinish: FINISH,
+  wgResolve: RESOLVE,
+  wgUnclaim: UNCLAIM,
+  wgGet: GET,
 };
 
 export interface KeySet {
+  /** `${prefix}{${scope}}`: every key of the agent starts with it. */
+  tag: string;
+  upstream: string;
   record: string;
   resp: string;
   dlq: string;
@@ -252,11 +343,31 @@ export function recordKeys(keyPrefix: string, key: RecordKey, cluster: boolean):
   const tag = `${keyPrefix}{${key.scope}}`;
   const record = `${tag}:${key.upstream}:${key.keyHash}`;
   const sentinel = cluster ? slotSentinelKey(keyPrefix, key.scope) : sentinelKey(keyPrefix);
-  return { record, resp: `${record}:resp`, dlq: `${tag}:dlq`, member: `${key.upstream}:${key.keyHash}`, sentinel };
+  return {
+    tag,
+    upstream: key.upstream,
+    record,
+    resp: `${record}:resp`,
+    dlq: `${tag}:dlq`,
+    member: `${key.upstream}:${key.keyHash}`,
+    sentinel,
+  };
 }
 
-/** KEYS then ARGV[1] (the dlq member); begin also reads its slot's sentinel. */
-export function scriptKeys(name: ScriptName, keys: KeySet): string[] {
-  if (name === 'wgBegin') return [keys.record, keys.resp, keys.dlq, keys.sentinel, keys.member];
-  return [keys.record, keys.resp, keys.dlq, keys.member];
+export function intentKey(keys: KeySet, hash: string): string {
+  return `${keys.tag}:intent:${keys.upstream}:${hash}`;
+}
+
+export function budgetKey(keys: KeySet, bucket: string): string {
+  return `${keys.tag}:budget:${bucket}`;
+}
+
+/** The keys a settling step names after the record's three: its intent index, then its holds' counters. */
+export function leashKeys(keys: KeySet, leash: Leash): string[] {
+  return [...(leash.intent === null ? [] : [intentKey(keys, leash.intent)]), ...leash.holds.map((hold) => budgetKey(keys, hold.bucket))];
+}
+
+/** The number of keys, the keys, then ARGV[1] (the dlq member): what every script but get is called with. */
+export function scriptArgs(keys: readonly string[], member: string): [number, ...string[]] {
+  return [keys.length, ...keys, member];
 }

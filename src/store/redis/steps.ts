@@ -13,17 +13,19 @@ import type { Logger } from '../../observe/logger.js';
 import {
   StoreUnavailableError,
   type BeginInput,
-  type BeginOutcome,
   type BeginResult,
+  type BudgetCounter,
   type CooldownListener,
   type DeadLetter,
   type Fence,
   type FinishOutcome,
   type IdemRecord,
+  type Leash,
   type NotReady,
   type Persistence,
   type RecordKey,
   type ResolveOutcome,
+  type Seen,
   type StepResult,
   type Store,
 } from '../store.js';
@@ -31,18 +33,27 @@ import {
   createRedisClient,
   deadlineMs,
   describeFailure,
-  masters,
   scanDeadlineMs,
-  scanOnce,
   unavailable,
   withDeadline,
   type Client,
   type StoreConfig,
 } from './client.js';
-import { BEGIN_OUTCOMES, CorruptRecordError, nullable, parseRecord, stepResult, wholeMs } from './codec.js';
+import { beginArgs, CorruptRecordError, nullable, parseBeginReply, parseRecord, stepResult, wholeMs } from './codec.js';
 import { CooldownChannel } from './cooldown-channel.js';
+import { budgetCounters, deadLetters, findByKeyHash, type Lookups } from './lookups.js';
 import { CHECK_INTERVAL_MS, Readiness } from './readiness.js';
-import { recordKeys, scriptKeys, SCRIPTS, type KeySet, type ScriptName, type ScriptRunner } from './scripts.js';
+import {
+  budgetKey,
+  intentKey,
+  leashKeys,
+  recordKeys,
+  scriptArgs,
+  SCRIPTS,
+  type KeySet,
+  type ScriptName,
+  type ScriptRunner,
+} from './scripts.js';
 
 export interface RedisStoreOptions {
   log?: Logger;
@@ -64,7 +75,8 @@ export class RedisStore implements Store {
   ) {
     this.log = options.log;
     this.client = createRedisClient(config);
-    for (const [name, script] of Object.entries(SCRIPTS)) this.client.defineCommand(name, { lua: script.lua, numberOfKeys: script.keys });
+    // No fixed numberOfKeys: each call passes its own (a settling step names its record's leash keys).
+    for (const [name, lua] of Object.entries(SCRIPTS)) this.client.defineCommand(name, { lua });
     this.scripts = this.client as unknown as ScriptRunner;
     this.readiness = new Readiness(this.client, config, this.log, options.checkIntervalMs ?? CHECK_INTERVAL_MS);
     // A failed first connection keeps retrying; its rejection is reported by the 'error' listener.
@@ -97,15 +109,21 @@ export class RedisStore implements Store {
     return this.call(op, work);
   }
 
-  private runScript(name: ScriptName, keys: KeySet, args: string[]): Promise<unknown> {
-    return this.scripts[name](...scriptKeys(name, keys), ...args);
+  /** `keys`: the record's three (begin: and its sentinel), then any leash keys; ARGV[1] is always the dlq member. */
+  private runScript(name: ScriptName, keys: KeySet, redisKeys: readonly string[], args: string[]): Promise<unknown> {
+    return this.scripts[name](...scriptArgs(redisKeys, keys.member), ...args);
   }
 
   /** The script, then WAIT on the same connection (one round trip); acks -1 when WAIT itself failed. */
-  private async runScriptAndWait(name: ScriptName, keys: KeySet, args: string[]): Promise<{ reply: unknown; acks: number }> {
+  private async runScriptAndWait(
+    name: ScriptName,
+    keys: KeySet,
+    redisKeys: readonly string[],
+    args: string[],
+  ): Promise<{ reply: unknown; acks: number }> {
     const pipeline = this.client.pipeline();
     // Both are queued on the pipeline; their replies come back with exec's.
-    void (pipeline as unknown as ScriptRunner)[name](...scriptKeys(name, keys), ...args);
+    void (pipeline as unknown as ScriptRunner)[name](...scriptArgs(redisKeys, keys.member), ...args);
     void pipeline.wait(this.config.waitReplicas, this.config.waitTimeoutMs);
     const results = await pipeline.exec();
     const [first, second] = results ?? [];
@@ -114,34 +132,41 @@ export class RedisStore implements Store {
     return { reply: first[1], acks: second[0] === null ? Number(second[1]) : -1 };
   }
 
-  private async writeStep(name: ScriptName, keys: KeySet, args: string[]): Promise<{ reply: unknown; replicated: boolean }> {
-    if (this.config.waitReplicas === 0) return { reply: await this.runScript(name, keys, args), replicated: true };
-    const { reply, acks } = await withDeadline(this.runScriptAndWait(name, keys, args), deadlineMs(this.config, this.config.waitTimeoutMs));
+  private async writeStep(
+    name: ScriptName,
+    keys: KeySet,
+    redisKeys: readonly string[],
+    args: string[],
+  ): Promise<{ reply: unknown; replicated: boolean }> {
+    if (this.config.waitReplicas === 0) return { reply: await this.runScript(name, keys, redisKeys, args), replicated: true };
+    const { reply, acks } = await withDeadline(
+      this.runScriptAndWait(name, keys, redisKeys, args),
+      deadlineMs(this.config, this.config.waitTimeoutMs),
+    );
     return { reply, replicated: acks >= this.config.waitReplicas };
   }
 
   async begin(input: BeginInput): Promise<BeginResult> {
     const keys = this.keys(input.key);
-    const args = [
-      input.fingerprint,
-      input.upstreamKey,
-      input.owner,
-      wholeMs(input.leaseMs),
-      input.mode,
-      input.reclaimUnknown ? '1' : '0',
-      JSON.stringify(input.meta),
-      this.readiness.sentinel(),
+    const redisKeys = [
+      keys.record,
+      keys.resp,
+      keys.dlq,
+      keys.sentinel,
+      ...(input.intent === null ? [] : [intentKey(keys, input.intent.hash)]),
+      ...input.charges.map((charge) => budgetKey(keys, charge.bucket)),
     ];
+    const args = beginArgs(input, this.readiness.sentinel());
     const { result, replicated } = await this.step('begin', async () => {
-      const { reply, replicated } = await this.writeStep('wgBegin', keys, args);
+      const { reply, replicated } = await this.writeStep('wgBegin', keys, redisKeys, args);
       if (Array.isArray(reply) && reply[0] === 'amnesia') throw this.amnesia();
-      if (!Array.isArray(reply) || !BEGIN_OUTCOMES.includes(reply[0] as BeginOutcome)) throw new CorruptRecordError('begin reply');
-      return { result: { outcome: reply[0] as BeginOutcome, record: parseRecord(reply[1], reply[2]) }, replicated };
+      return { result: parseBeginReply(reply, input), replicated };
     });
     if (!replicated && result.outcome === 'acquired') {
       // Replicas did not confirm the claim: a failover could forget it. Give it back and refuse.
+      const { owner, epoch, leash } = result.record;
       try {
-        await this.call('begin', () => this.runScript('wgUnclaim', keys, [result.record.owner, String(result.record.epoch)]));
+        await this.call('begin', () => this.runScript('wgUnclaim', keys, this.settleKeys(keys, leash), [owner, String(epoch)]));
       } catch (err) {
         this.log?.warn({ store: 'redis', cause: describeFailure(err) }, 'could not release an unreplicated claim; its lease will lapse');
       }
@@ -159,17 +184,24 @@ export class RedisStore implements Store {
     );
   }
 
+  /** The record's three keys, then its leash's (scripts.ts): what a settling step touches. */
+  private settleKeys(keys: KeySet, leash: Leash): string[] {
+    return [keys.record, keys.resp, keys.dlq, ...leashKeys(keys, leash)];
+  }
+
   async markSent(fence: Fence, leaseMs: number): Promise<StepResult> {
     const keys = this.keys(fence.key);
+    const redisKeys = [keys.record, keys.resp, keys.dlq];
     return this.call('markSent', async () =>
-      stepResult(await this.runScript('wgMarkSent', keys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])),
+      stepResult(await this.runScript('wgMarkSent', keys, redisKeys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])),
     );
   }
 
   async renew(fence: Fence, leaseMs: number): Promise<StepResult> {
     const keys = this.keys(fence.key);
+    const redisKeys = [keys.record, keys.resp, keys.dlq];
     return this.call('renew', async () =>
-      stepResult(await this.runScript('wgRenew', keys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])),
+      stepResult(await this.runScript('wgRenew', keys, redisKeys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])),
     );
   }
 
@@ -188,7 +220,7 @@ export class RedisStore implements Store {
       args.push(nullable(outcome.status === null ? null : String(outcome.status)), nullable(outcome.requestId), outcome.reason);
     }
     const { result, replicated } = await this.call('finish', async () => {
-      const { reply, replicated } = await this.writeStep('wgFinish', keys, args);
+      const { reply, replicated } = await this.writeStep('wgFinish', keys, this.settleKeys(keys, fence.leash), args);
       return { result: stepResult(reply), replicated };
     });
     if (!replicated && result === 'ok') {
@@ -197,9 +229,9 @@ export class RedisStore implements Store {
     return result;
   }
 
-  async resolve(key: RecordKey, epoch: number, outcome: ResolveOutcome): Promise<StepResult> {
+  async resolve(key: RecordKey, seen: Seen, outcome: ResolveOutcome): Promise<StepResult> {
     const keys = this.keys(key);
-    const args = [String(epoch), outcome.kind];
+    const args = [String(seen.epoch), outcome.kind];
     if (outcome.kind === 'executed') {
       args.push(
         String(outcome.status),
@@ -208,89 +240,33 @@ export class RedisStore implements Store {
         wholeMs(outcome.tombstoneSec * 1000),
       );
     }
-    return this.call('resolve', async () => stepResult(await this.runScript('wgResolve', keys, args)));
+    return this.call('resolve', async () => stepResult(await this.runScript('wgResolve', keys, this.settleKeys(keys, seen.leash), args)));
   }
 
   async get(key: RecordKey): Promise<IdemRecord | null> {
     const keys = this.keys(key);
     return this.call('get', async () => {
-      const reply = await this.scripts.wgGet(keys.record, keys.resp);
+      const reply = await this.scripts.wgGet(2, keys.record, keys.resp);
       if (reply === null) return null;
       if (!Array.isArray(reply)) throw new CorruptRecordError('get reply');
       return parseRecord(reply[0], reply[1]);
     });
   }
 
-  async findByKeyHash(keyHash: string, limit: number): Promise<DeadLetter[]> {
-    // Hex only: nothing in it can act as a SCAN glob.
-    if (!/^[0-9a-f]{16,64}$/.test(keyHash) || limit <= 0) return [];
-    const prefix = this.config.keyPrefix;
-    return this.call(
-      'findByKeyHash',
-      async () => {
-        const recordKeys: string[] = [];
-        for (const node of masters(this.client)) {
-          await scanOnce(node, `${prefix}{*}:*:${keyHash}`, 'hash', (keys) => {
-            recordKeys.push(...keys);
-            return recordKeys.length < limit;
-          });
-        }
-        const found: DeadLetter[] = [];
-        for (const recordKey of recordKeys.slice(0, limit)) {
-          // `${prefix}{scope}:upstream:hash`: the scope never holds '}', upstream names never hold ':'.
-          const close = recordKey.indexOf('}:', prefix.length);
-          const upstream = recordKey.slice(close + 2, recordKey.length - keyHash.length - 1);
-          const key = { scope: recordKey.slice(prefix.length + 1, close), upstream, keyHash };
-          const reply = await this.scripts.wgGet(recordKey, `${recordKey}:resp`);
-          if (Array.isArray(reply)) found.push({ key, record: parseRecord(reply[0], reply[1]) });
-        }
-        return found;
-      },
-      scanDeadlineMs(this.config),
-    );
+  findByKeyHash(keyHash: string, limit: number): Promise<DeadLetter[]> {
+    return this.call('findByKeyHash', () => findByKeyHash(this.lookups(), keyHash, limit), scanDeadlineMs(this.config));
   }
 
-  async deadLetters(limit: number): Promise<DeadLetter[]> {
-    if (limit <= 0) return [];
-    const prefix = this.config.keyPrefix;
-    const suffix = '}:dlq';
-    return this.call(
-      'deadLetters',
-      async () => {
-        const dlqKeys = new Set<string>();
-        for (const node of masters(this.client)) {
-          await scanOnce(node, `${prefix}*:dlq`, 'zset', (keys) => {
-            for (const k of keys) if (k.startsWith(`${prefix}{`) && k.endsWith(suffix)) dlqKeys.add(k);
-            return true;
-          });
-        }
-        const candidates: { key: RecordKey; score: number }[] = [];
-        for (const dlqKey of dlqKeys) {
-          const scope = dlqKey.slice(prefix.length + 1, dlqKey.length - suffix.length);
-          const flat = await this.client.zrange(dlqKey, 0, limit - 1, 'WITHSCORES');
-          for (let i = 0; i + 1 < flat.length; i += 2) {
-            const member = flat[i]!;
-            const colon = member.indexOf(':');
-            if (colon <= 0) continue;
-            candidates.push({
-              key: { scope, upstream: member.slice(0, colon), keyHash: member.slice(colon + 1) },
-              score: Number(flat[i + 1]),
-            });
-          }
-        }
-        candidates.sort((a, b) => a.score - b.score);
-        const letters: DeadLetter[] = [];
-        for (const { key } of candidates.slice(0, limit)) {
-          const keys = this.keys(key);
-          const reply = await this.scripts.wgGet(keys.record, keys.resp);
-          if (!Array.isArray(reply)) continue;
-          const record = parseRecord(reply[0], reply[1]);
-          if (record.state === 'outcome_unknown') letters.push({ key, record });
-        }
-        return letters.sort((a, b) => a.record.updatedAt - b.record.updatedAt);
-      },
-      scanDeadlineMs(this.config),
-    );
+  deadLetters(limit: number): Promise<DeadLetter[]> {
+    return this.call('deadLetters', () => deadLetters(this.lookups(), limit), scanDeadlineMs(this.config));
+  }
+
+  budgetCounters(query: { scope: string | null; scopePrefix: string; buckets: readonly string[] }): Promise<BudgetCounter[]> {
+    return this.call('budgetCounters', () => budgetCounters(this.lookups(), query), scanDeadlineMs(this.config));
+  }
+
+  private lookups(): Lookups {
+    return { client: this.client, keyPrefix: this.config.keyPrefix, scripts: this.scripts, keys: (key) => this.keys(key) };
   }
 
   async latestOperation(key: RecordKey): Promise<string | null> {

@@ -1,7 +1,11 @@
 // Allow-list rules on a write's JSON fields (DESIGN §10.3), pure.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { parse } from 'lossless-json';
 import { checkPolicy, type PolicyRule } from '../../../src/leash/policy.js';
+
+/** A body as the guard reads it: lossless-json, numbers kept as written. */
+const body = (value: unknown): unknown => parse(JSON.stringify(value));
 
 const rules: PolicyRule[] = [
   { match: ['POST /v1/payments'], field: 'body:destination', in: ['acct_1', 'acct_2'], code: 'recipient_not_allowed' },
@@ -10,42 +14,54 @@ const rules: PolicyRule[] = [
 ];
 
 test('a write inside every matching list passes; rules of other routes do not apply', () => {
-  assert.equal(checkPolicy(rules, 'POST', '/v1/payments', { destination: 'acct_1', currency: 'usd' }), null);
-  assert.equal(checkPolicy(rules, 'POST', '/v1/payouts?x=1', { currency: 'eur' }), null);
-  assert.equal(checkPolicy(rules, 'GET', '/v1/payments', {}), null);
-  assert.equal(checkPolicy(rules, 'POST', '/v1/refunds', {}), null);
+  assert.equal(checkPolicy(rules, 'POST', '/v1/payments', body({ destination: 'acct_1', currency: 'usd' })), null);
+  assert.equal(checkPolicy(rules, 'POST', '/v1/payouts?x=1', body({ currency: 'eur' })), null);
+  assert.equal(checkPolicy(rules, 'GET', '/v1/payments', body({})), null);
+  assert.equal(checkPolicy(rules, 'POST', '/v1/refunds', body({})), null);
 });
 
 test('a value outside the list gets the rule’s code; the detail says what matched and what to do', () => {
-  const err = checkPolicy(rules, 'POST', '/v1/payments', { destination: 'acct_9', currency: 'usd' });
+  const err = checkPolicy(rules, 'POST', '/v1/payments', body({ destination: 'acct_9', currency: 'usd' }));
   assert.equal(err?.code, 'recipient_not_allowed');
   assert.equal(err?.status, 403);
   assert.match(err!.message, /destination "acct_9"/);
   assert.match(err!.message, /allowed: acct_1, acct_2/);
   assert.match(err!.message, /Nothing was sent/);
-  assert.equal(checkPolicy(rules, 'POST', '/v1/payments', { destination: 'acct_2', currency: 'gbp' })?.code, 'asset_not_allowed');
-  assert.equal(checkPolicy(rules, 'POST', '/v1/transfers/t_1', { meta: { reason: 'gift' } })?.code, 'policy_violation');
+  assert.equal(checkPolicy(rules, 'POST', '/v1/payments', body({ destination: 'acct_2', currency: 'gbp' }))?.code, 'asset_not_allowed');
+  assert.equal(checkPolicy(rules, 'POST', '/v1/transfers/t_1', body({ meta: { reason: 'gift' } }))?.code, 'policy_violation');
 });
 
 test('matching is exact and case-sensitive', () => {
-  assert.equal(checkPolicy(rules, 'POST', '/v1/payments', { destination: 'ACCT_1', currency: 'usd' })?.code, 'recipient_not_allowed');
-  assert.equal(checkPolicy(rules, 'POST', '/v1/payments', { destination: 'acct_1 ', currency: 'usd' })?.code, 'recipient_not_allowed');
-  assert.equal(checkPolicy(rules, 'POST', '/v1/payments', { destination: 'acct_1', currency: 'USD' })?.code, 'asset_not_allowed');
+  assert.equal(checkPolicy(rules, 'POST', '/v1/payments', body({ destination: 'ACCT_1', currency: 'usd' }))?.code, 'recipient_not_allowed');
+  assert.equal(
+    checkPolicy(rules, 'POST', '/v1/payments', body({ destination: 'acct_1 ', currency: 'usd' }))?.code,
+    'recipient_not_allowed',
+  );
+  assert.equal(checkPolicy(rules, 'POST', '/v1/payments', body({ destination: 'acct_1', currency: 'USD' }))?.code, 'asset_not_allowed');
 });
 
 test('a missing field, a field of another type, or a body that is not JSON is refused', () => {
-  assert.match(checkPolicy(rules, 'POST', '/v1/payments', { currency: 'usd' })!.message, /has no destination/);
+  assert.match(checkPolicy(rules, 'POST', '/v1/payments', body({ currency: 'usd' }))!.message, /has no destination/);
   assert.equal(
-    checkPolicy(rules, 'POST', '/v1/payments', { destination: { id: 'acct_1' }, currency: 'usd' })?.code,
+    checkPolicy(rules, 'POST', '/v1/payments', body({ destination: { id: 'acct_1' }, currency: 'usd' }))?.code,
     'recipient_not_allowed',
   );
-  assert.equal(checkPolicy(rules, 'POST', '/v1/payments', { destination: true, currency: 'usd' })?.code, 'recipient_not_allowed');
+  assert.equal(checkPolicy(rules, 'POST', '/v1/payments', body({ destination: true, currency: 'usd' }))?.code, 'recipient_not_allowed');
   assert.equal(checkPolicy(rules, 'POST', '/v1/payments', undefined)?.code, 'recipient_not_allowed');
+});
+
+test('a number counts as the text it was written with; null and arrays count as missing', () => {
+  const codes: PolicyRule[] = [{ match: ['POST /v1/points'], field: 'body:tier', in: ['7', 'gold'], code: 'policy_violation' }];
+  assert.equal(checkPolicy(codes, 'POST', '/v1/points', parse('{"tier":7}')), null);
+  assert.equal(checkPolicy(codes, 'POST', '/v1/points', parse('{"tier":"7"}')), null);
+  assert.match(checkPolicy(codes, 'POST', '/v1/points', parse('{"tier":7.0}'))!.message, /has tier "7.0"/);
+  assert.match(checkPolicy(codes, 'POST', '/v1/points', parse('{"tier":null}'))!.message, /has no tier/);
+  assert.match(checkPolicy(codes, 'POST', '/v1/points', parse('{"tier":["gold"]}'))!.message, /has no tier/);
 });
 
 test('a long allow-list is summarised in the detail', () => {
   const many: PolicyRule[] = [
     { match: ['POST /v1/payments'], field: 'body:to', in: Array.from({ length: 25 }, (_, i) => `a${i}`), code: 'recipient_not_allowed' },
   ];
-  assert.match(checkPolicy(many, 'POST', '/v1/payments', { to: 'zz' })!.message, /a9, and 15 more\)/);
+  assert.match(checkPolicy(many, 'POST', '/v1/payments', body({ to: 'zz' }))!.message, /a9, and 15 more\)/);
 });

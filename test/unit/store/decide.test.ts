@@ -13,7 +13,7 @@ import {
   type Change,
   type Decision,
 } from '../../../src/store/decide.js';
-import type { BeginInput, Fence, FinishOutcome, IdemRecord, RecordKey } from '../../../src/store/store.js';
+import type { BeginInput, BeginResult, Fence, FinishOutcome, IdemRecord, RecordKey } from '../../../src/store/store.js';
 
 const key: RecordKey = { scope: 'live:agent', upstream: 'payments', keyHash: 'k' };
 const meta = { method: 'POST', path: '/v1/payments', keySource: 'client' as const };
@@ -50,6 +50,12 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   },
   { arbitrary: fc.record({ t: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 2.5 * LEASE_MS }) }), weight: 3 },
 );
+
+/** A begin the leash cannot refuse (no intent, no charges): its answer always has a record. */
+function begun(decision: Decision<BeginResult>): Extract<BeginResult, { record: IdemRecord }> {
+  assert.ok('record' in decision.result, `unexpected ${decision.result.outcome}`);
+  return decision.result;
+}
 
 function finishOutcome(kind: FinishOutcome['kind']): FinishOutcome {
   if (kind === 'complete') {
@@ -126,6 +132,8 @@ function run(ops: Op[]): void {
     mode: 'join',
     reclaimUnknown: false,
     meta,
+    intent: null,
+    charges: [],
   });
   const begin = (index: number, owner: string): void => {
     const me = actors[index]!;
@@ -134,7 +142,7 @@ function run(ops: Op[]): void {
     if (result.outcome !== 'acquired') return;
     assert.equal(result.record.owner, owner);
     assert.equal(result.record.state, 'in_flight');
-    me.fence = { key, owner, epoch: result.record.epoch };
+    me.fence = { key, owner, epoch: result.record.epoch, leash: result.record.leash };
     me.dead = false;
     actors.forEach((other, i) => {
       if (i !== index && other.fence !== null && (other.fence.owner !== owner || other.fence.epoch !== result.record.epoch))
@@ -221,10 +229,12 @@ test('decide: a lease that lapsed after a send is never taken over without recla
         mode: 'join',
         reclaimUnknown: false,
         meta,
+        intent: null,
+        charges: [],
       };
-      let record = decideBegin(null, input, 0).result.record;
+      let record = begun(decideBegin(null, input, 0)).record;
       for (let i = 0; i < sends; i++) {
-        const change = decideMarkSent(record, { key, owner, epoch: 1 }, LEASE_MS, 0).change;
+        const change = decideMarkSent(record, { key, owner, epoch: 1, leash: record.leash }, LEASE_MS, 0).change;
         assert.equal(change.kind, 'put');
         if (change.kind === 'put') record = change.record;
       }
@@ -244,14 +254,16 @@ test('decide: a reclaimed unknown record whose new owner vanished before sending
     mode: 'join',
     reclaimUnknown: false,
     meta,
+    intent: null,
+    charges: [],
   };
-  let record = decideBegin(null, base, 0).result.record;
+  let record = begun(decideBegin(null, base, 0)).record;
   const put = (change: Change): IdemRecord => {
     assert.equal(change.kind, 'put');
     return change.kind === 'put' ? change.record : record;
   };
-  record = put(decideMarkSent(record, { key, owner: 'a', epoch: 1 }, LEASE_MS, 10).change);
-  record = put(decideFinish(record, { key, owner: 'a', epoch: 1 }, finishOutcome('unknown'), 20).change);
+  record = put(decideMarkSent(record, { key, owner: 'a', epoch: 1, leash: record.leash }, LEASE_MS, 10).change);
+  record = put(decideFinish(record, { key, owner: 'a', epoch: 1, leash: record.leash }, finishOutcome('unknown'), 20).change);
   const reclaim = decideBegin(record, { ...base, owner: 'b', reclaimUnknown: true }, 30);
   assert.equal(reclaim.result.outcome, 'acquired');
   record = put(reclaim.change);
