@@ -4,7 +4,7 @@
 import type { Logger } from '../observe/logger.js';
 import type { RetryKit } from '../retry/cooldown.js';
 import { sleep } from '../retry/loop.js';
-import type { BeginResult, Charge, IntentClaim, RecordKey, Store } from '../store/store.js';
+import type { BeginInput, BeginResult, Charge, IntentClaim, RecordKey, Store } from '../store/store.js';
 import { keyHash } from './key.js';
 import { deliberateKey, type Operation } from './operation.js';
 import { probeOutcome } from './reconcile.js';
@@ -30,28 +30,33 @@ export interface ClaimInput {
   leaseMs: number;
   intent: IntentClaim | null;
   charges: readonly Charge[];
+  pointer: BeginInput['pointer'];
 }
 
 const WAIT_POLL_MS = 100;
 
 /**
  * The record a keyless write addresses. `Idempotency-Intent: new` starts a new operation under a
- * key of its own, and the store points the derived key at it for the window: its SDK retries
- * join it, and an unmarked identical re-send is refused as its possible duplicate. The pointer
- * is written before the record is claimed, so nothing that may have been sent is ever missed.
+ * key of its own, and the begin that creates its record points the derived key at it for the
+ * window (in the same atomic step: a refused begin moves nothing): its SDK retries join it, and an
+ * unmarked identical re-send is refused as its possible duplicate.
  */
-export async function derivedKey(deps: ClaimDeps, req: WriteRequest, scope: string, op: Operation): Promise<string> {
+export async function derivedKey(
+  deps: ClaimDeps,
+  req: WriteRequest,
+  scope: string,
+  op: Operation,
+): Promise<{ key: string; pointer: BeginInput['pointer'] }> {
   const { store, steps } = deps;
   const alias: RecordKey = { scope, upstream: req.upstream.name, keyHash: keyHash(op.key) };
   if (op.intentNew !== 'start') {
     const latest = await steps.step('latest', () => store.latestOperation(alias), op.key);
-    if (latest !== null) return latest;
+    if (latest !== null) return { key: latest, pointer: null };
     // A retry of a new operation with nothing to follow (its window passed) starts one.
-    if (op.intentNew === undefined) return op.key;
+    if (op.intentNew === undefined) return { key: op.key, pointer: null };
   }
   const key = deliberateKey(op.key);
-  await steps.step('latest', () => store.setLatestOperation(alias, key, req.idempotency.deriveWindowSec * 1000), op.key);
-  return key;
+  return { key, pointer: { from: alias.keyHash, operationKey: key, ttlMs: req.idempotency.deriveWindowSec * 1000 } };
 }
 
 /** Begin; a duplicate held while the original runs (`onConcurrent: wait`); an unknown outcome reconciled. */
@@ -77,6 +82,7 @@ export async function claimRecord(deps: ClaimDeps, input: ClaimInput): Promise<B
             meta: { method: req.method, path: req.logPath, keySource: op.source },
             intent: input.intent,
             charges: input.charges,
+            pointer: input.pointer,
           }),
         ),
       op.key,

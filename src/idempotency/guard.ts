@@ -13,7 +13,7 @@ import { passCooldown, type RetryKit } from '../retry/cooldown.js';
 import { attemptOnce, noteRetry, type AttemptTarget } from '../retry/instrumented.js';
 import { retryLoop, type LoopResult } from '../retry/loop.js';
 import { mayHaveSent } from '../store/decide.js';
-import type { Fence, FinishOutcome, RecordKey, Store } from '../store/store.js';
+import type { BeginInput, Fence, FinishOutcome, RecordKey, Store } from '../store/store.js';
 import type { BudgetConfig } from '../config/leash-schema.js';
 import { budgetNameOf, budgetsFor, limitRefused } from '../leash/budgets.js';
 import { claimRecord, derivedKey, type ClaimDeps } from './claim.js';
@@ -112,7 +112,8 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
 
     // Nothing is claimed for a request refused here.
     await passCooldown(kit, run.target.scope, req.upstream, run.startedAt);
-    if (op.source === 'derived') op.key = await derivedKey(claimDeps, req, run.target.scope, op);
+    let pointer: BeginInput['pointer'] = null;
+    if (op.source === 'derived') ({ key: op.key, pointer } = await derivedKey(claimDeps, req, run.target.scope, op));
     const recordKey: RecordKey = { scope: run.target.scope, upstream: req.upstream.name, keyHash: keyHash(op.key) };
     run.line.keySource = op.source;
     run.line.keyHash = recordKey.keyHash.slice(0, 32);
@@ -130,6 +131,7 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
       leaseMs,
       intent: intentClaim(req, intent, op, signals),
       charges,
+      pointer,
     });
     if (begun.outcome === 'acquired') {
       const { record } = begun;

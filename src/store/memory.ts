@@ -191,7 +191,22 @@ export class MemoryStore implements Store {
       const refused = current === null ? this.leash.admission(scope, upstream, this.id(input.key), input, now) : null;
       return refused === null ? decideBegin(current, input, now) : { result: refused, change: { kind: 'keep' } };
     };
-    return this.apply(input.key, step, input);
+    const pointer = input.pointer === null ? null : this.pointerSlot(input.key, input.pointer.from);
+    const result = this.apply(input.key, step, input);
+    if (result.outcome === 'acquired' && pointer !== null)
+      this.latest.set(pointer, { key: input.pointer!.operationKey, until: this.clock() + input.pointer!.ttlMs });
+    return result;
+  }
+
+  /** Room for a derived key's pointer (bounded like records), checked before anything changes. */
+  private pointerSlot(key: RecordKey, from: string): string {
+    const id = this.id({ ...key, keyHash: from });
+    if (this.latest.has(id) || this.latest.size < this.limits.maxRecords) return id;
+    const now = this.clock();
+    for (const [other, latest] of this.latest) if (now >= latest.until) this.latest.delete(other);
+    if (this.latest.size >= this.limits.maxRecords)
+      throw new StoreFullError(`memory store full: ${this.latest.size} new-operation pointers (maxRecords ${this.limits.maxRecords})`);
+    return id;
   }
 
   async markSent(fence: Fence, leaseMs: number): Promise<StepResult> {
@@ -253,16 +268,6 @@ export class MemoryStore implements Store {
     if (this.clock() < latest.until) return latest.key;
     this.latest.delete(id);
     return null;
-  }
-
-  async setLatestOperation(key: RecordKey, operationKey: string, ttlMs: number): Promise<void> {
-    const now = this.clock();
-    if (this.latest.size >= this.limits.maxRecords) {
-      for (const [id, latest] of this.latest) if (now >= latest.until) this.latest.delete(id);
-      if (this.latest.size >= this.limits.maxRecords)
-        throw new StoreFullError(`memory store full: ${this.latest.size} new-operation pointers (maxRecords ${this.limits.maxRecords})`);
-    }
-    this.latest.set(this.id(key), { key: operationKey, until: now + ttlMs });
   }
 
   ready(): boolean {

@@ -127,6 +127,12 @@ export interface BeginInput {
   intent: IntentClaim | null;
   /** Checked and reserved only if this begin creates the record. */
   charges: readonly Charge[];
+  /**
+   * `Idempotency-Intent: new`: this record is a deliberate operation under a derived key; the
+   * derived key (`from`) is pointed at it for `ttlMs` — only if this begin creates the record, so a
+   * refused one (over budget, a duplicate intent) never redirects the earlier operation's retries.
+   */
+  pointer: { from: string; operationKey: string; ttlMs: number } | null;
 }
 
 export type BeginOutcome =
@@ -207,10 +213,10 @@ export interface Store {
   deadLetters(limit: number): Promise<DeadLetter[]>;
   /**
    * `Idempotency-Intent: new`: the operation key started last for a derived key (`key` addresses
-   * the derived key), so that its own SDK retries join it; null when none in the window.
+   * the derived key), so that its own SDK retries join it; null when none in the window. Written
+   * by the begin that creates that operation's record (BeginInput.pointer).
    */
   latestOperation(key: RecordKey): Promise<string | null>;
-  setLatestOperation(key: RecordKey, operationKey: string, ttlMs: number): Promise<void>;
   /**
    * Budget counters of these buckets: of one scope, or (scope null) of every scope under
    * `scopePrefix` that has one (Redis scans for them). Expired periods are absent.

@@ -206,6 +206,18 @@ export function leashContract(name: string, makeStore: () => Promise<ContractSto
       assert.deepEqual(await counter(store, scope), [994, 994]);
     });
 
+    withStore(
+      'a begin refused by the leash moves no derived-key pointer (an earlier operation keeps its retries)',
+      async (store, scope) => {
+        const derived = newKey(scope);
+        const pointer = (n: number) => ({ from: derived.keyHash, operationKey: `wgd_p.${n}`, ttlMs: 60_000 });
+        acquired(await store.begin(input(newKey(scope), { pointer: pointer(1), charges: [charge(900)], intent: guard('i-p') })));
+        assert.equal((await store.begin(input(newKey(scope), { pointer: pointer(2), charges: [charge(200)] }))).outcome, 'limit_exceeded');
+        assert.equal((await store.begin(input(newKey(scope), { pointer: pointer(3), intent: guard('i-p') }))).outcome, 'intent_duplicate');
+        assert.equal(await store.latestOperation(derived), 'wgd_p.1');
+      },
+    );
+
     withStore("a period's counter expires when the period ends", async (store, scope) => {
       const bucket = 'per-minute:m-test';
       acquired(await store.begin(input(newKey(scope), { charges: [charge(1, { bucket, limit: 1, resetAt: Date.now() + 200 })] })));

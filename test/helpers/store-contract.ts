@@ -55,6 +55,7 @@ export function input(key: RecordKey, over: Partial<BeginInput> = {}): BeginInpu
     meta,
     intent: null,
     charges: [],
+    pointer: null,
     ...over,
   };
 }
@@ -494,16 +495,31 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       assert.equal((await store.get(key))?.owner, acquired[0]!.record.owner);
     });
 
-    withStore('the latest deliberate operation of a derived key: set, read, replaced, forgotten after its window', async (store) => {
-      const key = newKey();
-      assert.equal(await store.latestOperation(key), null);
-      await store.setLatestOperation(key, 'wgd_abc.1', 200);
-      assert.equal(await store.latestOperation(key), 'wgd_abc.1');
-      await store.setLatestOperation(key, 'wgd_abc.2', 200);
-      assert.equal(await store.latestOperation(key), 'wgd_abc.2');
-      assert.equal(await store.latestOperation(newKey()), null, 'per derived key');
-      await sleep(260);
-      assert.equal(await store.latestOperation(key), null);
+    withStore(
+      'a derived key points at its latest deliberate operation: set by the begin that creates it, replaced, forgotten after its window',
+      async (store) => {
+        const derived = newKey();
+        const deliberate = (n: number): BeginInput =>
+          input(newKey(), { pointer: { from: derived.keyHash, operationKey: `wgd_abc.${n}`, ttlMs: 200 } });
+        assert.equal(await store.latestOperation(derived), null);
+        await begin(store, deliberate(1));
+        assert.equal(await store.latestOperation(derived), 'wgd_abc.1');
+        await begin(store, deliberate(2));
+        assert.equal(await store.latestOperation(derived), 'wgd_abc.2');
+        assert.equal(await store.latestOperation(newKey()), null, 'per derived key');
+        await sleep(260);
+        assert.equal(await store.latestOperation(derived), null);
+      },
+    );
+
+    withStore('a begin that creates nothing moves no pointer', async (store) => {
+      const derived = newKey();
+      const existing = newKey();
+      await begin(store, input(existing));
+      // The record exists: this begin joins it (in use) and creates nothing.
+      const joined = await begin(store, input(existing, { pointer: { from: derived.keyHash, operationKey: 'wgd_x.1', ttlMs: 5000 } }));
+      assert.equal(joined.outcome, 'in_use');
+      assert.equal(await store.latestOperation(derived), null);
     });
   });
 }

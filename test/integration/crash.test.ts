@@ -92,6 +92,7 @@ test('a claim left by a writeguard that died before sending is taken over after 
       meta: { method: 'POST', path: '/v1/claimed', keySource: 'client' },
       intent: null,
       charges: [],
+    pointer: null,
     });
     assert.equal(claim.outcome, 'acquired');
   } finally {

@@ -50,6 +50,7 @@ describe('memory store: bounded, never evicting', () => {
     meta,
     intent: null,
     charges: [],
+    pointer: null,
   });
   const response = (bodyBytes: number): StoredResponse => ({
     status: 201,

@@ -81,6 +81,7 @@ function input(key: RecordKey, over: Partial<BeginInput> = {}): BeginInput {
     meta,
     intent: null,
     charges: [],
+    pointer: null,
     ...over,
   };
 }

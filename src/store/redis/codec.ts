@@ -95,6 +95,8 @@ export function beginArgs(input: BeginInput, sentinel: string): string[] {
     input.intent?.mode ?? '',
     input.intent?.hash ?? '',
     input.intent === null ? '0' : wholeMs(input.intent.windowMs),
+    input.pointer?.operationKey ?? '',
+    input.pointer === null ? '0' : wholeMs(Math.max(1, input.pointer.ttlMs)),
     String(input.charges.length),
   ];
   for (const charge of input.charges)

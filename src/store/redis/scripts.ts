@@ -142,10 +142,11 @@ end
 
 /**
  * KEYS[4]: the sentinel in this record's slot; then, for a record this begin may create, its intent
- * index (when ARGV[10] is not '') and the counters of its charges. ARGV: member, fingerprint,
- * upstreamKey, owner, leaseMs, mode, reclaimUnknown ('1'|'0'), meta JSON, the sentinel value this
- * instance remembers, intent mode ('' | 'guard' | 'claim'), intent hash, window ms, the number of
- * charges, then per charge: bucket, amount, limit, resetAt ('' for none).
+ * index (when ARGV[10] is not ''), the derived key's pointer (when ARGV[13] is not '') and the
+ * counters of its charges. ARGV: member, fingerprint, upstreamKey, owner, leaseMs, mode,
+ * reclaimUnknown ('1'|'0'), meta JSON, the sentinel value this instance remembers, intent mode
+ * ('' | 'guard' | 'claim'), intent hash, window ms, the pointer's value (this operation's key, or
+ * ''), its ttl ms, the number of charges, then per charge: bucket, amount, limit, resetAt ('' for none).
  * → {outcome, fields, response|nil}; {'intent_duplicate', {m, k, c, s, st, meta}};
  * {'limit_exceeded', charge index (1-based), used}; or {'amnesia'} when the sentinel is not the
  * remembered one: the store lost data (flushed, evicted, failed over) and nothing it says holds.
@@ -157,8 +158,9 @@ local fp, ukey, owner, leaseMs, mode, reclaim, meta = ARGV[2], ARGV[3], ARGV[4],
 local cur = load()
 if cur == nil then
   -- decide-leash.ts decideAdmission: the intent first, then every charge; nothing changes on a refusal.
-  local intent, first, n = nil, 5, tonumber(ARGV[13])
-  if ARGV[10] ~= '' then intent = KEYS[5]; first = 6 end
+  local intent, pointer, first, n = nil, nil, 5, tonumber(ARGV[15])
+  if ARGV[10] ~= '' then intent = KEYS[first]; first = first + 1 end
+  if ARGV[13] ~= '' then pointer = KEYS[first]; first = first + 1 end
   if ARGV[10] == 'guard' then
     local h = redis.call('HMGET', intent, 'm', 'k', 'c', 's', 'st', 'meta')
     if h[1] and h[1] ~= ARGV[1] then return {'intent_duplicate', h} end
@@ -166,15 +168,15 @@ if cur == nil then
   for i = 0, n - 1 do
     local used = tonumber(redis.call('HGET', KEYS[first + i], 'used') or '0')
     -- amount > limit - used: both sides below 2^53, exact in Lua's doubles.
-    if tonumber(ARGV[15 + i * 4]) > tonumber(ARGV[16 + i * 4]) - used then return {'limit_exceeded', i + 1, fmt(used)} end
+    if tonumber(ARGV[17 + i * 4]) > tonumber(ARGV[18 + i * 4]) - used then return {'limit_exceeded', i + 1, fmt(used)} end
   end
   local holds = {}
   for i = 0, n - 1 do
-    local counter, amount, resetAt = KEYS[first + i], ARGV[15 + i * 4], ARGV[17 + i * 4]
+    local counter, amount, resetAt = KEYS[first + i], ARGV[17 + i * 4], ARGV[19 + i * 4]
     redis.call('HINCRBY', counter, 'used', amount)
     redis.call('HINCRBY', counter, 'held', amount)
     if resetAt ~= '' then redis.call('PEXPIREAT', counter, resetAt) end
-    holds[#holds + 1] = ARGV[14 + i * 4] .. ' ' .. amount
+    holds[#holds + 1] = ARGV[16 + i * 4] .. ' ' .. amount
   end
   cur = {}
   local fields = {
@@ -190,6 +192,7 @@ if cur == nil then
     redis.call('HSET', intent, 'm', ARGV[1], 'k', ukey, 'c', fmt(now), 's', 'in_flight', 'meta', meta)
     redis.call('PEXPIRE', intent, ARGV[12])
   end
+  if pointer then redis.call('SET', pointer, ARGV[13], 'PX', ARGV[14]) end
   return {'acquired', flatten(cur), false}
 end
 -- A begin resent after its reply was lost: the claim it made is its own.
@@ -356,6 +359,11 @@ export function recordKeys(keyPrefix: string, key: RecordKey, cluster: boolean):
 
 export function intentKey(keys: KeySet, hash: string): string {
   return `${keys.tag}:intent:${keys.upstream}:${hash}`;
+}
+
+/** The pointer from a derived key to its latest deliberate operation (`Idempotency-Intent: new`). */
+export function pointerKey(keys: KeySet, fromKeyHash: string): string {
+  return `${keys.tag}:${keys.upstream}:${fromKeyHash}:latest`;
 }
 
 export function budgetKey(keys: KeySet, bucket: string): string {

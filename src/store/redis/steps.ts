@@ -47,6 +47,7 @@ import {
   budgetKey,
   intentKey,
   leashKeys,
+  pointerKey,
   recordKeys,
   scriptArgs,
   SCRIPTS,
@@ -154,6 +155,7 @@ export class RedisStore implements Store {
       keys.dlq,
       keys.sentinel,
       ...(input.intent === null ? [] : [intentKey(keys, input.intent.hash)]),
+      ...(input.pointer === null ? [] : [pointerKey(keys, input.pointer.from)]),
       ...input.charges.map((charge) => budgetKey(keys, charge.bucket)),
     ];
     const args = beginArgs(input, this.readiness.sentinel());
@@ -270,13 +272,8 @@ export class RedisStore implements Store {
   }
 
   async latestOperation(key: RecordKey): Promise<string | null> {
-    const latest = `${this.keys(key).record}:latest`;
-    return this.step('latest', () => this.client.get(latest));
-  }
-
-  async setLatestOperation(key: RecordKey, operationKey: string, ttlMs: number): Promise<void> {
-    const latest = `${this.keys(key).record}:latest`;
-    await this.step('latest', () => this.client.set(latest, operationKey, 'PX', Math.max(1, Math.round(ttlMs))));
+    const keys = this.keys(key);
+    return this.step('latest', () => this.client.get(pointerKey(keys, key.keyHash)));
   }
 
   // ---- readiness and cooldowns: their collaborators answer ------------------------------------

@@ -134,6 +134,7 @@ function run(ops: Op[]): void {
     meta,
     intent: null,
     charges: [],
+    pointer: null,
   });
   const begin = (index: number, owner: string): void => {
     const me = actors[index]!;
@@ -231,6 +232,7 @@ test('decide: a lease that lapsed after a send is never taken over without recla
         meta,
         intent: null,
         charges: [],
+        pointer: null,
       };
       let record = begun(decideBegin(null, input, 0)).record;
       for (let i = 0; i < sends; i++) {
@@ -256,6 +258,7 @@ test('decide: a reclaimed unknown record whose new owner vanished before sending
     meta,
     intent: null,
     charges: [],
+    pointer: null,
   };
   let record = begun(decideBegin(null, base, 0)).record;
   const put = (change: Change): IdemRecord => {

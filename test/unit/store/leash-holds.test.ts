@@ -71,6 +71,7 @@ async function run(ops: Op[]): Promise<void> {
           meta,
           intent: step.intent ? { hash: 'same-intent', windowMs: 10 * LEASE_MS, mode: 'guard' } : null,
           charges: [{ bucket: BUCKET, amount: step.amount, limit: LIMIT, resetAt: null }],
+          pointer: null,
         };
         const result = await store.begin(input);
         if (result.outcome === 'acquired')
