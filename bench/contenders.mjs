@@ -92,7 +92,19 @@ export async function startRedis(tmp, { name = 'redis', core = CORE_SUT } = {}) 
   };
 }
 
-function writeguardConfig({ port, adminPort, upstreamUrl, redisPort }) {
+/**
+ * The agent leash as the bench runs it (`leash: true`): one spend budget on the new-write route and
+ * an intent on the upstream, both checked and reserved inside the begin script. The limit is the
+ * largest allowed (2^53 − 1 minor units), so the budget counts every write and refuses none; every
+ * new write's body is unique (load-worker.mjs), so the intent check passes every one.
+ */
+const LEASH_BUDGETS = [
+  'budgets:',
+  "  - { name: bench-daily, match: 'POST /v1/payments', amount: 'body:amount', scale: 0, limit: 9007199254740991, period: day }",
+];
+const LEASH_INTENT = '    intent: { fields: [body:amount, body:currency, body:customer], windowSec: 600, keyed: guard }';
+
+function writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash = false }) {
   // Defaults everywhere else: logging at info (its cost is part of the product), every check on.
   return [
     `listen: { host: 127.0.0.1, port: ${port} }`,
@@ -103,22 +115,25 @@ function writeguardConfig({ port, adminPort, upstreamUrl, redisPort }) {
       ? 'store: { kind: memory, memory: { maxRecords: 5000000, maxBytes: 4294967296 } }'
       : `store: { kind: redis, url: "redis://127.0.0.1:${redisPort}", initOnEmpty: true }`,
     'logLevel: info',
+    ...(leash ? LEASH_BUDGETS : []),
     'upstreams:',
     '  - name: bench',
     '    prefix: /',
     `    target: ${upstreamUrl}`,
+    ...(leash ? [LEASH_INTENT] : []),
     '',
   ].join('\n');
 }
 
 /**
  * writeguard from the built CLI. Its log lines go to /dev/null (written, not disabled); stderr is
- * kept for a post-mortem. `cpuProfDir` runs it under --cpu-prof (written when it exits on SIGTERM).
+ * kept for a post-mortem. `cpuProfDir` runs it under --cpu-prof (written when it exits on SIGTERM);
+ * `leash` adds the agent leash's budget and intent (LEASH_BUDGETS, LEASH_INTENT).
  */
-export async function startWriteguard({ tmp, name, upstreamUrl, redisPort = null, cpuProfDir = null }) {
+export async function startWriteguard({ tmp, name, upstreamUrl, redisPort = null, cpuProfDir = null, leash = false }) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const configFile = join(tmp, `${name}.yaml`);
-  writeFileSync(configFile, writeguardConfig({ port, adminPort, upstreamUrl, redisPort }));
+  writeFileSync(configFile, writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash }));
   const node = cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
   const entry = start(name, 'node', [...node, join(ROOT, 'dist/cli.js'), '--config', configFile], {
     core: CORE_SUT,
@@ -222,6 +237,17 @@ export const CONTENDERS = [
     usesRedis: true,
     start: async ({ tmp, upstream, redis }) => ({
       ...(await startWriteguard({ tmp, name: 'wg-redis', upstreamUrl: upstream.url, redisPort: redis.port })),
+      redisPid: redis.entry.pid,
+    }),
+  },
+  {
+    id: 'wg-leash',
+    label: 'writeguard (Redis, leash on)',
+    // wg-redis plus one budget and one intent: what the agent leash adds to a new write.
+    writesOnly: true,
+    usesRedis: true,
+    start: async ({ tmp, upstream, redis }) => ({
+      ...(await startWriteguard({ tmp, name: 'wg-leash', upstreamUrl: upstream.url, redisPort: redis.port, leash: true })),
       redisPid: redis.entry.pid,
     }),
   },

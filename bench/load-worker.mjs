@@ -13,6 +13,8 @@ const BODY = '{"amount":1250,"currency":"eur","customer":"cus_bench","descriptio
 // Unique per worker process, so no two runs (nor rounds) ever share a key or a body.
 const runId = randomBytes(6).toString('hex');
 let n = 0;
+/** BODY's shape with a customer of its own: `cus_bench` → `cus_<runId>_<n>`. */
+const newWriteBody = (i) => BODY.replace('cus_bench', `cus_${runId}_${i}`);
 
 /** The request of each workload. setupRequest runs per request: every key / body is new. */
 function requestFor(mode) {
@@ -21,7 +23,16 @@ function requestFor(mode) {
     case 'get':
       return { method: 'GET', path: '/v1/items' };
     case 'post-key':
-      return { ...post, setupRequest: (req) => ({ ...req, headers: { ...post.headers, 'idempotency-key': `bench-${runId}-${++n}` } }) };
+      // A new key and a new body each time: the agent leash's intent check (a writeguard contender
+      // with `intent` on) would refuse a second write of the same amount, currency and customer with
+      // 409 possible_duplicate. Every contender gets the same requests: a fair comparison.
+      return {
+        ...post,
+        setupRequest: (req) => {
+          const i = ++n;
+          return { ...req, headers: { ...post.headers, 'idempotency-key': `bench-${runId}-${i}` }, body: newWriteBody(i) };
+        },
+      };
     case 'post-replay':
       return { ...post, headers: { ...post.headers, 'idempotency-key': spec.replayKey } };
     case 'post-keyless':

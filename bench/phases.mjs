@@ -48,7 +48,7 @@ async function runOne(ctx, { wl, id, sut, round }) {
     spec: spec(wl, sut.url, extra),
     sutPids: sut.pids,
     redisPid: sut.redisPid ?? null,
-    redisCalls: id === 'wg-redis' ? redis.calls : undefined,
+    redisCalls: id === 'wg-redis' || id === 'wg-leash' ? redis.calls : undefined,
     upstreamCount: upstream.count,
   });
   const where = `round ${round + 1}, ${wl.id}, ${id}`;
@@ -85,7 +85,7 @@ export async function runRounds(ctx, running, contenders) {
       }
     }
     await sleep(500);
-    for (const id of ['wg-redis', 'wg-mem']) if (running[id]) results.rssByRound[id].push(rssMiB(running[id].pids()[0]));
+    for (const id of Object.keys(results.rssByRound)) if (running[id]) results.rssByRound[id].push(rssMiB(running[id].pids()[0]));
   }
   const byId = Object.fromEntries(contenders.map((c) => [c.id, c]));
   results.workloads = WORKLOADS.map((wl) => ({
@@ -98,17 +98,29 @@ export async function runRounds(ctx, running, contenders) {
   }));
 }
 
-/** Redis round trips per request type, on the running writeguard-on-Redis. */
-export async function roundTrips(ctx, url) {
+/**
+ * Redis round trips per request type, on a running writeguard-on-Redis: into `results.trips`, or —
+ * with `leash` (writeguard with the leash on; new writes only) — into `results.tripsLeash`.
+ */
+export async function roundTrips(ctx, url, { leash = false } = {}) {
   const { results } = ctx;
-  results.trips = await countRoundTrips({ redis: ctx.redis, url, upstream: ctx.upstream, n: cfg.tripsPerType });
-  for (const t of results.trips) {
+  const trips = await countRoundTrips({
+    redis: ctx.redis,
+    url,
+    upstream: ctx.upstream,
+    n: cfg.tripsPerType,
+    only: leash ? ['new'] : null,
+  });
+  const where = leash ? 'round trips (leash on)' : 'round trips';
+  for (const t of trips) {
     const expected = t.id === 'replay' ? 0 : t.n;
     if (t.upstreamRequests !== expected)
-      results.anomalies.push(`round trips, ${t.id}: the upstream saw ${t.upstreamRequests} requests (expected ${expected})`);
+      results.anomalies.push(`${where}, ${t.id}: the upstream saw ${t.upstreamRequests} requests (expected ${expected})`);
     if (Object.keys(t.statuses).some((s) => !s.startsWith('2')))
-      results.anomalies.push(`round trips, ${t.id}: answers ${JSON.stringify(t.statuses)}`);
+      results.anomalies.push(`${where}, ${t.id}: answers ${JSON.stringify(t.statuses)}`);
   }
+  if (leash) results.tripsLeash = trips;
+  else results.trips = trips;
 }
 
 /** A single Redis round trip from the server core, one at a time (bench/redis-rtt.mjs). */
@@ -239,6 +251,8 @@ async function profileWorkload(ctx, { wl, title, upstream, redis, floor = false 
 
 /** A profile for each workload behind a missed target. */
 export async function profileMissed(ctx, missed) {
+  // The leash targets compare two writeguards: a profile of the one without the leash is no evidence.
+  missed = missed.filter((t) => !t.startsWith('Leash on'));
   const wanted = [];
   if (missed.some((t) => t.startsWith('Reads'))) wanted.push(['get', 'Reads (GET), writeguard on Redis']);
   if (missed.some((t) => t.startsWith('New writes') || t.startsWith('One connection') || t.includes('new write')))

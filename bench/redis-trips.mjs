@@ -2,10 +2,14 @@
 // (one round trip) from one a Lua script ran inside Redis (source "lua", no round trip), which
 // INFO commandstats alone cannot. Both are reported: commandstats shows the work Redis does.
 // Requests go one at a time so every command lands in the window of its request type.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const BODY = '{"amount":1250,"currency":"eur","customer":"cus_bench","description":"round trips"}';
+/** A new write's body: BODY's shape, its own customer, so a leash's intent check never sees a repeat. */
+const runId = randomBytes(6).toString('hex');
+let n = 0;
+const newWriteBody = () => BODY.replace('cus_bench', `cus_${runId}_${++n}`);
 /** MONITOR lines arrive after the answers they belong to: wait for stragglers before closing a window. */
 const DRAIN_MS = 300;
 
@@ -23,8 +27,9 @@ function tally(list) {
  * @param {{ client: import('ioredis').Redis, calls: () => Promise<Record<string, number>> }} redis
  * @param {string} url  writeguard on that Redis
  * @param {{ count: () => Promise<{get:number, post:number}> }} upstream
+ * @param {string[]} [only]  the request types to count (ids: read, new, replay, derived); all by default
  */
-export async function countRoundTrips({ redis, url, upstream, n = 200 }) {
+export async function countRoundTrips({ redis, url, upstream, n = 200, only = null }) {
   const monitor = await redis.client.monitor();
   const seen = [];
   monitor.on('monitor', (_time, args, source) => seen.push({ lua: source === 'lua', cmd: String(args[0]).toLowerCase(), key: args[1] }));
@@ -34,7 +39,7 @@ export async function countRoundTrips({ redis, url, upstream, n = 200 }) {
 
   const types = [
     { id: 'read', label: 'read (GET)', send: () => fetch(`${url}/v1/items`) },
-    { id: 'new', label: 'new write (client key)', send: () => post({ 'idempotency-key': `trips-${randomUUID()}` }) },
+    { id: 'new', label: 'new write (client key)', send: () => post({ 'idempotency-key': `trips-${randomUUID()}` }, newWriteBody()) },
     {
       id: 'replay',
       label: 'replay (finished key)',
@@ -54,7 +59,7 @@ export async function countRoundTrips({ redis, url, upstream, n = 200 }) {
 
   const out = [];
   try {
-    for (const t of types) {
+    for (const t of types.filter((x) => only === null || only.includes(x.id))) {
       if (t.prime) await t.prime();
       await sleep(DRAIN_MS);
       const mark = seen.length;

@@ -62,6 +62,37 @@ export function evaluateTargets(r) {
     const cpu = ratio(find(w['post-key'], 'setnx')?.cpuUsPerReq, find(w['post-key'], 'wg-redis')?.cpuUsPerReq);
     add('New writes on Redis: ≥ 1.20× bare proxy + SET NX/SET req/s', `${fr(x)} (by CPU/req: ${fr(cpu)})`, x !== null && x >= 1.2);
   }
+  if (r.trips) {
+    // The leash's checks run inside the begin script: a new write must make no extra round trip.
+    const off = r.trips.find((t) => t.id === 'new');
+    const on = (r.tripsLeash ?? []).find((t) => t.id === 'new');
+    const work = (t) => (t ? Object.values(t.commandstatsPerReq).reduce((a, b) => a + b, 0) : null);
+    add(
+      'Leash on: same round trips per new write as off',
+      `${fx(on?.roundTripsPerReq)} on, ${fx(off?.roundTripsPerReq)} off`,
+      on !== undefined && off !== undefined && Math.abs(on.roundTripsPerReq - off.roundTripsPerReq) < 0.005,
+      on && off
+        ? `Redis commands run per new write (commandstats, script-internal included): ${fx(work(on))} on, ${fx(work(off))} off`
+        : '',
+    );
+  }
+  if (w['post-key']?.contenders.some((c) => c.id === 'wg-leash')) {
+    const off = find(w['post-key'], 'wg-redis');
+    const on = find(w['post-key'], 'wg-leash');
+    const x = ratio(on?.cpuUsPerReq, off?.cpuUsPerReq);
+    // The leash's work is done in Redis (the begin script): its CPU counts too, so both must hold.
+    const withRedis = ratio(cpuWithRedis(on), cpuWithRedis(off));
+    add(
+      'Leash on: CPU µs per new write ≤ 1.2× off',
+      `writeguard ${fr(x)} (${fx(on?.cpuUsPerReq, 0)} vs ${fx(off?.cpuUsPerReq, 0)} µs); writeguard + Redis ${fr(withRedis)} (${fx(cpuWithRedis(on), 0)} vs ${fx(cpuWithRedis(off), 0)} µs)`,
+      x !== null && withRedis !== null && x <= 1.2 && withRedis <= 1.2,
+      [
+        'both must be ≤ 1.2×',
+        `per round, writeguard: ${pairedRatios(w['post-key'], 'wg-leash', 'wg-redis', (run) => run.cpuUsPerReq)}`,
+        `req/s: ${fr(ratio(on?.rps, off?.rps))}`,
+      ].join('; '),
+    );
+  }
   for (const [id, label] of [
     ['wg-redis', 'Redis'],
     ['wg-mem', 'memory'],
@@ -119,6 +150,19 @@ export function evaluateTargets(r) {
       );
   }
   return out;
+}
+
+/** CPU µs of the process and of its Redis per request; null unless both were measured. */
+function cpuWithRedis(s) {
+  return s && typeof s.cpuUsPerReq === 'number' && typeof s.redisCpuUsPerReq === 'number' ? s.cpuUsPerReq + s.redisCpuUsPerReq : null;
+}
+
+/** a ÷ b of one metric, round by round (the rounds interleave both contenders): "1.04×, 1.10×". */
+function pairedRatios(wl, a, b, metric) {
+  const runsOf = (id) => wl?.contenders.find((c) => c.id === id)?.runs ?? [];
+  const [ra, rb] = [runsOf(a), runsOf(b)];
+  const list = ra.slice(0, rb.length).map((x, i) => fr(ratio(metric(x), metric(rb[i]))));
+  return list.length === 0 ? '—' : list.join(', ');
 }
 
 /** What the fastify floor contender (the stack with no logic) reaches against a target's baseline. */
@@ -185,6 +229,24 @@ function throughputTable(wl, workloads) {
     );
   }
   return lines.join('\n');
+}
+
+/** Leash on against off: writeguard on Redis with and without the leash, in the same rounds. */
+function leashTable(wl) {
+  const off = find(wl, 'wg-redis');
+  const on = find(wl, 'wg-leash');
+  if (on === null || off === null) return null;
+  const row = (label, s) =>
+    `| ${label} | ${fint(s.rps)} | ${fx(s.p50, 0)} | ${fx(s.p99, 0)} | ${fx(s.cpuUsPerReq, 0)} | ${fx(s.redisCpuUsPerReq, 0)} | ${fx(cpuWithRedis(s), 0)} |`;
+  return [
+    'Leash on against off — writeguard on Redis with one budget and one intent, next to the same without (medians; ratios of the medians):',
+    '',
+    '| writeguard on Redis | req/s | p50 ms | p99 ms | CPU µs/req | + Redis CPU µs/req | writeguard + Redis µs/req |',
+    '|---|--:|--:|--:|--:|--:|--:|',
+    row('leash off', off),
+    row('leash on', on),
+    `| **on ÷ off** | ${fr(ratio(on.rps, off.rps))} | ${fr(ratio(on.p50, off.p50))} | ${fr(ratio(on.p99, off.p99))} | ${fr(ratio(on.cpuUsPerReq, off.cpuUsPerReq))} | ${fr(ratio(on.redisCpuUsPerReq, off.redisCpuUsPerReq))} | ${fr(ratio(cpuWithRedis(on), cpuWithRedis(off)))} |`,
+  ].join('\n');
 }
 
 function latencyTable(wl) {
@@ -308,18 +370,25 @@ export function render(r) {
   for (const wl of r.workloads) {
     out.push(`## ${wl.title}`, '', wl.note, '');
     out.push(wl.kind === 'latency' ? latencyTable(wl) : throughputTable(wl, r.workloads), '');
+    const leash = leashTable(wl);
+    if (leash !== null) out.push(leash, '');
   }
 
   if (r.trips) {
     out.push(
       '## Redis round trips per request (writeguard on Redis)',
       '',
-      `${r.trips[0].n} requests of each type, one at a time. Round trips: commands a client sent, counted with \`MONITOR\` (commands a Lua script runs inside Redis are not round trips; the once-a-second sentinel check is left out). \`commandstats\`: INFO commandstats deltas ÷ requests, script-internal commands included.`,
+      `${r.trips[0].n} requests of each type, one at a time. Round trips: commands a client sent, counted with \`MONITOR\` (commands a Lua script runs inside Redis are not round trips; the once-a-second sentinel check is left out). \`commandstats\`: INFO commandstats deltas ÷ requests, script-internal commands included.${r.tripsLeash ? ' *Leash on*: the same count on writeguard on Redis with one budget and one intent (the leash-on contender), new writes (unique bodies) only.' : ''}`,
       '',
       '| request type | round trips / req | client commands | Lua-internal commands / req | commandstats per req | upstream requests | answers |',
       '|---|--:|---|--:|---|--:|---|',
     );
-    for (const t of r.trips) {
+    // The leash-on rows go right under the plain row of the same request type.
+    const rows = r.trips.flatMap((t) => [
+      t,
+      ...(r.tripsLeash ?? []).filter((l) => l.id === t.id).map((l) => ({ ...l, label: `${l.label}, **leash on**` })),
+    ]);
+    for (const t of rows) {
       const cmds =
         Object.entries(t.clientCommands)
           .map(([k, v]) => `${k} ×${fx(v / t.n, 2)}`)

@@ -80,6 +80,7 @@ function caveats(results, skipped) {
     'writeguard on the memory store keeps every record (with its stored answer) in its heap for `ttlSec` (a day): its RSS grows with every distinct key by design — see its RSS after each round — so the growth check applies to the Redis store. The memory store is for development only.',
     "The 200-in-flight check: writeguard's upstream pool (`connections: 128` in src/server.ts) lets 128 writes reach the upstream at once; the other 72 wait in writeguard, claimed — in flight for the agent, queued for the upstream — hence a p50 near 2 s with a 1 s upstream.",
     'Round trips are counted in a separate, sequential phase; lease renewals (every third of the lease) never fire here because the upstream answers in well under a second.',
+    "Leash on: writeguard on Redis with one spend budget (limit 2^53 − 1, so it never refuses) and one intent (amount, currency, customer; `keyed: guard`). Every new write's body has its own `customer` (for every contender alike), so every write passes both checks: the row measures what checking and reserving cost, not what a refusal costs. It runs in the new-write workload only, to keep the run under 15 minutes. Its CPU target counts writeguard's own CPU and writeguard + Redis (the checks run in the begin script, in Redis): both must hold.",
   ];
   if (skipped.nginx) list.push(`nginx was skipped: ${skipped.nginx}.`);
   if (results.meta.dirty)
@@ -100,8 +101,9 @@ async function main() {
     anomalies: [],
     replayUpstreamPosts: {},
     rss: {},
-    rssByRound: { 'wg-redis': [], 'wg-mem': [] },
+    rssByRound: { 'wg-redis': [], 'wg-mem': [], 'wg-leash': [] },
     trips: null,
+    tripsLeash: null,
     redisRtt: null,
     inflight: null,
     soak: null,
@@ -133,6 +135,10 @@ async function main() {
   await runRounds(ctx, running, contenders);
   log('counting Redis round trips (MONITOR)');
   await roundTrips(ctx, running['wg-redis'].url);
+  if (running['wg-leash']) {
+    log('counting Redis round trips of a new write with the leash on (MONITOR)');
+    await roundTrips(ctx, running['wg-leash'].url, { leash: true });
+  }
   // The contenders would only share the server core with the phases below.
   for (const c of Object.values(running)) await c.stop();
   await redisRoundTrip(ctx);

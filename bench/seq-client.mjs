@@ -16,8 +16,11 @@ let n = 0;
 
 function timedRequest() {
   const post = spec.mode !== 'get';
+  const i = post ? ++n : 0;
+  // A new body per write, as in load-worker.mjs: the leash's intent check must never see a repeat.
+  const body = post ? BODY.replace('cus_bench', `cus_${runId}_${i}`) : undefined;
   const headers = post
-    ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY), 'idempotency-key': `seq-${runId}-${++n}` }
+    ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'idempotency-key': `seq-${runId}-${i}` }
     : {};
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
@@ -30,7 +33,7 @@ function timedRequest() {
       },
     );
     req.on('error', reject);
-    req.end(post ? BODY : undefined);
+    req.end(body);
   });
 }
 
