@@ -4,8 +4,11 @@ import { z } from 'zod';
 export const port = z.number().int().min(0).max(65535);
 export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 export const method = z.enum(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE']);
-/** "POST /v1/payments" or "GET /v1/*": a method (or *) and a path whose trailing * matches any rest. */
-export const routePattern = z.string().regex(/^(\*|[A-Z]+) \/\S*$/, { error: 'must look like "POST /v1/payments" or "GET /v1/*"' });
+/** "POST /v1/payments" or "GET /v1/*": a method (or *) and a path whose trailing * matches any rest ("POST *": any path). */
+export const ROUTE_PATTERN = String.raw`(?:\*|[A-Z]+) (?:\/\S*|\*)`;
+export const routePattern = z
+  .string()
+  .regex(new RegExp(`^${ROUTE_PATTERN}$`), { error: 'must look like "POST /v1/payments", "GET /v1/*" or "POST *"' });
 export const headerName = z
   .string()
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'must be an HTTP header name' })

@@ -1,6 +1,6 @@
 // Whether a request matches a route pattern of the config (`allow`, `routes[].match`, policy rules). Pure.
 
-/** "POST /v1/payments", "GET /v1/*" (a trailing * matches any rest), "* /v1/*" (any method). */
+/** "POST /v1/payments", "GET /v1/*" (a trailing * matches any rest), "* /v1/*" (any method), "POST *" (any path). */
 export function matchesRoute(pattern: string, method: string, path: string): boolean {
   const space = pattern.indexOf(' ');
   const patternMethod = pattern.slice(0, space);

@@ -1,7 +1,7 @@
-// A real redis-server on a free loopback port, in a fresh temporary directory, stopped by PID; and a
-// three-master Redis Cluster of them.
+// A real redis-server on a free loopback port, in a fresh temporary directory, stopped by PID; a
+// three-master Redis Cluster of them; and a Redis Sentinel monitoring one.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,26 +115,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     throw new Error('redis-server did not answer PING in time');
   };
 
-  const halt = async (): Promise<void> => {
-    const pid = child.pid;
-    if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const gone = exited(child);
-    try {
-      process.kill(pid, 'SIGCONT');
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      return;
-    }
-    const timer = setTimeout(() => {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, STOP_TIMEOUT_MS);
-    await gone;
-    clearTimeout(timer);
-  };
+  const halt = (): Promise<void> => stopChild(child);
 
   await launch();
   return {
@@ -225,4 +206,99 @@ export async function startCluster(): Promise<TestCluster> {
     },
     stop,
   };
+}
+
+export interface TestSentinel {
+  /** The sentinel's own port (for `store.sentinel.nodes`). */
+  port: number;
+  readonly pid: number;
+  /** The master's name, as this sentinel knows it. */
+  name: string;
+  /** SENTINEL get-master-addr-by-name: where the sentinel says the master is (null: it knows none). */
+  masterAddr(): Promise<{ host: string; port: number } | null>;
+  /** Graceful stop (SIGTERM, SIGKILL if it lingers); waits for the exit, then removes its directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * One redis-server --sentinel on a free loopback port monitoring `master` under `name` (quorum 1),
+ * its config file (which it rewrites) and working directory in a fresh temporary directory.
+ */
+export async function startSentinel(master: RedisServer, name = 'wgmaster'): Promise<TestSentinel> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'wg-sentinel-'));
+  dirs.add(dir);
+  const conf = join(dir, 'sentinel.conf');
+  writeFileSync(
+    conf,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      'daemonize no',
+      `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+      `sentinel down-after-milliseconds ${name} 5000`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+
+  const stop = async (): Promise<void> => {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+    dirs.delete(dir);
+  };
+
+  const answered = await until(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`redis-server --sentinel exited with code ${child.exitCode}`);
+      return ping(port);
+    },
+    { timeoutMs: START_TIMEOUT_MS, intervalMs: 25 },
+  ).catch(async (err: unknown) => {
+    await stop();
+    throw err;
+  });
+  if (!answered) {
+    await stop();
+    throw new Error('redis-server --sentinel did not answer PING in time');
+  }
+  return {
+    port,
+    get pid() {
+      return child.pid!;
+    },
+    name,
+    async masterAddr() {
+      const { stdout } = await run('redis-cli', ['-p', String(port), 'sentinel', 'get-master-addr-by-name', name], { timeout: 2000 });
+      const [host, masterPort] = stdout.trim().split('\n');
+      if (host === undefined || host === '' || masterPort === undefined) return null;
+      return { host, port: Number(masterPort) };
+    },
+    stop,
+  };
+}
+
+/** Stops a child by PID: SIGCONT and SIGTERM, SIGKILL if it lingers past STOP_TIMEOUT_MS; waits for the exit. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  const pid = child.pid;
+  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = exited(child);
+  try {
+    process.kill(pid, 'SIGCONT');
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, STOP_TIMEOUT_MS);
+  await gone;
+  clearTimeout(timer);
 }

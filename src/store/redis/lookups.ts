@@ -4,7 +4,8 @@
 import type { BudgetCounter, DeadLetter, RecordKey } from '../store.js';
 import { masters, scanOnce, type Client } from './client.js';
 import { parseRecord } from './codec.js';
-import { budgetKey, type KeySet, type ScriptRunner } from './scripts.js';
+import { budgetKey, type KeySet } from './keys.js';
+import type { ScriptRunner } from './scripts.js';
 
 export interface Lookups {
   client: Client;

@@ -1,22 +1,13 @@
-// The Redis store's Lua scripts: each step of decide.ts as one atomic script, one round trip.
-// Kept as strings in a module (tsc copies no .lua files into dist/). Below them: the command
-// table they are defined under, and the keys (recordKeys) and KEYS order (scriptKeys) they take.
-//
-// Layout (every key of one agent shares the `{scope}` hash tag, so one script may touch them all):
-//   KEYS[1] record   `${prefix}{${scope}}:${upstream}:${keyHash}`  a hash of string fields
-//   KEYS[2] response `${record}:resp`                               JSON of the StoredResponse
-//   KEYS[3] dlq      `${prefix}{${scope}}:dlq`                      zset, member `${upstream}:${keyHash}`, score updatedAt
-//   ARGV[1] the dlq member.
+// The Redis store's Lua scripts: each step of decide.ts (and decide-leash.ts) as one atomic
+// script, one round trip. Kept as strings in a module (tsc copies no .lua files into dist/).
+// keys.ts has the key layout; every script takes the record, its response and the dlq as KEYS[1..3]
+// (then, per script, the keys named below) and the dlq member as ARGV[1].
 //
 // Record fields: state, phase, fp, ukey, owner, epoch, lease, attempts, created, updated,
 // respUntil, meta (JSON, never decoded here), hasResp ('1' when a response was stored), and the
 // nullable status, reqId, reason, intent (the intent hash it indexes) and holds (its budget holds,
 // "bucket amount bucket amount …": bucket names hold no space) — a field that is absent is null.
 //
-// The agent leash (DESIGN §10.1–10.2), in the agent's slot like its records:
-//   intent index `${prefix}{${scope}}:intent:${upstream}:${hash}`  hash: m (the holder's dlq member), k (its upstream key),
-//                                                                   c (created), s (state), st (status), meta; expires with the window
-//   budget      `${prefix}{${scope}}:budget:${bucket}`              hash: used (spent + held), held; expires when its period ends
 // A step that settles a record takes, after its three KEYS, the record's intent index (if it has
 // one) and its holds' counters in the record's order: the caller names them from the record
 // begin returned (Fence.leash), and the script checks they are the record's own. Times are integer ms read
@@ -26,9 +17,6 @@
 // A step writes only what it changes: HSET of the fields that differ, HDEL of those that became
 // null, ZADD/ZREM when the state is or leaves outcome_unknown. `completed` is final (decide.ts)
 // and the only state with an expiry, so no step ever has an expiry to clear.
-import type { Leash, RecordKey } from '../store.js';
-import { sentinelKey } from './sentinel.js';
-import { slotSentinelKey } from './slot-sentinels.js';
 
 const PRELUDE = `
 local function now_ms()
@@ -188,8 +176,8 @@ if cur == nil then
   if n > 0 then fields.holds = table.concat(holds, ' ') end
   save(cur, fields)
   if intent then
-    redis.call('DEL', intent)
-    redis.call('HSET', intent, 'm', ARGV[1], 'k', ukey, 'c', fmt(now), 's', 'in_flight', 'meta', meta)
+    -- Every field written: an earlier holder's (a claim takes the intent over) leaves nothing behind.
+    redis.call('HSET', intent, 'm', ARGV[1], 'k', ukey, 'c', fmt(now), 's', 'in_flight', 'st', '', 'meta', meta)
     redis.call('PEXPIRE', intent, ARGV[12])
   end
   if pointer then redis.call('SET', pointer, ARGV[13], 'PX', ARGV[14]) end
@@ -329,53 +317,3 @@ export const SCRIPTS: Record<ScriptName, string> = {
   wgUnclaim: UNCLAIM,
   wgGet: GET,
 };
-
-export interface KeySet {
-  /** `${prefix}{${scope}}`: every key of the agent starts with it. */
-  tag: string;
-  upstream: string;
-  record: string;
-  resp: string;
-  dlq: string;
-  member: string;
-  /** The sentinel the begin script checks: the store's one, or on a Cluster the record's slot's. */
-  sentinel: string;
-}
-
-export function recordKeys(keyPrefix: string, key: RecordKey, cluster: boolean): KeySet {
-  const tag = `${keyPrefix}{${key.scope}}`;
-  const record = `${tag}:${key.upstream}:${key.keyHash}`;
-  const sentinel = cluster ? slotSentinelKey(keyPrefix, key.scope) : sentinelKey(keyPrefix);
-  return {
-    tag,
-    upstream: key.upstream,
-    record,
-    resp: `${record}:resp`,
-    dlq: `${tag}:dlq`,
-    member: `${key.upstream}:${key.keyHash}`,
-    sentinel,
-  };
-}
-
-export function intentKey(keys: KeySet, hash: string): string {
-  return `${keys.tag}:intent:${keys.upstream}:${hash}`;
-}
-
-/** The pointer from a derived key to its latest deliberate operation (`Idempotency-Intent: new`). */
-export function pointerKey(keys: KeySet, fromKeyHash: string): string {
-  return `${keys.tag}:${keys.upstream}:${fromKeyHash}:latest`;
-}
-
-export function budgetKey(keys: KeySet, bucket: string): string {
-  return `${keys.tag}:budget:${bucket}`;
-}
-
-/** The keys a settling step names after the record's three: its intent index, then its holds' counters. */
-export function leashKeys(keys: KeySet, leash: Leash): string[] {
-  return [...(leash.intent === null ? [] : [intentKey(keys, leash.intent)]), ...leash.holds.map((hold) => budgetKey(keys, hold.bucket))];
-}
-
-/** The number of keys, the keys, then ARGV[1] (the dlq member): what every script but get is called with. */
-export function scriptArgs(keys: readonly string[], member: string): [number, ...string[]] {
-  return [keys.length, ...keys, member];
-}

@@ -43,18 +43,8 @@ import { beginArgs, CorruptRecordError, nullable, parseBeginReply, parseRecord, 
 import { CooldownChannel } from './cooldown-channel.js';
 import { budgetCounters, deadLetters, findByKeyHash, type Lookups } from './lookups.js';
 import { CHECK_INTERVAL_MS, Readiness } from './readiness.js';
-import {
-  budgetKey,
-  intentKey,
-  leashKeys,
-  pointerKey,
-  recordKeys,
-  scriptArgs,
-  SCRIPTS,
-  type KeySet,
-  type ScriptName,
-  type ScriptRunner,
-} from './scripts.js';
+import { budgetKey, intentKey, leashKeys, pointerKey, recordKeys, scriptArgs, type KeySet } from './keys.js';
+import { SCRIPTS, type ScriptName, type ScriptRunner } from './scripts.js';
 
 export interface RedisStoreOptions {
   log?: Logger;

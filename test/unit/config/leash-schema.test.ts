@@ -74,7 +74,8 @@ test('currency filters an amount; period write caps an amount', () => {
 
 test('field shapes: names, match entries, scale, limits, periods', () => {
   refusedAt(config([{ ...spend, name: 'Daily USD' }]), 'budgets[0].name', /lower-case/);
-  refusedAt(config([{ ...spend, match: 'POST *' }]), 'budgets[0].match', /must look like/);
+  refusedAt(config([{ ...spend, match: 'POST v1/payments' }]), 'budgets[0].match', /must look like/);
+  assert.deepEqual(parseConfig(config([{ ...spend, match: 'POST *' }])).budgets[0]?.match, ['POST *'], 'POST *: any path');
   refusedAt(config([{ ...spend, match: [] }]), 'budgets[0].match', /./);
   refusedAt(config([{ ...spend, amount: 'amount' }]), 'budgets[0].amount', /body:<field>/);
   refusedAt(config([{ ...spend, scale: 19 }]), 'budgets[0].scale', /./);

@@ -171,7 +171,7 @@ test('a bad config lists every problem by path', () => {
   assert.ok(problems.includes('upstreams[0].target: must be an http(s) URL'), problems.join('\n'));
   assert.ok(problems.includes('upstreams[1].target: must be an http(s) URL'), problems.join('\n'));
   assert.ok(problems.includes('upstreams[0].name: must be lower-case letters, digits, - or _'), problems.join('\n'));
-  assert.ok(problems.includes('upstreams[2].allow[0]: must look like "POST /v1/payments" or "GET /v1/*"'), problems.join('\n'));
+  assert.ok(problems.includes('upstreams[2].allow[0]: must look like "POST /v1/payments", "GET /v1/*" or "POST *"'), problems.join('\n'));
   assert.ok(
     problems.some((p) => p.startsWith('upstreams[0].timeoutMs: ')),
     problems.join('\n'),

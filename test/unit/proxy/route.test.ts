@@ -57,6 +57,8 @@ test('matchesRoute: exact paths, a trailing * matches any rest, * matches any me
   assert.equal(matchesRoute('GET /v1/*', 'POST', '/v1/x'), false);
   assert.equal(matchesRoute('* /v1/*', 'DELETE', '/v1/x'), true);
   assert.equal(matchesRoute('* /v1/*', 'DELETE', '/v2/x'), false);
+  assert.equal(matchesRoute('POST *', 'POST', '/anything/at/all?q=1'), true);
+  assert.equal(matchesRoute('POST *', 'PUT', '/v1/x'), false);
 });
 
 test('isAllowed: no list allows everything; a list allows only its matches', () => {
