@@ -63,6 +63,7 @@ function matchIssue(entry: string, upstreams: readonly Upstream[]): string | nul
   const { upstream, pattern } = splitUpstream(entry);
   const candidates = upstream === null ? upstreams : upstreams.filter((u) => u.name === upstream);
   if (candidates.length === 0) return `"${upstream}" is not a configured upstream (${upstreams.map((u) => u.name).join(', ')})`;
+  if (pattern.startsWith('TOOL ')) return toolIssue(pattern.slice('TOOL '.length), candidates);
   const method = pattern.slice(0, pattern.indexOf(' '));
   const writesOn = (u: Upstream): boolean =>
     method === '*' || isWrite(u.idempotency.methods, method) || u.routes.some((r) => isWrite(r.idempotency.methods ?? [], method));
@@ -74,6 +75,14 @@ function matchIssue(entry: string, upstreams: readonly Upstream[]): string | nul
   }
   const where = upstream === null ? `every upstream where ${method} is a write` : `upstream ${upstream}`;
   return `"${pattern}" is a passthrough route on ${where}: its writes are never claimed, so they cannot be budgeted`;
+}
+
+/** A "TOOL name" entry must name a protected tool of an MCP upstream it applies to. */
+function toolIssue(tool: string, candidates: readonly Upstream[]): string | null {
+  const mcp = candidates.filter((u) => u.mcp !== null);
+  if (mcp.length === 0) return 'TOOL entries count MCP tool calls, and no upstream it applies to has mcp.tools';
+  if (tool === '*' || mcp.some((u) => Object.hasOwn(u.mcp!.tools, tool))) return null;
+  return `"${tool}" is not a protected tool (mcp.tools) of ${mcp.map((u) => u.name).join(', ')}: its calls are never claimed, so never counted`;
 }
 
 const isWrite = (methods: readonly string[], method: string): boolean => methods.includes(method);

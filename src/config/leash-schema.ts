@@ -1,7 +1,7 @@
 // The agent leash's config sections (DESIGN §10.1–10.2): an upstream's or route's `intent`, and the
 // top-level `budgets`. Cross-field checks that need the upstreams live in budget-checks.ts.
 import { z } from 'zod';
-import { bodyField, ROUTE_PATTERN } from './fields.js';
+import { bodyField, ROUTE_PATTERN, TOOL_PATTERN } from './fields.js';
 
 export const intentSchema = z.strictObject({
   fields: z
@@ -27,8 +27,9 @@ export type IntentConfig = z.output<typeof intentSchema>;
  * A route pattern ("POST /v1/payments", "* /v1/*"), optionally prefixed by an upstream name:
  * "payouts:POST /v1/payouts". The pattern part is fields.ts' routePattern grammar.
  */
-const budgetMatchEntry = z.string().regex(new RegExp(`^(?:[a-z0-9][a-z0-9_-]{0,62}:)?${ROUTE_PATTERN}$`), {
-  error: 'must look like "POST /v1/payments" or "payouts:POST /v1/payouts" (an upstream name, then a route pattern)',
+const budgetMatchEntry = z.string().regex(new RegExp(`^(?:[a-z0-9][a-z0-9_-]{0,62}:)?(?:${TOOL_PATTERN}|${ROUTE_PATTERN})$`), {
+  error:
+    'must look like "POST /v1/payments", "payouts:POST /v1/payouts" or "pay-mcp:TOOL create_payment" (an upstream name, then a pattern)',
 });
 
 /** Counters run in Redis Lua, whose numbers are doubles: exact only up to 2^53 − 1. */

@@ -12,6 +12,16 @@ export function matchesRoute(pattern: string, method: string, path: string): boo
 }
 
 /**
+ * Whether a write matches a policy rule's or a budget's pattern: "TOOL create_payment" (or "TOOL *")
+ * matches an MCP tool call by its tool; any other pattern is a route pattern.
+ */
+export function matchesWrite(pattern: string, method: string, apiPath: string, tool: string | null): boolean {
+  if (!pattern.startsWith('TOOL ')) return matchesRoute(pattern, method, apiPath);
+  const name = pattern.slice('TOOL '.length);
+  return tool !== null && (name === '*' || name === tool);
+}
+
+/**
  * A budget's match entry split into its upstream (null: any) and route pattern:
  * "payouts:POST /v1/payouts" → payouts, "POST /v1/payouts". Only a `:` before the first space
  * counts, so a path such as "/v1/x:cancel" is left alone (upstream names have no `:`).

@@ -1,7 +1,8 @@
 // One upstream's section: where it is, how its writes are protected (idempotency, per-route
 // overrides, reconcile probes) and retried. Described field by field, as schema.ts is.
 import { z } from 'zod';
-import { bodyField, headerName, httpUrl, method, port, routePattern } from './fields.js';
+import { mcpSchema } from './mcp-schema.js';
+import { bodyField, headerName, httpUrl, method, port, routePattern, writePattern } from './fields.js';
 import { intentSchema } from './leash-schema.js';
 
 /** `header`, or `body:referenceId` / `body:meta.idempotency_key` for a key carried in a JSON body field. */
@@ -126,9 +127,11 @@ const reconcileSchema = z.strictObject({
 });
 
 const policyMatch = z
-  .union([routePattern, z.array(routePattern).min(1)])
+  .union([writePattern, z.array(writePattern).min(1)])
   .transform((m) => (typeof m === 'string' ? [m] : m))
-  .describe('The writes the rule applies to: route patterns ("POST /v1/payments"); one string is a list of one.');
+  .describe(
+    'The writes the rule applies to: route patterns ("POST /v1/payments") or MCP tool calls ("TOOL create_payment"); one string is a list of one.',
+  );
 
 const policyRuleFields = {
   field: bodyField.describe('The JSON body field checked, e.g. body:destination.'),
@@ -264,6 +267,10 @@ export const upstreamSchema = z
       .describe(
         'Allow-lists on what a write does, checked before anything is claimed or sent (DESIGN §10.3); every matching rule applies.',
       ),
+    mcp: mcpSchema
+      .nullable()
+      .default(null)
+      .describe('An MCP server (Streamable HTTP): its protected tool calls (DESIGN §11). null: an HTTP API.'),
   })
   .check((ctx) => {
     const u = ctx.value;

@@ -18,6 +18,22 @@ export interface AttemptRequest {
    * deadline of writeguard's own, which lets an answer already in the socket be read first).
    */
   timeoutMs: number;
+  /** A write whose answer is read as it arrives (an MCP tool call's event stream). */
+  watch?: AnswerWatch;
+}
+
+/**
+ * Reads a write's answer as it arrives: chunk by chunk, ending the attempt as soon as the answer is
+ * complete (the rest is not awaited). While a watched body flows, the deadline is per chunk: a long
+ * call that keeps sending events is not cut.
+ */
+export interface AnswerWatch {
+  /** The answer's head: true to watch its body. */
+  start(status: number, headers: HeaderMap): boolean;
+  /** A chunk of a watched body, as it arrives: true once the answer is complete. */
+  chunk(chunk: Buffer): boolean;
+  /** The attempt's result from what was watched (`complete`: chunk said so, else the body ended first). */
+  finish(status: number, headers: HeaderMap, complete: boolean): AttemptResult;
 }
 
 /** An upstream's answer, whole (live, or stored for replay). */
@@ -104,12 +120,25 @@ export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest, streamA
     // off: after a stall their timer would destroy the socket before an answer in it is read). A read
     // is bounded by undici's timeouts alone (a large download may outlast timeoutMs as long as bytes
     // keep coming).
-    const timer = !write ? null : setTimeout(() => setImmediate(expire, progress, 1), req.timeoutMs);
+    const arm = (): NodeJS.Timeout => setTimeout(() => setImmediate(expire, progress, 1), req.timeoutMs);
+    let timer = !write ? null : arm();
+    let watching = false;
     const settle = (result: AttemptResult | StreamedAnswer): void => {
       if (settled) return;
       if (timer !== null) clearTimeout(timer);
       settled = true;
       resolve(result);
+    };
+    const watchChunk = (c: Dispatcher.DispatchController, chunk: Buffer): void => {
+      if (settled) return;
+      if (timer !== null) {
+        clearTimeout(timer);
+        timer = arm();
+      }
+      if (!req.watch!.chunk(chunk)) return;
+      settle(req.watch!.finish(status, headers, true));
+      // The answer is complete: what else the stream might bring is not awaited.
+      c.abort(new Error('the answer is complete'));
     };
     dispatcher.dispatch(
       {
@@ -131,6 +160,8 @@ export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest, streamA
           if (statusCode < 200) return; // 1xx: the real answer follows
           status = statusCode;
           headers = responseHeaders as HeaderMap;
+          watching = req.watch?.start(status, headers) ?? false;
+          if (watching) return;
           const length = headers['content-length'];
           const known = typeof length === 'string' && /^\d+$/.test(length);
           if (known ? Number(length) <= streamAbove : streamAbove === Infinity) return;
@@ -151,11 +182,13 @@ export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest, streamA
             if (!stream.push(chunk)) c.pause();
             return;
           }
+          if (watching) return void watchChunk(c, chunk);
           chunks.push(chunk);
           size += chunk.length;
         },
         onResponseEnd() {
           if (stream !== null) return void stream.push(null);
+          if (watching) return settle(req.watch!.finish(status, headers, false));
           const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
           chunks = [];
           settle({ kind: 'answer', status, headers, body });

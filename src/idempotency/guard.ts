@@ -17,7 +17,7 @@ import type { BeginInput, Fence, FinishOutcome, RecordKey, Store } from '../stor
 import type { BudgetConfig } from '../config/leash-schema.js';
 import { budgetNameOf, budgetsFor, limitRefused } from '../leash/budgets.js';
 import { claimRecord, derivedKey, type ClaimDeps } from './claim.js';
-import { intentClaim, writeCharges, writeIntent } from './leash-claim.js';
+import { callFingerprint, intentClaim, writeCharges, writeIntent } from './leash-claim.js';
 import { requestFingerprint } from './request-fingerprint.js';
 import { checkPolicy } from '../leash/policy.js';
 import { findKey, keyHash } from './key.js';
@@ -83,11 +83,13 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
       config.identity,
       config.identity.agentIdHeader === null ? undefined : valuesOf(req.rawHeaders, config.identity.agentIdHeader),
     );
-    const fp = requestFingerprint(req, config.identity);
     let parsed: { json: unknown } | null = null;
     const bodyJson = (): unknown => (parsed ??= { json: parseLossless(req.body) }).json;
+    const fp = req.call === null ? requestFingerprint(req, config.identity) : callFingerprint(req, req.call, config.identity, bodyJson());
+    const tool = req.call?.tool ?? null;
     // Allow-lists come before anything is claimed or sent: a refused write leaves no trace in the store.
-    const refused = req.policy.length === 0 ? null : checkPolicy(req.policy, req.method, req.apiPath, bodyJson());
+    const refused =
+      req.policy.length === 0 ? null : checkPolicy(req.policy, { method: req.method, apiPath: req.apiPath, tool }, bodyJson());
     if (refused !== null) {
       metrics.leashRefusal(req.upstream.name, refused.code);
       throw refused;
@@ -100,7 +102,8 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     });
     const intentHeader = req.headers['idempotency-intent'];
     const signals = {
-      intent: typeof intentHeader === 'string' ? intentHeader : undefined,
+      // A tool call cannot say Idempotency-Intent: its repeats join (a new key argument value makes a second one).
+      intent: req.call !== null ? 'retry' : typeof intentHeader === 'string' ? intentHeader : undefined,
       sdkRetry: Number(req.headers['x-stainless-retry-count'] ?? 0) >= 1,
     };
     // A keyless write with intent fields is keyed by its intent: reworded or reordered, it is the same operation.
@@ -108,7 +111,7 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     const op = chooseOperation(found, idem, intent ?? fp, signals);
     run.target.scope = scopeOf(config.namespace, agent);
     if (op === null) return unprotected(run);
-    const charges = leashed(req.upstream.name, () => writeCharges(budgetsOf(req.upstream.name), req, bodyJson, Date.now()));
+    const charges = leashed(req.upstream.name, () => writeCharges(budgetsOf(req.upstream.name), { ...req, tool }, bodyJson, Date.now()));
 
     // Nothing is claimed for a request refused here.
     await passCooldown(kit, run.target.scope, req.upstream, run.startedAt);
@@ -220,6 +223,8 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
       });
     }
     const lease = keepLease(store, metrics, log, fence, leaseMs);
+    const body = req.call?.bodyFor(upstreamKey) ?? req.body;
+    if (body !== req.body) headers['content-length'] = String(body.length);
     // Why an attempt so far may have run: no later answer can prove it did not.
     let earlier = mayHaveRun;
     let loop: LoopResult<AttemptResult>;
@@ -232,14 +237,8 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
         signal: kit.signal,
         attempt: (n) => {
           run.line.attempts = n;
-          return attemptOnce(run.target, 'write', {
-            origin: req.origin,
-            path: req.path,
-            method: req.method,
-            headers,
-            body: req.body,
-            timeoutMs: req.upstream.timeoutMs,
-          });
+          const request = { origin: req.origin, path: req.path, method: req.method, headers, body, timeoutMs: req.upstream.timeoutMs };
+          return attemptOnce(run.target, 'write', req.call === null ? request : { ...request, watch: req.call.watch() });
         },
         retryable: (result) => {
           if (isAmbiguous(result, idem)) earlier ??= `attempt ${run.line.attempts} may have run (${ambiguityReason(result)})`;

@@ -1,7 +1,7 @@
 // Which idempotency key a write carries, validated and in bare form. Pure.
 import { createHash } from 'node:crypto';
 import { WriteguardError } from '../errors.js';
-import { readField } from '../observe/extract.js';
+import { readText } from '../observe/json-body.js';
 
 export type KeySourceKind = 'client' | 'body';
 
@@ -57,8 +57,8 @@ export function findKey(inputs: KeyInputs): FoundKey | null {
       return { key: validateKey(values[0]!, `${inputs.headerName} header`), source: 'client' };
     }
     const field = source.slice('body:'.length);
-    const value = readField(inputs.json(), field);
-    if (value !== null) return { key: validateKey(value, `body field ${field}`), source: 'body' };
+    const value = readText(inputs.json(), field);
+    if (value !== undefined && value !== '') return { key: validateKey(value, `body field ${field}`), source: 'body' };
   }
   return null;
 }

@@ -8,7 +8,7 @@ import { intentHash } from '../leash/intent.js';
 import type { Charge, IntentClaim } from '../store/store.js';
 import type { Operation, Signals } from './operation.js';
 import { credentialOf } from './scope.js';
-import type { WriteRequest } from './write.js';
+import type { CallHooks, WriteRequest } from './write.js';
 
 type LeashRequest = Pick<WriteRequest, 'method' | 'apiPath' | 'rawHeaders' | 'upstream' | 'idempotency' | 'intent' | 'routePattern'>;
 
@@ -45,11 +45,21 @@ export function intentClaim(req: LeashRequest, intent: string | null, op: Operat
   return { hash: intent, windowMs: req.intent.windowSec * 1000, mode: signals.intent === 'new' ? 'claim' : 'guard' };
 }
 
+/** A tool call's fingerprint: the canonical values of its fingerprint fields, hashed like an intent (never its JSON-RPC id). */
+export function callFingerprint(req: LeashRequest, call: CallHooks, identity: Config['identity'], json: unknown): string {
+  return writeIntent({ ...req, intent: { fields: [...call.fingerprintFields], windowSec: 0, keyed: 'off' } }, identity, json)!;
+}
+
 /**
  * The budget charges of a write; throws amount_invalid, or limit_exceeded for a per-write cap.
  * `json` is asked for only when a budget may apply: parsing a large body costs the event loop.
  */
-export function writeCharges(budgets: readonly BudgetConfig[], req: LeashRequest, json: () => unknown, now: number): Charge[] {
+export function writeCharges(
+  budgets: readonly BudgetConfig[],
+  req: LeashRequest & { tool: string | null },
+  json: () => unknown,
+  now: number,
+): Charge[] {
   if (budgets.length === 0) return [];
-  return chargesFor(budgets, { upstream: req.upstream.name, method: req.method, apiPath: req.apiPath, json: json() }, now);
+  return chargesFor(budgets, { upstream: req.upstream.name, method: req.method, apiPath: req.apiPath, json: json(), tool: req.tool }, now);
 }

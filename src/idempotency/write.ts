@@ -3,7 +3,7 @@
 import type { Dispatcher } from 'undici';
 import type { IdempotencyConfig, IntentConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
 import type { WriteguardError } from '../errors.js';
-import type { Answer } from '../http/attempt.js';
+import type { Answer, AnswerWatch } from '../http/attempt.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { KeySource } from '../observe/exchange.js';
 import type { PolicyRule } from '../leash/policy.js';
@@ -34,10 +34,24 @@ export interface WriteRequest {
   intent: IntentConfig | null;
   /** The matched `routes[]` pattern, or null: the intent then names the path. */
   routePattern: string | null;
+  /** An MCP tool call (DESIGN §11), or null for an HTTP write. */
+  call: CallHooks | null;
   /** The route's status-check request for unknown outcomes, its path as the upstream receives it. */
   reconcile: { config: ReconcileConfig; path: string } | null;
   /** The agent has gone: no new attempt starts and no wait goes on. */
   clientGone: () => boolean;
+}
+
+/** How a tool call differs from an HTTP write on the write path: its fingerprint, body and answer. */
+export interface CallHooks {
+  /** Matched by "TOOL name" policy rules and budgets. */
+  tool: string;
+  /** The body fields whose canonical values are the fingerprint (not the whole body: never the JSON-RPC id). */
+  fingerprintFields: readonly string[];
+  /** The body sent under this upstream key. */
+  bodyFor(upstreamKey: string): Buffer;
+  /** A fresh watch for each attempt's answer (an event stream relayed as it comes). */
+  watch(): AnswerWatch;
 }
 
 /** What the response line says of a protected write. */

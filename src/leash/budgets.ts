@@ -1,7 +1,7 @@
 // Which budgets a write counts against, in which period bucket, for how much (DESIGN §10.2), and
 // the refusal an agent reads when one is spent. Pure: the store checks and reserves the charges.
 import type { BudgetConfig, BudgetPeriod } from '../config/leash-schema.js';
-import { matchesRoute, splitUpstream } from '../config/route-pattern.js';
+import { matchesWrite, splitUpstream } from '../config/route-pattern.js';
 import { WriteguardError } from '../errors.js';
 import { readRaw, readText } from '../observe/json-body.js';
 import type { Charge, LimitRefusal } from '../store/store.js';
@@ -17,6 +17,8 @@ export interface BudgetRequest {
   apiPath: string;
   /** The body as parseLossless returned it (undefined when it is not JSON: every field is missing). */
   json: unknown;
+  /** The tool of an MCP tool call (matched by "TOOL name" entries), else null. */
+  tool: string | null;
 }
 
 /** The budgets that can apply to this upstream's writes: one entry unprefixed or naming it. Called once per upstream. */
@@ -109,7 +111,7 @@ export function chargesFor(budgets: readonly BudgetConfig[], req: BudgetRequest,
 function applies(budget: BudgetConfig, req: BudgetRequest): boolean {
   const matched = budget.match.some((entry) => {
     const { upstream, pattern } = splitUpstream(entry);
-    return (upstream === null || upstream === req.upstream) && matchesRoute(pattern, req.method, req.apiPath);
+    return (upstream === null || upstream === req.upstream) && matchesWrite(pattern, req.method, req.apiPath, req.tool);
   });
   if (!matched) return false;
   return budget.currency === undefined || readText(req.json, budget.currency.field.slice('body:'.length)) === budget.currency.equals;

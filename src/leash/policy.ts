@@ -3,7 +3,7 @@
 import type { UpstreamConfig } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
 import { readText } from '../observe/json-body.js';
-import { matchesRoute } from '../config/route-pattern.js';
+import { matchesWrite } from '../config/route-pattern.js';
 
 export type PolicyRule = UpstreamConfig['policy'][number];
 
@@ -15,9 +15,14 @@ const LISTED_MAX = 10;
  * parseLossless returned it (undefined when it is not JSON: every field is then missing). A field
  * counts as a string, or a number as written (`7`, `24.50`); any other value is treated as missing.
  */
-export function checkPolicy(rules: readonly PolicyRule[], method: string, apiPath: string, json: unknown): WriteguardError | null {
+export function checkPolicy(
+  rules: readonly PolicyRule[],
+  write: { method: string; apiPath: string; tool: string | null },
+  json: unknown,
+): WriteguardError | null {
+  const { method, apiPath } = write;
   for (const rule of rules) {
-    if (!rule.match.some((pattern) => matchesRoute(pattern, method, apiPath))) continue;
+    if (!rule.match.some((pattern) => matchesWrite(pattern, method, apiPath, write.tool))) continue;
     const field = rule.field.slice('body:'.length);
     const value = readText(json, field);
     if (value !== undefined && rule.in.includes(value)) continue;

@@ -8,6 +8,7 @@ import type { Exchange } from '../observe/exchange.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { RetryKit } from '../retry/cooldown.js';
+import type { AttemptTarget } from '../retry/instrumented.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -23,6 +24,16 @@ export interface ProxyDeps {
   handleWrite: (req: WriteRequest) => Promise<WriteResult>;
   kit: RetryKit;
   metrics: Metrics;
+}
+
+/** What a write route needs of its upstream. */
+export interface WriteTarget {
+  upstream: UpstreamConfig;
+  dispatcher: Dispatcher;
+  target: URL;
+  handleWrite: (req: WriteRequest) => Promise<WriteResult>;
+  /** An attempt's instruments for a request that is sent once outside the guard (an MCP message that is not a protected call). */
+  attemptTarget: (request: FastifyRequest) => AttemptTarget;
 }
 
 /** One request on its way to one upstream: what the read and write routes are handed. */

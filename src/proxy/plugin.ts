@@ -17,6 +17,7 @@ import { upstreamRequestHeaders, valuesOf } from '../http/headers.js';
 import { agentForRead, scopeOf } from '../idempotency/scope.js';
 import { Exchange } from '../observe/exchange.js';
 import type { Logger } from '../observe/logger.js';
+import type { AttemptTarget } from '../retry/instrumented.js';
 import type { ProxyDeps } from './context.js';
 import { registerPassthrough, WRITE_METHODS } from './passthrough.js';
 import { preflight } from './preflight.js';
@@ -158,17 +159,20 @@ const READ_METHODS = ['GET', 'HEAD', 'OPTIONS'];
 function registerUpstream(app: FastifyInstance, prefix: string, upstream: UpstreamConfig, deps: ProxyDeps): void {
   const target = new URL(upstream.target);
   const dispatcher = deps.dispatchers.get(upstream.name)!;
-  const writeTarget = { upstream, dispatcher, target, handleWrite: deps.handleWrite };
+  const { identity } = deps.config;
+  const attemptTarget = (request: FastifyRequest): AttemptTarget => {
+    const agent = agentForRead(
+      identity,
+      identity.agentIdHeader === null ? undefined : valuesOf(request.raw.rawHeaders, identity.agentIdHeader),
+    );
+    return { upstream, dispatcher, scope: scopeOf(deps.config.namespace, agent), kit: deps.kit, metrics: deps.metrics, log: deps.log };
+  };
+  const writeTarget = { upstream, dispatcher, target, handleWrite: deps.handleWrite, attemptTarget };
 
   const read = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     request.exchange.upstream = upstream.name;
     const located = locate(request.method, request.raw.url!, prefix, upstream, target.pathname);
     if (isProtected(located.policy, request.method)) return handleProtectedWrite(request, reply, located, writeTarget);
-    const { identity } = deps.config;
-    const agent = agentForRead(
-      identity,
-      identity.agentIdHeader === null ? undefined : valuesOf(request.raw.rawHeaders, identity.agentIdHeader),
-    );
     const context = {
       request,
       reply,
@@ -179,14 +183,7 @@ function registerUpstream(app: FastifyInstance, prefix: string, upstream: Upstre
       path: located.path,
       headers: upstreamRequestHeaders(request.headers, target.host),
     };
-    return forwardRead(context, {
-      upstream,
-      dispatcher,
-      scope: scopeOf(deps.config.namespace, agent),
-      kit: deps.kit,
-      metrics: deps.metrics,
-      log: deps.log,
-    });
+    return forwardRead(context, attemptTarget(request));
   };
   const write = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     request.exchange.upstream = upstream.name;

@@ -14,6 +14,8 @@ import type { WriteResult } from '../idempotency/write.js';
 import type { Exchange } from '../observe/exchange.js';
 import { extractAnswer, requestIdFromHeaders, type Extracted } from '../observe/extract.js';
 import type { Logger } from '../observe/logger.js';
+import { batchRefusal, refusalMessage, replayMessage } from '../mcp/reply.js';
+import { serializeEvent, type EventSink } from '../mcp/stream.js';
 
 /** Bodies up to this size are read to find a request id or error code; larger ones stream untouched. */
 export const INSPECT_MAX_BYTES = 64 * 1024;
@@ -59,14 +61,20 @@ function renderAnswer(
   reply.code(answer.status).send(answer.body);
 }
 
-/** A protected write's result: its headers, its line, then the answer, the replay or the problem. */
-export function renderWriteResult(request: FastifyRequest, reply: FastifyReply, upstream: UpstreamConfig, result: WriteResult): void {
-  const exchange = request.exchange;
+/** What the response line says of a protected write, from its result. */
+function noteLine(exchange: Exchange, result: WriteResult): WriteResult {
   const { line } = result;
   exchange.keySource = line.keySource;
   exchange.idempotencyKeyHash = line.keyHash;
   exchange.attempts = line.attempts;
   if (line.outcome !== null) exchange.outcome = line.outcome;
+  return result;
+}
+
+/** A protected write's result: its headers, its line, then the answer, the replay or the problem. */
+export function renderWriteResult(request: FastifyRequest, reply: FastifyReply, upstream: UpstreamConfig, result: WriteResult): void {
+  const exchange = request.exchange;
+  const { line } = noteLine(exchange, result);
   if (!reply.raw.destroyed) reply.headers(result.headers);
   switch (result.kind) {
     case 'answer':
@@ -164,6 +172,91 @@ export function renderRead(
   reply.code(answer.status).headers(agentResponseHeaders(answer.headers));
   if (retryAfter !== null) reply.header('retry-after', retryAfter);
   return renderUpstream(reply, exchange, upstream, answer.status, answer.headers, answer.body);
+}
+
+// ---- MCP tool calls (DESIGN §11): answered as JSON-RPC, in JSON or as an event stream ----------
+
+/**
+ * The caller's event stream for a tool call whose server answers with one: opened by the first
+ * relayed event (progress, logging…), which leaves at once; the response itself comes last, after
+ * it is stored (renderCallResult). Until an event is relayed the reply is an ordinary one.
+ */
+export class EventRelay implements EventSink {
+  opened = false;
+  constructor(
+    private readonly reply: FastifyReply,
+    private readonly exchange: Exchange,
+  ) {}
+
+  event(text: string): void {
+    const res = this.reply.raw;
+    if (res.destroyed) return;
+    if (!this.opened) {
+      this.opened = true;
+      this.reply.hijack();
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': this.exchange.id });
+    }
+    res.write(text);
+  }
+
+  /** The last event (the response), then the end; the line first, as for any answer. */
+  end(status: number, text: string): void {
+    this.exchange.status = status;
+    this.exchange.answering();
+    if (!this.reply.raw.destroyed) this.reply.raw.end(serializeEvent(text));
+  }
+}
+
+/** A JSON-RPC message writeguard answers itself: JSON, or one event when the caller takes only event streams. */
+function renderMessage(request: FastifyRequest, reply: FastifyReply, relay: EventRelay, status: number, text: string): void {
+  if (relay.opened) return relay.end(status, text);
+  request.exchange.status = status;
+  if (reply.raw.destroyed) return;
+  const accept = firstHeader(request.headers.accept) ?? '*/*';
+  const sse = !/application\/json|\*\/\*/i.test(accept) && /text\/event-stream/i.test(accept);
+  reply.code(status).header('x-request-id', request.exchange.id);
+  if (sse) reply.header('content-type', 'text/event-stream').header('cache-control', 'no-cache').send(serializeEvent(text));
+  else reply.header('content-type', 'application/json').send(text);
+}
+
+/** A protected tool call's result: the server's response (live or replayed under this call's id) or a refusal as a tool result. */
+export function renderCallResult(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  upstream: UpstreamConfig,
+  result: WriteResult,
+  id: unknown,
+  relay: EventRelay,
+): void {
+  const exchange = request.exchange;
+  noteLine(exchange, result);
+  if (!reply.raw.destroyed && !relay.opened) reply.headers(result.headers);
+  if (result.kind === 'error') {
+    if (result.line.upstreamCode !== undefined) exchange.upstreamCode = result.line.upstreamCode;
+    if (result.line.upstreamRequestId !== undefined) exchange.upstreamRequestId = result.line.upstreamRequestId;
+    exchange.ownCode = result.error.code;
+    if (exchange.outcome === 'forwarded') exchange.outcome = result.error.code === 'outcome_unknown' ? 'unknown' : 'rejected';
+    return renderMessage(request, reply, relay, 200, refusalMessage(id, result.error.code, result.error.message));
+  }
+  const { answer } = result;
+  const found = extractAnswer(answer.status, answer.headers, answer.body, upstream);
+  exchange.upstreamRequestId = result.kind === 'replay' && result.requestId !== null ? result.requestId : found.requestId;
+  exchange.upstreamCode = found.code;
+  const json = answer.status === 200 && /[/+]json\b/i.test(firstHeader(answer.headers['content-type']) ?? '');
+  if (json && (result.kind === 'replay' || relay.opened)) {
+    const text = result.kind === 'replay' ? replayMessage(answer.body, id) : answer.body.toString('utf8');
+    return renderMessage(request, reply, relay, 200, text);
+  }
+  // The server's own answer (this call's id already), or a stored one that is not a JSON-RPC response.
+  renderAnswer(reply, exchange, upstream, answer, found);
+}
+
+/** A JSON-RPC batch holding a protected call: refused whole, nothing sent. */
+export function renderBatchRefusal(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  request.exchange.ownCode = 'bad_request';
+  request.exchange.outcome = 'rejected';
+  request.exchange.status = 400;
+  return reply.code(400).header('content-type', 'application/json').header('x-request-id', request.exchange.id).send(batchRefusal());
 }
 
 /** A request Node's parser refused never reaches a route: answered on the socket, and logged. */

@@ -1,22 +1,15 @@
-// The protected write's route: the body buffered and bounded, handed to the guard, its result
-// rendered. The response line waits for the write's own end: the agent may leave while the
+// The protected write's route: the body buffered and bounded, handed to the guard (an MCP upstream's
+// POSTs to mcp-route.ts), its result rendered. The response line waits for the write's own end: the agent may leave while the
 // upstream still works.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
-import type { UpstreamConfig } from '../config/schema.js';
 import { upstreamRequestHeaders } from '../http/headers.js';
-import type { WriteRequest, WriteResult } from '../idempotency/write.js';
+import type { WriteRequest } from '../idempotency/write.js';
 import { readBody } from './body.js';
+import type { WriteTarget } from './context.js';
+import { handleMcpPost } from './mcp-route.js';
 import { renderWriteResult } from './render.js';
 import { upstreamPath, type Located } from './route.js';
-
-export interface WriteTarget {
-  upstream: UpstreamConfig;
-  dispatcher: Dispatcher;
-  target: URL;
-  handleWrite: (req: WriteRequest) => Promise<WriteResult>;
-}
 
 export async function handleProtectedWrite(
   request: FastifyRequest,
@@ -29,7 +22,7 @@ export async function handleProtectedWrite(
   const exchange = request.exchange;
   exchange.hold();
   try {
-    const result = await to.handleWrite({
+    const req: WriteRequest = {
       method: request.method,
       rawHeaders: request.raw.rawHeaders,
       headers: upstreamRequestHeaders(request.headers, to.target.host),
@@ -46,9 +39,11 @@ export async function handleProtectedWrite(
       routePattern: policy.pattern,
       reconcile:
         policy.reconcile === null ? null : { config: policy.reconcile, path: upstreamPath(to.target.pathname, policy.reconcile.path) },
+      call: null,
       clientGone: () => reply.raw.destroyed,
-    });
-    renderWriteResult(request, reply, to.upstream, result);
+    };
+    if (to.upstream.mcp !== null) return await handleMcpPost(request, reply, located, to, req);
+    renderWriteResult(request, reply, to.upstream, await to.handleWrite(req));
   } finally {
     exchange.release();
   }

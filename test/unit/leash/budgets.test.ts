@@ -112,7 +112,13 @@ const bigPayment = budget({
 const all = [dailyUsd, perMinute, ledgerTotal, bigPayment];
 
 const NOW = at('2026-12-07T13:05:00.000Z');
-const write = (upstream: string, method: string, apiPath: string, json: string) => ({ upstream, method, apiPath, json: parse(json) });
+const write = (upstream: string, method: string, apiPath: string, json: string) => ({
+  upstream,
+  method,
+  apiPath,
+  json: parse(json),
+  tool: null,
+});
 
 test('budgetsFor keeps the budgets with an entry for any upstream or for this one', () => {
   assert.deepEqual(
@@ -178,7 +184,7 @@ test('a currency filter counts only writes whose field is exactly that value', (
 });
 
 test('a count budget charges 1 whatever the body, JSON or not', () => {
-  const charges = chargesFor([perMinute], { upstream: 'x', method: 'POST', apiPath: '/upload', json: undefined }, NOW);
+  const charges = chargesFor([perMinute], { upstream: 'x', method: 'POST', apiPath: '/upload', json: undefined, tool: null }, NOW);
   assert.deepEqual(charges, [
     { bucket: 'writes-per-minute:m2026-12-07T13:05', amount: 1, limit: 30, resetAt: at('2026-12-07T13:06:00.000Z') },
   ]);
@@ -223,7 +229,7 @@ test('a malformed amount is refused 400 amount_invalid with a detail saying what
     refusal(() => chargesFor([whole], write('p', 'POST', '/v1/payments', '{"amount":"1.5"}'), NOW)).message,
     /reads it as a whole number/,
   );
-  const notJson = { upstream: 'payments', method: 'POST', apiPath: '/v1/payments', json: undefined };
+  const notJson = { upstream: 'payments', method: 'POST', apiPath: '/v1/payments', json: undefined, tool: null };
   assert.equal(refusal(() => chargesFor([budget({ ...dailyUsd, currency: undefined })], notJson, NOW)).code, 'amount_invalid');
 });
 
