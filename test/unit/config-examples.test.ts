@@ -23,6 +23,16 @@ const checks: Record<string, (config: Config) => void> = {
   'agent-payments.yaml': (config) => {
     const u = only(config);
     assert.equal(config.store.kind, 'redis');
+    // The README's worked example: a daily cap and a recipient allow-list, intents on the payee and amount.
+    assert.deepEqual(
+      config.budgets.map((b) => [b.name, b.period]),
+      [
+        ['daily-usd', 'day'],
+        ['payments-per-minute', 'minute'],
+      ],
+    );
+    assert.ok(u.policy.some((rule) => rule.code === 'recipient_not_allowed'));
+    assert.deepEqual(u.intent?.fields, ['body:amount', 'body:currency', 'body:destination']);
     assert.equal(u.idempotency.forwardKey, true);
     assert.equal(u.idempotency.upstreamHonorsKey, true);
     // 503 stays ambiguous (a load balancer answers 503 after the backend ran); the comment says why.
@@ -33,6 +43,17 @@ const checks: Record<string, (config: Config) => void> = {
     assert.ok(u.allow?.includes('POST /v1/payments'));
     assert.equal(routePolicy(u, 'POST', '/v1/quotes').mode, 'passthrough');
     assert.equal(routePolicy(u, 'POST', '/v1/payments').mode, 'protect');
+  },
+
+  'mcp-payments.yaml': (config) => {
+    const u = only(config);
+    assert.equal(u.prefix, '/mcp');
+    assert.deepEqual(Object.keys(u.mcp?.tools ?? {}).sort(), ['create_payment', 'refund_payment']);
+    // arguments.x is read from the JSON-RPC params.
+    assert.equal(u.mcp?.tools['create_payment']?.key, 'body:params.arguments.idempotency_key');
+    assert.equal(config.budgets[0]?.amount, 'body:params.arguments.amount');
+    assert.deepEqual(config.budgets[0]?.match, ['pay-mcp:TOOL create_payment']);
+    assert.ok(u.policy.every((rule) => rule.match.includes('TOOL create_payment')));
   },
 
   'loyalty-points.yaml': (config) => {
