@@ -44,7 +44,8 @@ export interface Answer {
 }
 
 export type AttemptResult =
-  | ({ kind: 'answer' } & Answer)
+  /** `refused`: the upstream turned the request away before acting on it (an MCP server's transport refusal): nothing ran. */
+  | ({ kind: 'answer'; refused?: true } & Answer)
   /** Provably nothing reached the upstream (refused, DNS): safe to release or retry. */
   | { kind: 'not_sent'; reason: string }
   /** Bytes may have reached the upstream and no answer came back: the outcome is unknown. */

@@ -238,7 +238,9 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
         attempt: (n) => {
           run.line.attempts = n;
           const request = { origin: req.origin, path: req.path, method: req.method, headers, body, timeoutMs: req.upstream.timeoutMs };
-          return attemptOnce(run.target, 'write', req.call === null ? request : { ...request, watch: req.call.watch() });
+          const { call } = req;
+          if (call === null) return attemptOnce(run.target, 'write', request);
+          return attemptOnce(run.target, 'write', { ...request, watch: call.watch() }).then((result) => call.settle(result));
         },
         retryable: (result) => {
           if (isAmbiguous(result, idem)) earlier ??= `attempt ${run.line.attempts} may have run (${ambiguityReason(result)})`;

@@ -18,7 +18,7 @@ export type WriteOutcome =
  * no answer after sending, or an ambiguous status (408, 425, 5xx…).
  */
 export function isAmbiguous(result: AttemptResult, rules: Rules): boolean {
-  if (result.kind === 'not_sent') return false;
+  if (result.kind === 'not_sent' || (result.kind === 'answer' && result.refused === true)) return false;
   if (result.kind === 'no_answer') return true;
   return classifyWriteStatus(result.status, rules) === 'ambiguous';
 }
@@ -37,7 +37,8 @@ export function ambiguityReason(result: AttemptResult): string {
  */
 export function decideOutcome(result: AttemptResult, rules: Rules, earlier: string | null): WriteOutcome {
   if (isAmbiguous(result, rules)) return { kind: 'unknown', reason: ambiguityReason(result) };
-  if (result.kind === 'answer' && classifyWriteStatus(result.status, rules) === 'definitive') return { kind: 'completed' };
+  if (result.kind === 'answer' && result.refused !== true && classifyWriteStatus(result.status, rules) === 'definitive')
+    return { kind: 'completed' };
   return earlier === null ? { kind: 'released' } : { kind: 'unknown', reason: `${earlier}, then ${ambiguityReason(result)}` };
 }
 
@@ -49,7 +50,8 @@ export function decideOutcome(result: AttemptResult, rules: Rules, earlier: stri
 export function writeRetryable(result: AttemptResult, rules: Rules): boolean {
   if (result.kind === 'not_sent') return true;
   if (result.kind === 'no_answer') return rules.upstreamHonorsKey;
-  if (result.status === 401) return false;
+  // Refused as such, the same request is refused again.
+  if (result.status === 401 || result.refused === true) return false;
   const verdict = classifyWriteStatus(result.status, rules);
   return verdict === 'not_executed' || (verdict === 'ambiguous' && rules.upstreamHonorsKey);
 }

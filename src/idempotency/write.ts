@@ -3,7 +3,7 @@
 import type { Dispatcher } from 'undici';
 import type { IdempotencyConfig, IntentConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
 import type { WriteguardError } from '../errors.js';
-import type { Answer, AnswerWatch } from '../http/attempt.js';
+import type { Answer, AnswerWatch, AttemptResult } from '../http/attempt.js';
 import type { HeaderMap } from '../http/headers.js';
 import type { KeySource } from '../observe/exchange.js';
 import type { PolicyRule } from '../leash/policy.js';
@@ -52,6 +52,8 @@ export interface CallHooks {
   bodyFor(upstreamKey: string): Buffer;
   /** A fresh watch for each attempt's answer (an event stream relayed as it comes). */
   watch(): AnswerWatch;
+  /** What an attempt's result proves for this call (a transport refusal: nothing ran). */
+  settle(result: AttemptResult): AttemptResult;
 }
 
 /** What the response line says of a protected write. */

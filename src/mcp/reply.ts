@@ -12,9 +12,16 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 /**
  * The stored JSON-RPC response, answering the call `id` now: the id replaced, and a tool result
  * marked `_meta["io.writeguard/replayed"]` (an error response carries the mark in `error.data`).
+ * Null when what was stored is not a JSON-RPC response (it is then replayed as it is).
  */
-export function replayMessage(stored: Buffer, id: unknown): string {
-  const message = parse(stored.toString('utf8')) as Record<string, unknown>;
+export function replayMessage(stored: Buffer, id: unknown): string | null {
+  let message: unknown;
+  try {
+    message = parse(stored.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (!isObject(message) || !('result' in message || 'error' in message)) return null;
   message['id'] = id;
   const result = message['result'];
   if (isObject(result)) result['_meta'] = { ...(isObject(result['_meta']) ? result['_meta'] : {}), [REPLAYED_META]: true };

@@ -26,7 +26,7 @@ export function serializeEvent(data: string, event?: string, id?: string): strin
     .join('\n')}\n\n`;
 }
 
-/** The JSON-RPC response to `idText` (a result or an error), or null for anything else. */
+/** Whether `data` is the JSON-RPC response to `idText` (a result or an error). */
 function responseTo(data: string, idText: string): boolean {
   let message: unknown;
   try {
@@ -37,6 +37,16 @@ function responseTo(data: string, idText: string): boolean {
   if (message === null || typeof message !== 'object' || Array.isArray(message)) return false;
   const m = message as Record<string, unknown>;
   return ('result' in m || 'error' in m) && !('method' in m) && stringify(m['id']) === idText;
+}
+
+/**
+ * A JSON answer to a tool call, read whole: a 4xx that holds no response to the call (a session
+ * not found, a wrong Accept, a malformed message) is the server turning the request away before
+ * the tool ran — released, passed back, never stored for replay (DESIGN §11).
+ */
+export function settleAnswer(result: AttemptResult, id: unknown): AttemptResult {
+  if (result.kind !== 'answer' || result.status < 400 || result.status >= 500 || result.status === 429) return result;
+  return responseTo(result.body.toString('utf8'), stringify(id) ?? '') ? result : { ...result, refused: true };
 }
 
 export function toolCallWatch(id: unknown, sink: EventSink): AnswerWatch {

@@ -7,7 +7,7 @@ import { upstreamRequestHeaders } from '../http/headers.js';
 import type { WriteRequest } from '../idempotency/write.js';
 import { bodyWithKey, CALL_FINGERPRINT_FIELDS, callSettings } from '../mcp/call.js';
 import { classifyMessage, type ToolCall } from '../mcp/message.js';
-import { toolCallWatch } from '../mcp/stream.js';
+import { settleAnswer, toolCallWatch } from '../mcp/stream.js';
 import { attemptOnce } from '../retry/instrumented.js';
 import type { WriteTarget } from './context.js';
 import { EventRelay, renderBatchRefusal, renderCallResult, renderRead } from './render.js';
@@ -46,6 +46,7 @@ async function guardCall(
       fingerprintFields: CALL_FINGERPRINT_FIELDS,
       bodyFor: (upstreamKey) => bodyWithKey(body, call, upstreamKey),
       watch: () => toolCallWatch(call.id, relay),
+      settle: (result) => settleAnswer(result, call.id),
     },
   });
   renderCallResult(request, reply, base.upstream, result, call.id, relay);

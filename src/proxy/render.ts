@@ -242,11 +242,8 @@ export function renderCallResult(
   const found = extractAnswer(answer.status, answer.headers, answer.body, upstream);
   exchange.upstreamRequestId = result.kind === 'replay' && result.requestId !== null ? result.requestId : found.requestId;
   exchange.upstreamCode = found.code;
-  const json = answer.status === 200 && /[/+]json\b/i.test(firstHeader(answer.headers['content-type']) ?? '');
-  if (json && (result.kind === 'replay' || relay.opened)) {
-    const text = result.kind === 'replay' ? replayMessage(answer.body, id) : answer.body.toString('utf8');
-    return renderMessage(request, reply, relay, 200, text);
-  }
+  const text = result.kind === 'replay' ? replayMessage(answer.body, id) : relay.opened ? answer.body.toString('utf8') : null;
+  if (text !== null) return renderMessage(request, reply, relay, answer.status, text);
   // The server's own answer (this call's id already), or a stored one that is not a JSON-RPC response.
   renderAnswer(reply, exchange, upstream, answer, found);
 }

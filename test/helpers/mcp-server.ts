@@ -12,6 +12,8 @@ export interface TestMcpServer {
   url: string;
   /** Executions of each tool, by name. */
   executions: Map<string, number>;
+  /** JSON-RPC messages received, by method (tools/list, tools/call, initialize, …; a batch counts each). */
+  requests: Map<string, number>;
   /** The Idempotency-Key header and key argument each create_payment execution saw. */
   keys: Array<{ header: string | undefined; argument: unknown }>;
   /** Runs before create_payment answers (after it executed): drop the connection, delay, … */
@@ -23,6 +25,7 @@ export async function startMcpServer(options: { json: boolean }): Promise<TestMc
   const state: TestMcpServer = {
     url: '',
     executions: new Map(),
+    requests: new Map(),
     keys: [],
     afterExecute: null,
     close: async () => undefined,
@@ -72,17 +75,18 @@ export async function startMcpServer(options: { json: boolean }): Promise<TestMc
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      const message: unknown = chunks.length === 0 ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      for (const m of Array.isArray(message) ? message : [message]) {
+        const method = (m as { method?: unknown } | undefined)?.method;
+        if (typeof method === 'string') state.requests.set(method, (state.requests.get(method) ?? 0) + 1);
+      }
       const server = build(req, res);
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: options.json });
       res.on('close', () => {
         void transport.close();
         void server.close();
       });
-      void server
-        .connect(transport)
-        .then(() =>
-          transport.handleRequest(req, res, chunks.length === 0 ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'))),
-        );
+      void server.connect(transport).then(() => transport.handleRequest(req, res, message));
     });
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
