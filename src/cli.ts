@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import closeWithGrace from 'close-with-grace';
 import { configJsonSchema } from './config/json-schema.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { budgetsShow, dlqList, dlqResolve, keysShow, storeAck, storeInit, UsageError } from './admin/operator.js';
+import { agentsResume, budgetsShow, dlqList, dlqResolve, keysShow, storeAck, storeInit, UsageError } from './admin/operator.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './observe/logger.js';
 import { buildServer } from './server.js';
@@ -107,6 +107,15 @@ export function program(): Command {
     .option('--agent <id>', "only this agent's (default: every agent with spend this period)")
     .option(...configOption)
     .action(budgetsShow);
+  cli
+    .command('agents')
+    .description('agents paused by the breaker (DESIGN §10.5)')
+    .command('resume')
+    .description("end an agent's pause now, on every instance")
+    .argument('<agent>')
+    .option('--upstream <name>', 'only this upstream (default: every configured one)')
+    .option(...configOption)
+    .action(agentsResume);
   cli
     .command('schema')
     .description('print the JSON Schema (draft-07) of the config file')

@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   asset_not_allowed: { status: 403, title: 'The asset or currency of this write is not in the allow-list', retryStrategy: 'no_retry' },
   policy_violation: { status: 403, title: 'This write breaks a policy rule', retryStrategy: 'no_retry' },
   limit_exceeded: { status: 403, title: 'This write would exceed a spending or count budget', retryStrategy: 'no_retry' },
+  agent_paused: { status: 423, title: "This agent's writes are paused after repeated refusals", retryStrategy: 'no_retry' },
   amount_invalid: { status: 400, title: 'The amount of this write is missing or malformed', retryStrategy: 'fix_request' },
   store_full: { status: 503, title: 'The idempotency store is full; new writes are refused', retryStrategy: 'backoff' },
   draining: { status: 503, title: 'writeguard is shutting down', retryStrategy: 'backoff' },

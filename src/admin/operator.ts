@@ -97,6 +97,17 @@ export async function budgetsShow(options: OperatorOptions & { agent?: string })
   );
 }
 
+/** Ends an agent's pause by the breaker on every upstream (or the one named), on every instance sharing the store. */
+export async function agentsResume(agent: string, options: OperatorOptions & { upstream?: string }): Promise<void> {
+  if (!AGENT_ID.test(agent)) throw new UsageError(`${agent}: not an agent id`);
+  await withStore(options, async (store, config) => {
+    const upstreams = options.upstream !== undefined ? [options.upstream] : config.upstreams.map((u) => u.name);
+    if (upstreams.length === 0) throw new UsageError('name the upstream (--upstream), or pass the config file that lists them');
+    const was = await store.resume(scopeOf(config.namespace, agent), upstreams);
+    process.stdout.write(was ? `${agent} resumed\n` : `${agent} was not paused\n`);
+  });
+}
+
 /** A key's record in every configured upstream (or the one named), for the agent given. */
 export async function keysShow(key: string, options: OperatorOptions & { agent?: string; upstream?: string }): Promise<void> {
   await withStore(options, async (store, config) => {

@@ -122,6 +122,14 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
 
   // State changes exist only with a token.
   if (token !== null) {
+    app.post('/agents/:id/resume', async (request: FastifyRequest<{ Params: { id: string } }>) => {
+      const agent = request.params.id;
+      if (!AGENT_ID.test(agent)) throw new WriteguardError('invalid_agent', 'agent must be 1-128 of A-Z, a-z, 0-9, . _ : @ -');
+      const upstreams = config.upstreams.filter((u) => u.breaker !== null).map((u) => u.name);
+      const wasPaused = await store.resume(scopeOf(config.namespace, agent), upstreams);
+      deps.log.info({ agent, was_paused: wasPaused }, 'agent resumed');
+      return { resumed: true, was_paused: wasPaused };
+    });
     app.post('/dead-letters/:id/resolve', async (request: FastifyRequest<{ Params: { id: string } }>) => {
       const key = parseDeadLetterId(request.params.id);
       if (key === null) throw new WriteguardError('not_found', 'no such dead letter');

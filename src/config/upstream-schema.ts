@@ -271,6 +271,20 @@ export const upstreamSchema = z
       .nullable()
       .default(null)
       .describe('An MCP server (Streamable HTTP): its protected tool calls (DESIGN §11). null: an HTTP API.'),
+    breaker: z
+      .strictObject({
+        refusals: z.number().int().positive().describe("Refused writes (by the leash, or the upstream's 4xx) that pause an agent…"),
+        windowSec: z.number().int().positive().default(60).describe('…within this many seconds.'),
+        pauseSec: z
+          .number()
+          .int()
+          .positive()
+          .default(900)
+          .describe("How long the agent's writes then get 423 agent_paused, on every instance."),
+      })
+      .nullable()
+      .default(null)
+      .describe('A breaker that pauses a runaway agent (DESIGN §10.5); reads are never paused. null: none.'),
   })
   .check((ctx) => {
     const u = ctx.value;

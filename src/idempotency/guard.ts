@@ -1,7 +1,8 @@
 // The protected write, top to bottom: which operation → begin (the claim) → attempts inside the
 // lease → finish — or an answer from the record. Returns a WriteResult; writes no reply.
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Config } from '../config/schema.js';
+import type { Config, UpstreamConfig } from '../config/schema.js';
+import { agentPaused, countsAsRefusal } from '../leash/breaker.js';
 import { WriteguardError } from '../errors.js';
 import { attemptFailureError, type AttemptResult } from '../http/attempt.js';
 import { valuesOf, type HeaderMap } from '../http/headers.js';
@@ -68,13 +69,37 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
       startedAt: Date.now(),
       target: { upstream: req.upstream, dispatcher: req.dispatcher, scope: '', kit, metrics, log },
     };
+    let result: WriteResult;
     try {
-      return await protect(run);
+      result = await protect(run);
     } catch (err) {
-      if (err instanceof WriteguardError) return { kind: 'error', error: err, headers: run.headers, line: run.line };
-      throw err;
+      if (!(err instanceof WriteguardError)) throw err;
+      result = { kind: 'error', error: err, headers: run.headers, line: run.line };
     }
+    if (req.upstream.breaker !== null && run.target.scope !== '') await breakerCount(run, result, req.upstream.breaker);
+    return result;
   };
+
+  /** A refused write counts towards the agent's pause; the one that trips it pauses the agent fleet-wide. */
+  async function breakerCount(run: Run, result: WriteResult, rule: NonNullable<UpstreamConfig['breaker']>): Promise<void> {
+    const end =
+      result.kind === 'error'
+        ? { code: result.error.code, upstreamStatus: null }
+        : { code: null, upstreamStatus: result.kind === 'answer' ? result.answer.status : null };
+    if (!countsAsRefusal(end)) return;
+    const { scope, upstream } = run.target;
+    try {
+      const until = await store.noteRefusal(scope, upstream.name, {
+        refusals: rule.refusals,
+        windowMs: rule.windowSec * 1000,
+        pauseMs: rule.pauseSec * 1000,
+      });
+      if (until !== null) log.warn({ upstream: upstream.name, paused_until: new Date(until).toISOString() }, 'agent paused by the breaker');
+    } catch (err) {
+      // The count is best effort: the agent's answer is already decided.
+      log.warn({ err: { message: (err as Error).message } }, 'breaker count failed');
+    }
+  }
 
   async function protect(run: Run): Promise<WriteResult> {
     const { req } = run;
@@ -83,6 +108,11 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
       config.identity,
       config.identity.agentIdHeader === null ? undefined : valuesOf(req.rawHeaders, config.identity.agentIdHeader),
     );
+    run.target.scope = scopeOf(config.namespace, agent);
+    if (req.upstream.breaker !== null) {
+      const until = await steps.step('paused', () => store.pausedUntil(run.target.scope, req.upstream.name), undefined);
+      if (until !== null) throw agentPaused(until, Date.now(), req.upstream.breaker);
+    }
     let parsed: { json: unknown } | null = null;
     const bodyJson = (): unknown => (parsed ??= { json: parseLossless(req.body) }).json;
     const fp = req.call === null ? requestFingerprint(req, config.identity) : callFingerprint(req, req.call, config.identity, bodyJson());
@@ -109,7 +139,6 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     // A keyless write with intent fields is keyed by its intent: reworded or reordered, it is the same operation.
     const intent = req.intent === null ? null : writeIntent(req, config.identity, bodyJson());
     const op = chooseOperation(found, idem, intent ?? fp, signals);
-    run.target.scope = scopeOf(config.namespace, agent);
     if (op === null) return unprotected(run);
     const charges = leashed(req.upstream.name, () => writeCharges(budgetsOf(req.upstream.name), { ...req, tool }, bodyJson, Date.now()));
 

@@ -7,7 +7,7 @@ import { StoreFullError, StoreUnavailableError, type Store } from '../store/stor
 
 export interface StoreSteps {
   /** The store refuses what may not run while it is not ready (new claims); steps on a claimed record still run. */
-  step<T>(op: string, work: () => Promise<T>, key: string): Promise<T>;
+  step<T>(op: string, work: () => Promise<T>, key: string | undefined): Promise<T>;
   /**
    * A step whose reply was lost may have applied. Begin and markSent are safe to send once more with
    * the same owner token and fence, after the store is ready again (its sentinel re-checked): the

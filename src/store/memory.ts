@@ -3,6 +3,7 @@
 // 503 store_full, nothing sent) and never evicts one — dropping a live record would let its retry run
 // again. Only what has expired by its own TTL is swept to make room.
 import { MEMORY_STORE_DEFAULTS } from '../config/schema.js';
+import { MemoryBreaker } from './memory-breaker.js';
 import { MemoryLeash } from './memory-leash.js';
 import { decideBegin, decideFinish, decideMarkSent, decideRenew, decideResolve, type Change, type Decision } from './decide.js';
 import {
@@ -85,6 +86,7 @@ export class MemoryStore implements Store {
   private readonly cooldownListeners: CooldownListener[] = [];
   private readonly limits: MemoryLimits;
   private readonly leash: MemoryLeash;
+  private readonly breaker: MemoryBreaker;
   /** Sum of the entries' estimated bytes. */
   private bytes = 0;
   /** Nothing expires before this (a lower bound, exact after a sweep): a full store sweeps only when it may free something. */
@@ -96,6 +98,7 @@ export class MemoryStore implements Store {
   ) {
     this.limits = { ...MEMORY_STORE_DEFAULTS, ...limits };
     this.leash = new MemoryLeash(this.limits.maxRecords);
+    this.breaker = new MemoryBreaker(this.limits.maxRecords);
     this.sweeper = setInterval(() => this.sweep(this.clock()), SWEEP_MS).unref();
   }
 
@@ -167,6 +170,7 @@ export class MemoryStore implements Store {
   /** Drops what has expired by its own TTL (records, and the bodies of tombstones); nothing else. */
   private sweep(now: number): void {
     this.leash.sweep(now);
+    this.breaker.sweep(now);
     let next = Infinity;
     for (const [id, entry] of this.entries) {
       if (entry.expiresAt !== null && now >= entry.expiresAt) {
@@ -268,6 +272,22 @@ export class MemoryStore implements Store {
     if (this.clock() < latest.until) return latest.key;
     this.latest.delete(id);
     return null;
+  }
+
+  async pausedUntil(scope: string, upstream: string): Promise<number | null> {
+    return this.breaker.pausedUntil(scope, upstream, this.clock());
+  }
+
+  async noteRefusal(
+    scope: string,
+    upstream: string,
+    rule: { refusals: number; windowMs: number; pauseMs: number },
+  ): Promise<number | null> {
+    return this.breaker.noteRefusal(scope, upstream, rule, this.clock());
+  }
+
+  async resume(scope: string, upstreams: readonly string[]): Promise<boolean> {
+    return this.breaker.resume(scope, upstreams, this.clock());
   }
 
   ready(): boolean {

@@ -222,6 +222,15 @@ export interface Store {
    * `scopePrefix` that has one (Redis scans for them). Expired periods are absent.
    */
   budgetCounters(query: { scope: string | null; scopePrefix: string; buckets: readonly string[] }): Promise<BudgetCounter[]>;
+  /** The breaker (DESIGN §10.5): until when (ms) this agent's writes to this upstream are paused, or null. */
+  pausedUntil(scope: string, upstream: string): Promise<number | null>;
+  /**
+   * Counts one refused write of the agent; the one that reaches `refusals` within `windowMs` pauses
+   * its writes for `pauseMs` (the count starts again). → until when it is paused, when this one paused it.
+   */
+  noteRefusal(scope: string, upstream: string, rule: { refusals: number; windowMs: number; pauseMs: number }): Promise<number | null>;
+  /** Ends the agent's pause (and its refusal count) on these upstreams; true if one was paused. */
+  resume(scope: string, upstreams: readonly string[]): Promise<boolean>;
   /** Whether writes may proceed (reachable, and for Redis initialised with the sentinel this instance saw). */
   ready(): boolean;
   /** Why writes are refused (for readiness and metrics), or null when ready. */

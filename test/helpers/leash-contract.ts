@@ -218,6 +218,35 @@ export function leashContract(name: string, makeStore: () => Promise<ContractSto
       },
     );
 
+    withStore(
+      'the breaker: the refusal that reaches the count pauses the agent on this upstream only, until resumed',
+      async (store, scope) => {
+        const rule = { refusals: 3, windowMs: 60_000, pauseMs: 60_000 };
+        assert.equal(await store.noteRefusal(scope, 'payments', rule), null);
+        assert.equal(await store.noteRefusal(scope, 'payments', rule), null);
+        assert.equal(await store.pausedUntil(scope, 'payments'), null);
+        const until = await store.noteRefusal(scope, 'payments', rule);
+        assert.ok(until !== null && until > Date.now() + 50_000 && until < Date.now() + 70_000, `paused until ${until}`);
+        assert.equal(await store.pausedUntil(scope, 'payments'), until);
+        assert.equal(await store.pausedUntil(scope, 'payouts'), null, 'another upstream');
+        assert.equal(await store.pausedUntil(`${scope}-other`, 'payments'), null, 'another agent');
+        assert.equal(await store.resume(scope, ['payments', 'payouts']), true);
+        assert.equal(await store.pausedUntil(scope, 'payments'), null);
+        assert.equal(await store.resume(scope, ['payments']), false, 'nothing left to resume');
+        assert.equal(await store.noteRefusal(scope, 'payments', rule), null, 'the count started again');
+      },
+    );
+
+    withStore('the breaker: refusals spread wider than the window never pause; a pause ends by itself', async (store, scope) => {
+      const rule = { refusals: 2, windowMs: 150, pauseMs: 200 };
+      assert.equal(await store.noteRefusal(scope, 'payments', rule), null);
+      await sleep(200);
+      assert.equal(await store.noteRefusal(scope, 'payments', rule), null, 'the first one left the window');
+      assert.ok((await store.noteRefusal(scope, 'payments', rule)) !== null);
+      await sleep(260);
+      assert.equal(await store.pausedUntil(scope, 'payments'), null);
+    });
+
     withStore("a period's counter expires when the period ends", async (store, scope) => {
       const bucket = 'per-minute:m-test';
       acquired(await store.begin(input(newKey(scope), { charges: [charge(1, { bucket, limit: 1, resetAt: Date.now() + 200 })] })));

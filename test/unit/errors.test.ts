@@ -28,6 +28,7 @@ test('the table has the documented status for every code', () => {
     policy_violation: 403,
     limit_exceeded: 403,
     amount_invalid: 400,
+    agent_paused: 423,
     store_full: 503,
     draining: 503,
     unauthorized: 401,

@@ -7,6 +7,7 @@
 //   intent index `${prefix}{${scope}}:intent:${upstream}:${hash}`      hash: m (the holder's dlq member), k (its upstream key),
 //                                                                       c (created), s (state), st (status), meta; expires with the window
 //   budget       `${prefix}{${scope}}:budget:${bucket}`                hash: used (spent + held), held; expires when its period ends
+//   breaker      `${prefix}{${scope}}:refusals:${upstream}`             refusals in the window; `…:paused:${upstream}` until when (ms)
 import type { Leash, RecordKey } from '../store.js';
 import { sentinelKey } from './sentinel.js';
 import { slotSentinelKey } from './slot-sentinels.js';
@@ -45,6 +46,11 @@ export function intentKey(keys: KeySet, hash: string): string {
 /** The pointer from a derived key to its latest deliberate operation (`Idempotency-Intent: new`). */
 export function pointerKey(keys: KeySet, fromKeyHash: string): string {
   return `${keys.tag}:${keys.upstream}:${fromKeyHash}:latest`;
+}
+
+/** The breaker's keys of an agent on an upstream: its refusal count in the window, and its pause (until, ms). */
+export function breakerKeys(keys: KeySet): { refusals: string; paused: string } {
+  return { refusals: `${keys.tag}:refusals:${keys.upstream}`, paused: `${keys.tag}:paused:${keys.upstream}` };
 }
 
 export function budgetKey(keys: KeySet, bucket: string): string {

@@ -304,7 +304,23 @@ if #flat == 0 then return false end
 return {flat, redis.call('GET', KEYS[2])}
 `;
 
-export type ScriptName = 'wgBegin' | 'wgMarkSent' | 'wgRenew' | 'wgFinish' | 'wgResolve' | 'wgUnclaim' | 'wgGet';
+/**
+ * The breaker (DESIGN §10.5): one refused write counted. KEYS: the agent's refusal count, its pause.
+ * ARGV: refusals, windowMs, pauseMs. → until when it is now paused (ms), or false.
+ */
+export const REFUSAL = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if n < tonumber(ARGV[1]) then return false end
+redis.call('DEL', KEYS[1])
+local untilMs = string.format('%.0f', now + tonumber(ARGV[3]))
+redis.call('SET', KEYS[2], untilMs, 'PXAT', untilMs)
+return untilMs
+`;
+
+export type ScriptName = 'wgBegin' | 'wgMarkSent' | 'wgRenew' | 'wgFinish' | 'wgResolve' | 'wgUnclaim' | 'wgGet' | 'wgRefusal';
 /** Each runs as EVALSHA with its number of keys first: a settling step takes as many as its record's leash names. */
 export type ScriptRunner = Record<ScriptName, (numberOfKeys: number, ...args: string[]) => Promise<unknown>>;
 
@@ -316,4 +332,5 @@ export const SCRIPTS: Record<ScriptName, string> = {
   wgResolve: RESOLVE,
   wgUnclaim: UNCLAIM,
   wgGet: GET,
+  wgRefusal: REFUSAL,
 };

@@ -43,7 +43,7 @@ import { beginArgs, CorruptRecordError, nullable, parseBeginReply, parseRecord, 
 import { CooldownChannel } from './cooldown-channel.js';
 import { budgetCounters, deadLetters, findByKeyHash, type Lookups } from './lookups.js';
 import { CHECK_INTERVAL_MS, Readiness } from './readiness.js';
-import { budgetKey, intentKey, leashKeys, pointerKey, recordKeys, scriptArgs, type KeySet } from './keys.js';
+import { breakerKeys, budgetKey, intentKey, leashKeys, pointerKey, recordKeys, scriptArgs, type KeySet } from './keys.js';
 import { SCRIPTS, type ScriptName, type ScriptRunner } from './scripts.js';
 
 export interface RedisStoreOptions {
@@ -264,6 +264,39 @@ export class RedisStore implements Store {
   async latestOperation(key: RecordKey): Promise<string | null> {
     const keys = this.keys(key);
     return this.step('latest', () => this.client.get(pointerKey(keys, key.keyHash)));
+  }
+
+  // ---- the breaker (DESIGN §10.5) ---------------------------------------------------------------
+
+  async pausedUntil(scope: string, upstream: string): Promise<number | null> {
+    const { paused } = breakerKeys(this.keys({ scope, upstream, keyHash: '' }));
+    const until = await this.call('paused', () => this.client.get(paused));
+    return until === null ? null : Number(until);
+  }
+
+  async noteRefusal(
+    scope: string,
+    upstream: string,
+    rule: { refusals: number; windowMs: number; pauseMs: number },
+  ): Promise<number | null> {
+    const { refusals, paused } = breakerKeys(this.keys({ scope, upstream, keyHash: '' }));
+    const args = [String(rule.refusals), wholeMs(rule.windowMs), wholeMs(rule.pauseMs)];
+    const until = await this.call('refusal', () => this.scripts.wgRefusal(2, refusals, paused, ...args));
+    return typeof until === 'string' ? Number(until) : null;
+  }
+
+  async resume(scope: string, upstreams: readonly string[]): Promise<boolean> {
+    let was = false;
+    for (const upstream of upstreams) {
+      const { refusals, paused } = breakerKeys(this.keys({ scope, upstream, keyHash: '' }));
+      const gone = await this.call('resume', async () => {
+        const n = await this.client.del(paused);
+        await this.client.del(refusals);
+        return n;
+      });
+      was = gone > 0 || was;
+    }
+    return was;
   }
 
   // ---- readiness and cooldowns: their collaborators answer ------------------------------------
