@@ -33,6 +33,8 @@ function asWriteguardError(err: Error & { statusCode?: number; code?: string }, 
   if (err.statusCode === 431) return new WriteguardError('headers_too_large', err.message);
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new WriteguardError('bad_request', err.message);
   if (err.code === 'ECONNRESET' || err.message === 'aborted') return new WriteguardError('bad_request', 'the client aborted the request');
+  // A streamed answer that stalled before its first byte reached the agent.
+  if (err.code === 'UND_ERR_BODY_TIMEOUT') return new WriteguardError('upstream_timeout', 'the upstream stopped sending its answer');
   log.error({ err: { message: err.message, code: err.code, stack: err.stack } }, 'internal error');
   return new WriteguardError('internal_error', 'writeguard failed to handle this request');
 }

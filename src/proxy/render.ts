@@ -2,9 +2,9 @@
 // problems, and the raw answer to a request Node could not parse. Each also records what the
 // response line says about it.
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UpstreamConfig } from '../config/schema.js';
 import { PROBLEM_CONTENT_TYPE, type WriteguardError, toProblem } from '../errors.js';
@@ -15,7 +15,7 @@ import type { Exchange } from '../observe/exchange.js';
 import { extractAnswer, requestIdFromHeaders, type Extracted } from '../observe/extract.js';
 import type { Logger } from '../observe/logger.js';
 import { batchRefusal, refusalMessage, replayMessage } from '../mcp/reply.js';
-import { serializeEvent, type EventSink } from '../mcp/stream.js';
+import { isEventStream, serializeEvent, type EventSink } from '../mcp/stream.js';
 
 /** Bodies up to this size are read to find a request id or error code; larger ones stream untouched. */
 export const INSPECT_MAX_BYTES = 64 * 1024;
@@ -136,6 +136,7 @@ export async function renderUpstream(
   const headerRequestId = requestIdFromHeaders(headers, upstream);
   stampRequestId(reply, exchange, headerRequestId);
   exchange.upstreamRequestId = headerRequestId;
+  if (!Buffer.isBuffer(body) && isEventStream(headers)) return relayEventStream(reply, exchange, status, body);
   if (!worthInspecting(status, headers, headerRequestId)) return reply.send(body);
   let head: Buffer;
   if (Buffer.isBuffer(body)) head = body;
@@ -159,6 +160,25 @@ export async function renderUpstream(
   exchange.upstreamRequestId = found.requestId;
   exchange.upstreamCode = found.code;
   return reply.send(head);
+}
+
+/**
+ * An event stream (an MCP server's GET stream, any SSE answer): its head leaves at once — a stream
+ * may stay silent for long — and its events as they come. If the upstream stream fails later, the
+ * agent's stream ends with it (its client reconnects), never a second answer.
+ */
+function relayEventStream(reply: FastifyReply, exchange: Exchange, status: number, body: NodeJS.ReadableStream): FastifyReply {
+  reply.header('x-writeguard-attempts', String(exchange.attempts));
+  exchange.answering();
+  reply.hijack();
+  const res = reply.raw;
+  if (res.destroyed) return reply;
+  res.writeHead(status, reply.getHeaders() as OutgoingHttpHeaders);
+  res.flushHeaders();
+  pipeline(body, res, (err) => {
+    if (err) res.destroy();
+  });
+  return reply;
 }
 
 /** A read's final answer: status and headers (and a Retry-After when passed back early), then the body. */
