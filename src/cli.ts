@@ -4,7 +4,18 @@ import { Command, CommanderError } from 'commander';
 import closeWithGrace from 'close-with-grace';
 import { configJsonSchema } from './config/json-schema.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { agentsResume, budgetsShow, dlqList, dlqResolve, keysShow, storeAck, storeInit, UsageError } from './admin/operator.js';
+import {
+  agentsResume,
+  approvalsDecide,
+  approvalsList,
+  budgetsShow,
+  dlqList,
+  dlqResolve,
+  keysShow,
+  storeAck,
+  storeInit,
+  UsageError,
+} from './admin/operator.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './observe/logger.js';
 import { buildServer } from './server.js';
@@ -107,6 +118,25 @@ export function program(): Command {
     .option('--agent <id>', "only this agent's (default: every agent with spend this period)")
     .option(...configOption)
     .action(budgetsShow);
+  const approvals = cli.command('approvals').description('writes above a threshold, waiting for a person (DESIGN §10.4)');
+  approvals
+    .command('list')
+    .description('the pending approvals, oldest first (JSON)')
+    .option(...configOption)
+    .option('-n, --limit <n>', 'at most this many', '100')
+    .action(approvalsList);
+  for (const verdict of ['approve', 'deny'] as const) {
+    approvals
+      .command(verdict)
+      .description(
+        verdict === 'approve'
+          ? "approve: the agent's next re-send is sent, once"
+          : 'deny: the write is never sent; its budget hold is released',
+      )
+      .argument('<id>')
+      .option(...configOption)
+      .action((id: string, options: { config?: string }) => approvalsDecide(verdict, id, options));
+  }
   cli
     .command('agents')
     .description('agents paused by the breaker (DESIGN §10.5)')

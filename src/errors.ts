@@ -1,6 +1,6 @@
 // Every error writeguard itself answers with: one table, one class, one body shape (RFC 9457).
 
-export type RetryStrategy = 'no_retry' | 'fix_request' | 'backoff' | 'reconcile';
+export type RetryStrategy = 'no_retry' | 'fix_request' | 'backoff' | 'reconcile' | 'after_approval';
 
 interface CodeSpec {
   readonly status: number;
@@ -35,6 +35,10 @@ export const ERROR_CODES = {
   asset_not_allowed: { status: 403, title: 'The asset or currency of this write is not in the allow-list', retryStrategy: 'no_retry' },
   policy_violation: { status: 403, title: 'This write breaks a policy rule', retryStrategy: 'no_retry' },
   limit_exceeded: { status: 403, title: 'This write would exceed a spending or count budget', retryStrategy: 'no_retry' },
+  approval_required: { status: 403, title: 'This write needs a person’s approval before it is sent', retryStrategy: 'after_approval' },
+  approval_pending: { status: 403, title: 'This write is still waiting for a person’s approval', retryStrategy: 'after_approval' },
+  approval_denied: { status: 403, title: 'A person denied this write', retryStrategy: 'no_retry' },
+  approval_expired: { status: 403, title: 'Nobody approved this write in time', retryStrategy: 'no_retry' },
   agent_paused: { status: 423, title: "This agent's writes are paused after repeated refusals", retryStrategy: 'no_retry' },
   amount_invalid: { status: 400, title: 'The amount of this write is missing or malformed', retryStrategy: 'fix_request' },
   store_full: { status: 503, title: 'The idempotency store is full; new writes are refused', retryStrategy: 'backoff' },

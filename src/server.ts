@@ -5,6 +5,7 @@ import { buildAdminApp } from './admin/plugin.js';
 import type { Config, UpstreamConfig } from './config/schema.js';
 import type { Logger } from './observe/logger.js';
 import { createGuard } from './idempotency/guard.js';
+import { createAlerts } from './observe/alerts.js';
 import { Metrics } from './observe/metrics.js';
 import { RetryBudget } from './retry/budget.js';
 import { Cooldowns, type RetryKit } from './retry/cooldown.js';
@@ -43,6 +44,7 @@ function upstreamPool(upstream: UpstreamConfig): Dispatcher {
 
 /** The dead-letter gauge counts up to this many (a scrape must stay cheap). */
 const METRICS_DEAD_LETTER_LIMIT = 10_000;
+const ALERTS_FLUSH_MS = 2_000;
 
 export interface ServerOptions {
   /** A store to use instead of the one the config names (tests share one between instances). */
@@ -67,7 +69,9 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
     () => ({ notReady: store.notReadyReason()?.code ?? null, persistence: store.persistence() }),
   );
   if (store instanceof MemoryStore) metrics.memoryStore(() => store.usage());
-  const deps = { config, log, dispatchers, lifecycle, kit, metrics, handleWrite: createGuard({ config, store, log, kit, metrics }) };
+  const alerts = createAlerts(config.alerts, { log, metrics });
+  const handleWrite = createGuard({ config, store, log, kit, metrics, alerts });
+  const deps = { config, log, dispatchers, lifecycle, kit, metrics, handleWrite };
   const proxies = listeners(config).map((l) => ({ app: buildProxyApp(l, deps), host: l.host, port: l.port }));
   const admin = { app: buildAdminApp({ config, log, lifecycle, store, metrics }), host: config.admin.host, port: config.admin.port };
 
@@ -88,6 +92,8 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
       await Promise.all(proxies.map((p) => p.app.close()));
       await admin.app.close();
       await Promise.all([...dispatchers.values()].map((d) => d.close()));
+      // What is still queued gets a moment to leave; the rest is counted as dropped.
+      await alerts.close(ALERTS_FLUSH_MS);
       if (options.store === undefined) await store.close();
     },
   };

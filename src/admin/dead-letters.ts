@@ -2,18 +2,10 @@
 // a compare-and-set on the epoch the operator read. Shared by the admin routes and the CLI.
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
+import { recordId } from '../store/record-id.js';
 import type { DeadLetter, IdemRecord, RecordKey, ResolveOutcome, StepResult, Store, StoredResponse } from '../store/store.js';
 
-/** An opaque, URL-safe id naming one record: scope, upstream and key hash. */
-export function deadLetterId(key: RecordKey): string {
-  return Buffer.from(`${key.scope}\n${key.upstream}\n${key.keyHash}`).toString('base64url');
-}
-
-export function parseDeadLetterId(id: string): RecordKey | null {
-  const parts = Buffer.from(id, 'base64url').toString('utf8').split('\n');
-  if (parts.length !== 3 || !/^[0-9a-f]{64}$/.test(parts[2]!)) return null;
-  return { scope: parts[0]!, upstream: parts[1]!, keyHash: parts[2]! };
-}
+export { parseRecordId as parseDeadLetterId } from '../store/record-id.js';
 
 export interface RecordView {
   id: string;
@@ -36,7 +28,7 @@ export interface RecordView {
 
 export function recordView(key: RecordKey, record: IdemRecord): RecordView {
   return {
-    id: deadLetterId(key),
+    id: recordId(key),
     scope: key.scope,
     upstream: key.upstream,
     state: record.state,

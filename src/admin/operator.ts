@@ -7,6 +7,7 @@ import { scopeOf } from '../idempotency/scope.js';
 import { ackStore, createRedisStore, initStore } from '../store/index.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { listDeadLetters, parseDeadLetterId, resolutionSchema, resolveDeadLetter } from './dead-letters.js';
+import { decideApproval, listApprovals } from './approvals.js';
 import { budgetReport } from './budgets.js';
 import { keyRecords } from './keys.js';
 
@@ -95,6 +96,22 @@ export async function budgetsShow(options: OperatorOptions & { agent?: string })
   await withStore(options, async (store, config) =>
     print({ budgets: await budgetReport(store, config, options.agent ?? null, Date.now()) }),
   );
+}
+
+export async function approvalsList(options: OperatorOptions & { limit?: string }): Promise<void> {
+  await withStore(options, async (store, config) =>
+    print({ approvals: await listApprovals(store, config.namespace, Number(options.limit ?? 100)) }),
+  );
+}
+
+/** Exit 1 when the decision did not apply (no such pending approval, or it changed since it was read). */
+export async function approvalsDecide(verdict: 'approve' | 'deny', id: string, options: OperatorOptions): Promise<void> {
+  await withStore(options, async (store) => {
+    const result = await decideApproval(store, id, verdict);
+    if (result === 'ok') return void process.stdout.write(`${verdict === 'approve' ? 'approved' : 'denied'}\n`);
+    process.stderr.write(result === 'not_found' ? 'no such approval\n' : 'not applied: the approval is no longer pending\n');
+    process.exitCode = 1;
+  });
 }
 
 /** Ends an agent's pause by the breaker on every upstream (or the one named), on every instance sharing the store. */

@@ -11,6 +11,7 @@ import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { listDeadLetters, parseDeadLetterId, resolutionSchema, resolveDeadLetter } from './dead-letters.js';
+import { decideApproval, listApprovals } from './approvals.js';
 import { budgetReport } from './budgets.js';
 import { keyRecords } from './keys.js';
 
@@ -97,6 +98,11 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     return { dead_letters: await listDeadLetters(store, limit) };
   });
 
+  app.get('/approvals', async (request: FastifyRequest<{ Querystring: { limit?: string } }>) => {
+    const limit = Math.min(MAX_LIST, Math.max(1, Number(request.query.limit ?? 100) || 100));
+    return { approvals: await listApprovals(store, config.namespace, limit) };
+  });
+
   app.get('/budgets', async (request: FastifyRequest<{ Querystring: { agent?: string } }>) => {
     const { agent } = request.query;
     if (agent !== undefined && !AGENT_ID.test(agent))
@@ -122,6 +128,16 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
 
   // State changes exist only with a token.
   if (token !== null) {
+    for (const verdict of ['approve', 'deny'] as const) {
+      app.post(`/approvals/:id/${verdict}`, async (request: FastifyRequest<{ Params: { id: string } }>) => {
+        const result = await decideApproval(store, request.params.id, verdict);
+        if (result === 'not_found') throw new WriteguardError('not_found', 'no such approval');
+        if (result === 'stale')
+          throw new WriteguardError('stale', 'the approval is no longer pending (it was decided, or it expired): list again');
+        deps.log.info({ approval: request.params.id, verdict }, 'approval decided');
+        return { decided: true, state: verdict === 'approve' ? 'approved' : 'denied' };
+      });
+    }
     app.post('/agents/:id/resume', async (request: FastifyRequest<{ Params: { id: string } }>) => {
       const agent = request.params.id;
       if (!AGENT_ID.test(agent)) throw new WriteguardError('invalid_agent', 'agent must be 1-128 of A-Z, a-z, 0-9, . _ : @ -');

@@ -92,5 +92,10 @@ function applyEnv(raw: Raw, env: NodeJS.ProcessEnv): Raw {
   if (env.WRITEGUARD_NAMESPACE) out.namespace = env.WRITEGUARD_NAMESPACE;
   if (env.WRITEGUARD_AGENT_ID) section('identity').agentId = env.WRITEGUARD_AGENT_ID;
   if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL;
+  // The webhook's secret, kept out of the file; it only completes a webhook the file configures.
+  const webhook = isRaw(out.alerts) ? out.alerts.webhook : undefined;
+  if (env.WRITEGUARD_ALERTS_SECRET && isRaw(webhook)) section('alerts').webhook = { ...webhook, secret: env.WRITEGUARD_ALERTS_SECRET };
   return out;
 }
+
+const isRaw = (v: unknown): v is Raw => v !== null && typeof v === 'object' && !Array.isArray(v);

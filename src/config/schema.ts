@@ -3,6 +3,7 @@
 // it says what config/writeguard.example.yaml's comments say. Describe a field last (after
 // `.default()`, `.nullable()`…): a description inside a nullable lands in one branch of its anyOf.
 import { z } from 'zod';
+import { alertsSchema } from './alerts-schema.js';
 import { headerName, port } from './fields.js';
 import { budgetIssues } from './budget-checks.js';
 import { budgetSchema } from './leash-schema.js';
@@ -191,6 +192,7 @@ export const configSchema = z
         "Spend and count caps on the agent's writes, across upstreams, restarts and a fleet sharing the store (DESIGN §10.2); " +
           'a write over any matching budget gets 403 limit_exceeded and is not sent.',
       ),
+    alerts: alertsSchema.prefault({}).describe('Signed webhook events for an operator: limits hit, pauses, unknown outcomes.'),
   })
   .check((ctx) => {
     const cfg = ctx.value;
@@ -252,3 +254,4 @@ export type RouteConfig = UpstreamConfig['routes'][number];
 export type RetryConfig = UpstreamConfig['retry'];
 export type ReconcileConfig = NonNullable<RouteConfig['reconcile']>;
 export type IntentConfig = NonNullable<UpstreamConfig['intent']>;
+export type ApprovalRule = UpstreamConfig['approval'][number];

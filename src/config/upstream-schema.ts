@@ -143,6 +143,25 @@ const policyRuleFields = {
 };
 
 const policyRuleSchema = z.strictObject({ match: policyMatch, ...policyRuleFields });
+
+const approvalRuleFields = {
+  amount: bodyField.describe('The field holding the amount, e.g. body:amount or arguments.amount.'),
+  scale: z.number().int().min(0).max(18).default(0).describe('Decimal places of the amount ("24.50" at scale 2 is 2450).'),
+  above: z
+    .number()
+    .int()
+    .min(0)
+    .max(Number.MAX_SAFE_INTEGER)
+    .describe('In minor units: a write whose amount is strictly greater waits for a person (403 approval_required), nothing sent.'),
+  ttlSec: z
+    .number()
+    .int()
+    .positive()
+    .default(86_400)
+    .describe('How long a pending approval waits before it expires (its budget holds are then released).'),
+};
+const approvalRuleSchema = z.strictObject({ match: policyMatch, ...approvalRuleFields });
+const routeApprovalRuleSchema = z.strictObject({ match: policyMatch.optional(), ...approvalRuleFields });
 /** On a route entry the rule applies to that route's writes unless it names its own patterns. */
 const routePolicyRuleSchema = z.strictObject({ match: policyMatch.optional(), ...policyRuleFields });
 
@@ -170,6 +189,10 @@ const routeSchema = z.strictObject({
       "What this route's writes mean, whatever their wording (DESIGN §10.1); it replaces the upstream's intent whole. " +
         "null: the upstream's applies. Not on a passthrough route (its writes are never claimed).",
     ),
+  approval: z
+    .array(routeApprovalRuleSchema)
+    .default([])
+    .describe("Approval thresholds for this route's writes, on top of the upstream's (DESIGN §10.4); without match, the route's writes."),
   reconcile: reconcileSchema
     .nullable()
     .default(null)
@@ -271,6 +294,13 @@ export const upstreamSchema = z
       .nullable()
       .default(null)
       .describe('An MCP server (Streamable HTTP): its protected tool calls (DESIGN §11). null: an HTTP API.'),
+    approval: z
+      .array(approvalRuleSchema)
+      .default([])
+      .describe(
+        'A person approves writes above a threshold (DESIGN §10.4): { match, amount, scale, above, ttlSec }. ' +
+          'The first matching rule whose threshold the amount exceeds applies.',
+      ),
     breaker: z
       .strictObject({
         refusals: z.number().int().positive().describe("Refused writes (by the leash, or the upstream's 4xx) that pause an agent…"),

@@ -31,6 +31,7 @@ export interface ClaimInput {
   intent: IntentClaim | null;
   charges: readonly Charge[];
   pointer: BeginInput['pointer'];
+  approval: BeginInput['approval'];
 }
 
 const WAIT_POLL_MS = 100;
@@ -83,6 +84,7 @@ export async function claimRecord(deps: ClaimDeps, input: ClaimInput): Promise<B
             intent: input.intent,
             charges: input.charges,
             pointer: input.pointer,
+            approval: input.approval,
           }),
         ),
       op.key,

@@ -1,8 +1,11 @@
 // The protected write, top to bottom: which operation → begin (the claim) → attempts inside the
 // lease → finish — or an answer from the record. Returns a WriteResult; writes no reply.
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Config, UpstreamConfig } from '../config/schema.js';
-import { agentPaused, countsAsRefusal } from '../leash/breaker.js';
+import type { Config } from '../config/schema.js';
+import { approvalNeeded } from '../leash/approval.js';
+import { agentPaused } from '../leash/breaker.js';
+import { NO_ALERTS, type Alerts } from '../observe/alerts.js';
+import { writeEvents } from './write-events.js';
 import { WriteguardError } from '../errors.js';
 import { attemptFailureError, type AttemptResult } from '../http/attempt.js';
 import { valuesOf, type HeaderMap } from '../http/headers.js';
@@ -39,6 +42,7 @@ export interface GuardDeps {
   metrics: Metrics;
   /** Keys the HMAC of generated upstream keys; random per process is enough (the record keeps the result). */
   secret?: Buffer;
+  alerts?: Alerts;
 }
 
 const LEASE_MARGIN_MS = 5_000;
@@ -57,6 +61,7 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
   const secret = deps.secret ?? randomBytes(32);
   const steps = storeSteps(store, metrics, log, config.store.commandTimeoutMs);
   const claimDeps: ClaimDeps = { store, steps, log, kit, secret };
+  const ended = writeEvents({ store, log, alerts: deps.alerts ?? NO_ALERTS, namespace: config.namespace });
   // Budgets span upstreams (DESIGN §10.2): each upstream's are picked once.
   const budgets = new Map(config.upstreams.map((u) => [u.name, budgetsFor(config.budgets, u.name)] as const));
   const budgetsOf = (upstream: string): readonly BudgetConfig[] => budgets.get(upstream) ?? [];
@@ -76,30 +81,9 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
       if (!(err instanceof WriteguardError)) throw err;
       result = { kind: 'error', error: err, headers: run.headers, line: run.line };
     }
-    if (req.upstream.breaker !== null && run.target.scope !== '') await breakerCount(run, result, req.upstream.breaker);
+    if (run.target.scope !== '') await ended({ upstream: req.upstream, scope: run.target.scope, keyHash: run.line.keyHash, result });
     return result;
   };
-
-  /** A refused write counts towards the agent's pause; the one that trips it pauses the agent fleet-wide. */
-  async function breakerCount(run: Run, result: WriteResult, rule: NonNullable<UpstreamConfig['breaker']>): Promise<void> {
-    const end =
-      result.kind === 'error'
-        ? { code: result.error.code, upstreamStatus: null }
-        : { code: null, upstreamStatus: result.kind === 'answer' ? result.answer.status : null };
-    if (!countsAsRefusal(end)) return;
-    const { scope, upstream } = run.target;
-    try {
-      const until = await store.noteRefusal(scope, upstream.name, {
-        refusals: rule.refusals,
-        windowMs: rule.windowSec * 1000,
-        pauseMs: rule.pauseSec * 1000,
-      });
-      if (until !== null) log.warn({ upstream: upstream.name, paused_until: new Date(until).toISOString() }, 'agent paused by the breaker');
-    } catch (err) {
-      // The count is best effort: the agent's answer is already decided.
-      log.warn({ err: { message: (err as Error).message } }, 'breaker count failed');
-    }
-  }
 
   async function protect(run: Run): Promise<WriteResult> {
     const { req } = run;
@@ -141,6 +125,8 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     const op = chooseOperation(found, idem, intent ?? fp, signals);
     if (op === null) return unprotected(run);
     const charges = leashed(req.upstream.name, () => writeCharges(budgetsOf(req.upstream.name), { ...req, tool }, bodyJson, Date.now()));
+    const approval =
+      req.approval.length === 0 ? null : leashed(req.upstream.name, () => approvalNeeded(req.approval, { ...req, tool }, bodyJson));
 
     // Nothing is claimed for a request refused here.
     await passCooldown(kit, run.target.scope, req.upstream, run.startedAt);
@@ -164,6 +150,7 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
       intent: intentClaim(req, intent, op, signals),
       charges,
       pointer,
+      approval,
     });
     if (begun.outcome === 'acquired') {
       const { record } = begun;
@@ -178,7 +165,10 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
       const error = limitRefused(budgetsOf(req.upstream.name), begun.refusal, req.method, req.apiPath);
       return { kind: 'error', error, headers: run.headers, line: run.line };
     }
-    const answered = answerFromRecord(begun, op.key);
+    // Nobody decided in time: its holds go back before the agent hears so.
+    if (begun.outcome === 'approval_expired' && begun.record.approval?.state === 'pending')
+      await steps.step('approval', () => store.decideApproval(recordKey, begun.record, 'expire'), op.key);
+    const answered = answerFromRecord(begun, op.key, recordKey);
     if (begun.outcome === 'replay') run.line.outcome = 'replayed';
     if (answered.requestId !== null) run.line.upstreamRequestId = answered.requestId;
     if (answered.kind === 'refused') return { kind: 'error', error: answered.error, headers: run.headers, line: run.line };

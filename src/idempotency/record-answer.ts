@@ -2,14 +2,19 @@
 // that says what happened and what to do next. Pure.
 import { WriteguardError } from '../errors.js';
 import type { Answer } from '../http/attempt.js';
-import type { BeginResult, IntentHolder } from '../store/store.js';
+import { recordId } from '../store/record-id.js';
+import type { BeginResult, IdemRecord, IntentHolder, RecordKey } from '../store/store.js';
 import { fromStored } from './stored-answer.js';
 
 export type RecordAnswer =
   { kind: 'replay'; answer: Answer; requestId: string | null } | { kind: 'refused'; error: WriteguardError; requestId: string | null };
 
 /** A budget's refusal is worded where the budgets are known (leash/budgets.ts limitRefused). */
-export function answerFromRecord(begun: Exclude<BeginResult, { outcome: 'limit_exceeded' }>, key: string): RecordAnswer {
+export function answerFromRecord(
+  begun: Exclude<BeginResult, { outcome: 'limit_exceeded' }>,
+  key: string,
+  recordKey: RecordKey,
+): RecordAnswer {
   const refused = (error: WriteguardError): RecordAnswer => ({ kind: 'refused', error, requestId: null });
   if (begun.outcome === 'intent_duplicate') return refused(intentDuplicate(begun.holder, key));
   const { record } = begun;
@@ -63,15 +68,43 @@ export function answerFromRecord(begun: Exclude<BeginResult, { outcome: 'limit_e
           { idempotencyKey: key },
         ),
       );
+    case 'approval_required':
+    case 'approval_pending':
+    case 'approval_denied':
+    case 'approval_expired':
+      return refused(approvalRefusal(begun.outcome, begun.record, key, recordKey));
     case 'acquired':
       throw new Error('unreachable: an acquired record is attempted, not answered from');
   }
+}
+
+/** Where a write above an approval threshold stands, in words an LLM can act on (DESIGN §10.4). */
+function approvalRefusal(
+  code: 'approval_required' | 'approval_pending' | 'approval_denied' | 'approval_expired',
+  record: IdemRecord,
+  key: string,
+  recordKey: RecordKey,
+): WriteguardError {
+  const approval = record.approval!;
+  const id = recordId(recordKey);
+  const until = new Date(approval.expiresAt).toISOString();
+  const detail = {
+    approval_required: `this ${record.meta.method} ${record.meta.path} needs a person's approval before it is sent (approval ${id}); nothing was sent. Tell the person, then send the same request again with the same Idempotency-Key after they approve it (before ${until}).`,
+    approval_pending: `this write is still waiting for a person's approval (approval ${id}, until ${until}); nothing was sent. Send it again with the same Idempotency-Key once it is approved.`,
+    approval_denied: `a person denied this write (approval ${id}); nothing was sent and it will not be. Do not send it again.`,
+    approval_expired: `nobody approved this write before ${until} (approval ${id}); nothing was sent and it will not be. Ask the person before trying again.`,
+  }[code];
+  return new WriteguardError(code, detail, {
+    idempotencyKey: key,
+    extensions: { approval_id: id, expires_at: until, amount: approval.amount },
+  });
 }
 
 const STATE_WORDS: Record<IntentHolder['state'], string> = {
   in_flight: 'is still in progress',
   completed: 'completed',
   outcome_unknown: 'has an unknown outcome (it may have run)',
+  awaiting_approval: "is waiting for a person's approval",
 };
 
 /** Written for an LLM to act on: what matched, when, how it went, and the exact header for a deliberate second write. */

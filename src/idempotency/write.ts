@@ -1,7 +1,7 @@
 // A protected write as the proxy hands it to the guard, and what the guard hands back: an answer to
 // pass on, a replay, or a refusal, with the headers and response-line facts that go with it.
 import type { Dispatcher } from 'undici';
-import type { IdempotencyConfig, IntentConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
+import type { ApprovalRule, IdempotencyConfig, IntentConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
 import type { WriteguardError } from '../errors.js';
 import type { Answer, AnswerWatch, AttemptResult } from '../http/attempt.js';
 import type { HeaderMap } from '../http/headers.js';
@@ -30,6 +30,8 @@ export interface WriteRequest {
   idempotency: IdempotencyConfig;
   /** The allow-list rules that apply to this write's upstream and route. */
   policy: readonly PolicyRule[];
+  /** The approval thresholds that apply to this write's upstream and route (DESIGN §10.4). */
+  approval: readonly ApprovalRule[];
   /** The intent fields of this write's route or upstream (DESIGN §10.1), or null. */
   intent: IntentConfig | null;
   /** The matched `routes[]` pattern, or null: the intent then names the path. */

@@ -18,6 +18,8 @@
 //   so `-0` is refused as negative.
 
 import { isLosslessNumber } from 'lossless-json';
+import { WriteguardError } from '../errors.js';
+import { readRaw } from '../observe/json-body.js';
 
 export type AmountResult = { ok: true; minor: number } | { ok: false; reason: string };
 
@@ -115,4 +117,19 @@ function malformed(text: string): string {
   if (/^[0-9]+\.$/.test(text)) return 'has no digit after the decimal point; write 5 or 5.00, not 5.';
   if (/^0[0-9]/.test(text)) return 'has leading zeros; write 7, not 007';
   return "is not a decimal number; send digits with an optional '.' and fraction, such as 24.50";
+}
+
+/**
+ * The amount in a write's `field` ('body:…'), or 400 amount_invalid saying what to fix; `reader`
+ * names the rule that reads it ("budget daily-usd", "the approval rule").
+ */
+export function writeAmount(json: unknown, field: string, scale: number, write: { method: string; path: string }, reader: string): number {
+  const result = parseAmount(readRaw(json, field.slice('body:'.length)), scale);
+  if (result.ok) return result.minor;
+  const places = scale === 0 ? 'as a whole number' : `with at most ${scale} decimal places`;
+  throw new WriteguardError(
+    'amount_invalid',
+    `this ${write.method} ${write.path} ${field} ${result.reason}. Nothing was sent: fix ${field} and send the write again ` +
+      `(${reader} reads it ${places}).`,
+  );
 }

@@ -3,9 +3,9 @@
 import type { BudgetConfig, BudgetPeriod } from '../config/leash-schema.js';
 import { matchesWrite, splitUpstream } from '../config/route-pattern.js';
 import { WriteguardError } from '../errors.js';
-import { readRaw, readText } from '../observe/json-body.js';
+import { readText } from '../observe/json-body.js';
 import type { Charge, LimitRefusal } from '../store/store.js';
-import { parseAmount } from './amount.js';
+import { writeAmount } from './amount.js';
 
 /** The periods with a counter; `write` is a per-write cap checked in chargesFor, and has no bucket. */
 export type BucketPeriod = Exclude<BudgetPeriod, 'write'>;
@@ -118,14 +118,7 @@ function applies(budget: BudgetConfig, req: BudgetRequest): boolean {
 }
 
 function amountOf(budget: BudgetConfig, field: string, req: BudgetRequest, path: string): number {
-  const result = parseAmount(readRaw(req.json, field.slice('body:'.length)), budget.scale);
-  if (result.ok) return result.minor;
-  const places = budget.scale === 0 ? 'as a whole number' : `with at most ${budget.scale} decimal places`;
-  throw new WriteguardError(
-    'amount_invalid',
-    `this ${req.method} ${path} ${field} ${result.reason}. Nothing was sent: fix ${field} and send the write again ` +
-      `(budget ${budget.name} reads it ${places}).`,
-  );
+  return writeAmount(req.json, field, budget.scale, { method: req.method, path }, `budget ${budget.name}`);
 }
 
 export interface LimitExceededInput {
@@ -167,7 +160,7 @@ export function limitExceeded(r: LimitExceededInput): WriteguardError {
   return new WriteguardError(
     'limit_exceeded',
     `this ${r.method} ${r.path}${what} would exceed budget ${r.budget}: ${state}. Nothing was sent. ${advice}`,
-    { extensions: { budget: r.budget, limit: r.limit, left, reset } },
+    { extensions: { budget: r.budget, limit: r.limit, left, reset, amount: r.amount } },
   );
 }
 

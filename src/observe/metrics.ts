@@ -79,6 +79,24 @@ export class Metrics {
     labelNames: ['budget'],
     registers: [this.registry],
   });
+  private readonly alertsDelivered = new Counter({
+    name: 'writeguard_alerts_delivered_total',
+    help: 'Alert events the webhook acknowledged (2xx), by event type',
+    labelNames: ['event'],
+    registers: [this.registry],
+  });
+  private readonly alertsFailed = new Counter({
+    name: 'writeguard_alerts_failed_total',
+    help: 'Alert events given up after alerts.webhook.maxAttempts failed deliveries, by event type',
+    labelNames: ['event'],
+    registers: [this.registry],
+  });
+  private readonly alertsDropped = new Counter({
+    name: 'writeguard_alerts_dropped_total',
+    help: 'Alert events never delivered: the queue was full, or still held them at shutdown, by event type',
+    labelNames: ['event'],
+    registers: [this.registry],
+  });
   private readonly storeErrors = new Counter({
     name: 'writeguard_store_errors_total',
     help: 'Store steps that failed (writes failed closed)',
@@ -181,6 +199,12 @@ export class Metrics {
 
   budgetRefusal(budget: string): void {
     this.child(this.budgetRefusals, budget).inc();
+  }
+
+  /** An alert event's fate (observe/alerts.ts): acknowledged, given up after its attempts, or never sent. */
+  alert(event: string, fate: 'delivered' | 'failed' | 'dropped'): void {
+    const metric = fate === 'delivered' ? this.alertsDelivered : fate === 'failed' ? this.alertsFailed : this.alertsDropped;
+    this.child(metric, event).inc();
   }
 
   /** Times a store step; a failure is counted and rethrown. */

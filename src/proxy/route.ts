@@ -1,5 +1,5 @@
 // Which upstream answers a path, and what path it receives. Pure.
-import type { Config, IdempotencyConfig, IntentConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
+import type { ApprovalRule, Config, IdempotencyConfig, IntentConfig, ReconcileConfig, UpstreamConfig } from '../config/schema.js';
 import { matchesRoute } from '../config/route-pattern.js';
 import type { PolicyRule } from '../leash/policy.js';
 import { WriteguardError } from '../errors.js';
@@ -56,6 +56,17 @@ export interface RoutePolicy {
   rules: readonly PolicyRule[];
   /** The route's intent fields, else the upstream's (DESIGN §10.1). */
   intent: IntentConfig | null;
+  /** The upstream's approval rules, then the route's (DESIGN §10.4). */
+  approval: readonly ApprovalRule[];
+}
+
+/** The upstream's rules, then a route's own: a route rule without `match` applies to the route's writes. */
+function scoped<R extends { match: string[] }>(
+  upstream: readonly R[],
+  route: ReadonlyArray<Omit<R, 'match'> & { match?: string[] | undefined }>,
+  pattern: string,
+): readonly R[] {
+  return route.length === 0 ? upstream : [...upstream, ...route.map((r) => ({ ...r, match: r.match ?? [pattern] }) as R)];
 }
 
 /** Each upstream's policies, built once: the default, then one per `routes[]` entry (config is immutable). */
@@ -72,6 +83,7 @@ function policiesOf(upstream: UpstreamConfig): { fallback: RoutePolicy; routes: 
       reconcile: null,
       rules: upstream.policy,
       intent: upstream.intent,
+      approval: upstream.approval,
     },
     routes: upstream.routes.map((route) => ({
       pattern: route.match,
@@ -79,10 +91,8 @@ function policiesOf(upstream: UpstreamConfig): { fallback: RoutePolicy; routes: 
       intent: route.intent ?? upstream.intent,
       idempotency: { ...upstream.idempotency, ...route.idempotency } as IdempotencyConfig,
       reconcile: route.reconcile,
-      rules:
-        route.policy.length === 0
-          ? upstream.policy
-          : [...upstream.policy, ...route.policy.map((p) => ({ ...p, match: p.match ?? [route.match] }))],
+      rules: scoped(upstream.policy, route.policy, route.match),
+      approval: scoped(upstream.approval, route.approval, route.match),
     })),
   };
   policies.set(upstream, built);

@@ -35,6 +35,7 @@ export async function handleProtectedWrite(
       origin: to.target.origin,
       idempotency: policy.idempotency,
       policy: policy.rules,
+      approval: policy.approval,
       intent: policy.intent,
       routePattern: policy.pattern,
       reconcile:

@@ -50,6 +50,8 @@ export type LeashFate = 'keep' | 'spend' | 'release';
 export function leashFate(before: IdemRecord | null, after: IdemRecord | null): LeashFate {
   if (before === null || before.state === 'completed') return 'keep';
   if (after === null) return 'release';
+  // A person denied it, or nobody decided in time: nothing was sent.
+  if (before.approval?.state === 'pending' && (after.approval?.state === 'denied' || after.approval?.state === 'expired')) return 'release';
   if (after.state !== 'completed') return 'keep';
   const status = after.status ?? 0;
   return status >= 400 && status < 500 ? 'release' : 'spend';

@@ -83,13 +83,30 @@ export function decideBegin(current: IdemRecord | null, input: BeginInput, now: 
       reason: null,
       meta: input.meta,
       leash: leashOf(input),
+      approval: null,
     };
-    return { result: { outcome: 'acquired', record: created }, change: put(created) };
+    if (input.approval === null) return { result: { outcome: 'acquired', record: created }, change: put(created) };
+    // Above a threshold: held, not sent, until a person decides (its budget holds are taken now).
+    const held: IdemRecord = {
+      ...created,
+      state: 'awaiting_approval',
+      leaseUntil: 0,
+      approval: { state: 'pending', expiresAt: now + input.approval.ttlMs, amount: input.approval.amount },
+    };
+    return { result: { outcome: 'approval_required', record: held }, change: put(held) };
   }
   // A begin resent after its reply was lost: the claim it made is its own.
   if (current.owner === input.owner && current.state === 'in_flight')
     return { result: { outcome: 'acquired', record: current }, change: KEEP };
   const report = (outcome: BeginOutcome): Decision<BeginResult> => ({ result: { outcome, record: current }, change: KEEP });
+  if (current.state === 'awaiting_approval') {
+    // The agent's re-send (same key, or a keyless write joined by its intent): the decision answers it.
+    if (current.fingerprint !== input.fingerprint) return report('mismatch');
+    const approval = current.approval!;
+    if (approval.state === 'approved') return claim(current, input, now);
+    if (approval.state === 'pending') return report(now < approval.expiresAt ? 'approval_pending' : 'approval_expired');
+    return report(approval.state === 'denied' ? 'approval_denied' : 'approval_expired');
+  }
   if (input.mode === 'fresh') return report('duplicate');
   if (current.fingerprint !== input.fingerprint) return report('mismatch');
 
@@ -186,6 +203,30 @@ export function decideFinish(current: IdemRecord | null, fence: Fence, outcome: 
         }),
       };
   }
+}
+
+/** How long a denied or expired approval is kept, so the agent's re-sends keep hearing why. */
+export const DECIDED_APPROVAL_KEEP_MS = 86_400_000;
+
+/**
+ * A person's decision on a pending approval (or its expiry), compare-and-set on the epoch read.
+ * Approve only before it expires; expire only after. A denied or expired one is kept a day, then
+ * gone (decide-leash.ts releases its holds on either).
+ */
+export function decideApprovalStep(
+  current: IdemRecord | null,
+  epoch: number,
+  verdict: 'approve' | 'deny' | 'expire',
+  now: number,
+): Decision<StepResult> {
+  const approval = current?.approval;
+  if (current === null || current.epoch !== epoch || current.state !== 'awaiting_approval' || approval?.state !== 'pending')
+    return { result: 'stale', change: KEEP };
+  const expired = now >= approval.expiresAt;
+  if (verdict === 'approve' ? expired : verdict === 'expire' ? !expired : false) return { result: 'stale', change: KEEP };
+  const state = verdict === 'approve' ? 'approved' : verdict === 'deny' ? 'denied' : 'expired';
+  const record: IdemRecord = { ...current, approval: { ...approval, state }, updatedAt: now };
+  return { result: 'ok', change: { kind: 'put', record, expiresAt: state === 'approved' ? null : now + DECIDED_APPROVAL_KEEP_MS } };
 }
 
 /** An operator's verdict on a dead letter, compare-and-set on the epoch they read. */

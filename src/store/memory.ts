@@ -5,7 +5,16 @@
 import { MEMORY_STORE_DEFAULTS } from '../config/schema.js';
 import { MemoryBreaker } from './memory-breaker.js';
 import { MemoryLeash } from './memory-leash.js';
-import { decideBegin, decideFinish, decideMarkSent, decideRenew, decideResolve, type Change, type Decision } from './decide.js';
+import {
+  decideApprovalStep,
+  decideBegin,
+  decideFinish,
+  decideMarkSent,
+  decideRenew,
+  decideResolve,
+  type Change,
+  type Decision,
+} from './decide.js';
 import {
   StoreFullError,
   type BeginInput,
@@ -229,6 +238,14 @@ export class MemoryStore implements Store {
     return this.apply(key, (current, now) => decideResolve(current, seen.epoch, outcome, now));
   }
 
+  async decideApproval(key: RecordKey, seen: Seen, verdict: 'approve' | 'deny' | 'expire'): Promise<StepResult> {
+    return this.apply(key, (current, now) => decideApprovalStep(current, seen.epoch, verdict, now));
+  }
+
+  async approvals(limit: number): Promise<DeadLetter[]> {
+    return this.listed((record) => record.state === 'awaiting_approval' && record.approval?.state === 'pending', limit);
+  }
+
   async budgetCounters(query: { scope: string | null; scopePrefix: string; buckets: readonly string[] }): Promise<BudgetCounter[]> {
     return this.leash.list(query, this.clock());
   }
@@ -248,11 +265,15 @@ export class MemoryStore implements Store {
   }
 
   async deadLetters(limit: number): Promise<DeadLetter[]> {
+    return this.listed((record) => record.state === 'outcome_unknown', limit);
+  }
+
+  /** The live records that `wanted`, oldest change first. */
+  private listed(wanted: (record: IdemRecord) => boolean, limit: number): DeadLetter[] {
     const now = this.clock();
     const found: DeadLetter[] = [];
     for (const entry of this.entries.values()) {
-      if (entry.record.state === 'outcome_unknown' && (entry.expiresAt === null || now < entry.expiresAt))
-        found.push({ key: entry.key, record: entry.record });
+      if (wanted(entry.record) && (entry.expiresAt === null || now < entry.expiresAt)) found.push({ key: entry.key, record: entry.record });
     }
     return found.sort((a, b) => a.record.updatedAt - b.record.updatedAt).slice(0, limit);
   }

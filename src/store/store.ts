@@ -1,7 +1,8 @@
 // The idempotency store: records and the five fenced steps every implementation must make atomic.
 import type { KeySource } from '../observe/exchange.js';
 
-export type RecordState = 'in_flight' | 'completed' | 'outcome_unknown';
+/** `awaiting_approval`: a write above an approval threshold, held (with its budget holds) until a person decides. */
+export type RecordState = 'in_flight' | 'completed' | 'outcome_unknown' | 'awaiting_approval';
 /** `tombstone` is not stored: it is a completed record whose response has expired (see decide.ts). */
 export type VisibleState = RecordState | 'tombstone';
 /** claimed: nothing sent yet (free to take over when the lease expires); sent: bytes may have left. */
@@ -48,6 +49,15 @@ export interface Leash {
 
 export const NO_LEASH: Leash = { intent: null, holds: [] };
 
+/** A person's decision on a write above a threshold (DESIGN §10.4). */
+export interface Approval {
+  state: 'pending' | 'approved' | 'denied' | 'expired';
+  /** ms: a pending approval not decided by then expires (its holds are released). */
+  expiresAt: number;
+  /** The amount that needed it, in minor units. */
+  amount: number;
+}
+
 export interface IdemRecord {
   state: RecordState;
   phase: Phase;
@@ -72,6 +82,8 @@ export interface IdemRecord {
   reason: string | null;
   meta: RecordMeta;
   leash: Leash;
+  /** Set when the write needed a person's approval (kept once approved, for the record). */
+  approval: Approval | null;
 }
 
 /** A budget a new record must fit in, checked and reserved atomically with the claim. */
@@ -133,11 +145,24 @@ export interface BeginInput {
    * refused one (over budget, a duplicate intent) never redirects the earlier operation's retries.
    */
   pointer: { from: string; operationKey: string; ttlMs: number } | null;
+  /** Above an approval threshold: a record this begin creates awaits a person's decision, nothing is sent. */
+  approval: { amount: number; ttlMs: number } | null;
 }
 
 export type BeginOutcome =
   /** The caller owns the record (new, taken over after an unsent claim expired, reclaimed, or its own resend). */
-  'acquired' | 'replay' | 'mismatch' | 'in_use' | 'unknown' | 'expired' | 'duplicate';
+  | 'acquired'
+  | 'replay'
+  | 'mismatch'
+  | 'in_use'
+  | 'unknown'
+  | 'expired'
+  | 'duplicate'
+  /** Awaiting approval: just recorded, still pending, denied, or past its time (`approval_expired`; expireApproval then releases its holds). */
+  | 'approval_required'
+  | 'approval_pending'
+  | 'approval_denied'
+  | 'approval_expired';
 
 /** Nothing was claimed or reserved for the last two: another operation holds the intent, or a budget is spent. */
 export type BeginResult =
@@ -229,6 +254,13 @@ export interface Store {
    * its writes for `pauseMs` (the count starts again). → until when it is paused, when this one paused it.
    */
   noteRefusal(scope: string, upstream: string, rule: { refusals: number; windowMs: number; pauseMs: number }): Promise<number | null>;
+  /**
+   * An operator's decision on a pending approval, compare-and-set on the epoch read: `approve` (before
+   * it expires), `deny`; or `expire` once its time has passed. Deny and expire release its holds.
+   */
+  decideApproval(key: RecordKey, seen: Seen, verdict: 'approve' | 'deny' | 'expire'): Promise<StepResult>;
+  /** The pending approvals, oldest first. */
+  approvals(limit: number): Promise<DeadLetter[]>;
   /** Ends the agent's pause (and its refusal count) on these upstreams; true if one was paused. */
   resume(scope: string, upstreams: readonly string[]): Promise<boolean>;
   /** Whether writes may proceed (reachable, and for Redis initialised with the sentinel this instance saw). */

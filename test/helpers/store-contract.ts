@@ -56,6 +56,7 @@ export function input(key: RecordKey, over: Partial<BeginInput> = {}): BeginInpu
     intent: null,
     charges: [],
     pointer: null,
+    approval: null,
     ...over,
   };
 }

@@ -93,6 +93,7 @@ test('a claim left by a writeguard that died before sending is taken over after 
       intent: null,
       charges: [],
     pointer: null,
+    approval: null,
     });
     assert.equal(claim.outcome, 'acquired');
   } finally {

@@ -51,6 +51,7 @@ describe('memory store: bounded, never evicting', () => {
     intent: null,
     charges: [],
     pointer: null,
+    approval: null,
   });
   const response = (bodyBytes: number): StoredResponse => ({
     status: 201,

@@ -82,6 +82,7 @@ function input(key: RecordKey, over: Partial<BeginInput> = {}): BeginInput {
     intent: null,
     charges: [],
     pointer: null,
+    approval: null,
     ...over,
   };
 }

@@ -29,6 +29,10 @@ test('the table has the documented status for every code', () => {
     limit_exceeded: 403,
     amount_invalid: 400,
     agent_paused: 423,
+    approval_required: 403,
+    approval_pending: 403,
+    approval_denied: 403,
+    approval_expired: 403,
     store_full: 503,
     draining: 503,
     unauthorized: 401,
@@ -43,7 +47,7 @@ test('the table has the documented status for every code', () => {
   for (const [code, spec] of Object.entries(ERROR_CODES)) {
     assert.match(code, /^[a-z]+(_[a-z]+)*$/);
     assert.ok(spec.title.length > 0, code);
-    assert.ok(['no_retry', 'fix_request', 'backoff', 'reconcile'].includes(spec.retryStrategy), code);
+    assert.ok(['no_retry', 'fix_request', 'backoff', 'reconcile', 'after_approval'].includes(spec.retryStrategy), code);
     // No idempotency error is ever a 500.
     if (code !== 'internal_error') assert.notEqual(spec.status, 500, code);
   }

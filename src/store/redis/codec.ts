@@ -1,6 +1,7 @@
 // How records and step replies travel to and from the Lua scripts (scripts.ts has the field
 // layout), pure. A reply that is not what a script returns is a CorruptRecordError.
 import type {
+  Approval,
   BeginInput,
   BeginOutcome,
   BeginResult,
@@ -22,9 +23,22 @@ export function wholeMs(ms: number): string {
   return String(Math.max(0, Math.round(ms)));
 }
 
-const STATES: readonly RecordState[] = ['in_flight', 'completed', 'outcome_unknown'];
+const STATES: readonly RecordState[] = ['in_flight', 'completed', 'outcome_unknown', 'awaiting_approval'];
+const APPROVAL_STATES: ReadonlyArray<Approval['state']> = ['pending', 'approved', 'denied', 'expired'];
 const PHASES: readonly Phase[] = ['claimed', 'sent'];
-export const BEGIN_OUTCOMES: readonly BeginOutcome[] = ['acquired', 'replay', 'mismatch', 'in_use', 'unknown', 'expired', 'duplicate'];
+export const BEGIN_OUTCOMES: readonly BeginOutcome[] = [
+  'acquired',
+  'replay',
+  'mismatch',
+  'in_use',
+  'unknown',
+  'expired',
+  'duplicate',
+  'approval_required',
+  'approval_pending',
+  'approval_denied',
+  'approval_expired',
+];
 
 export class CorruptRecordError extends Error {
   override readonly name = 'CorruptRecordError';
@@ -66,7 +80,15 @@ export function parseRecord(flat: unknown, resp: unknown): IdemRecord {
     reason: fields.get('reason') ?? null,
     meta: JSON.parse(text('meta')) as IdemRecord['meta'],
     leash: parseLeash(fields.get('intent'), fields.get('holds')),
+    approval: parseApproval(fields.get('appr'), fields.get('apprUntil'), fields.get('apprAmount')),
   };
+}
+
+function parseApproval(state: string | undefined, until: string | undefined, amount: string | undefined): Approval | null {
+  if (state === undefined) return null;
+  if (!APPROVAL_STATES.includes(state as Approval['state']) || until === undefined || amount === undefined)
+    throw new CorruptRecordError('approval');
+  return { state: state as Approval['state'], expiresAt: Number(until), amount: Number(amount) };
 }
 
 function parseLeash(intent: string | undefined, holds: string | undefined): Leash {
@@ -97,6 +119,8 @@ export function beginArgs(input: BeginInput, sentinel: string): string[] {
     input.intent === null ? '0' : wholeMs(input.intent.windowMs),
     input.pointer?.operationKey ?? '',
     input.pointer === null ? '0' : wholeMs(Math.max(1, input.pointer.ttlMs)),
+    input.approval === null ? '' : String(input.approval.amount),
+    input.approval === null ? '0' : wholeMs(input.approval.ttlMs),
     String(input.charges.length),
   ];
   for (const charge of input.charges)

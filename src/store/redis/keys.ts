@@ -7,6 +7,7 @@
 //   intent index `${prefix}{${scope}}:intent:${upstream}:${hash}`      hash: m (the holder's dlq member), k (its upstream key),
 //                                                                       c (created), s (state), st (status), meta; expires with the window
 //   budget       `${prefix}{${scope}}:budget:${bucket}`                hash: used (spent + held), held; expires when its period ends
+//   approvals    `${prefix}{${scope}}:approvals`                        zset of pending approvals, member as the dlq's, score created
 //   breaker      `${prefix}{${scope}}:refusals:${upstream}`             refusals in the window; `…:paused:${upstream}` until when (ms)
 import type { Leash, RecordKey } from '../store.js';
 import { sentinelKey } from './sentinel.js';
@@ -46,6 +47,11 @@ export function intentKey(keys: KeySet, hash: string): string {
 /** The pointer from a derived key to its latest deliberate operation (`Idempotency-Intent: new`). */
 export function pointerKey(keys: KeySet, fromKeyHash: string): string {
   return `${keys.tag}:${keys.upstream}:${fromKeyHash}:latest`;
+}
+
+/** The agent's pending approvals: zset, member `${upstream}:${keyHash}`, score created. */
+export function approvalsKey(keys: KeySet): string {
+  return `${keys.tag}:approvals`;
 }
 
 /** The breaker's keys of an agent on an upstream: its refusal count in the window, and its pause (until, ms). */

@@ -1,7 +1,7 @@
 // An operator's look-ups on the Redis store, across every agent: records by key hash, dead letters,
 // budget counters. They scan every master (bounded, see client.ts scanOnce); the caller bounds
 // their time and maps failures.
-import type { BudgetCounter, DeadLetter, RecordKey } from '../store.js';
+import type { BudgetCounter, DeadLetter, IdemRecord, RecordKey } from '../store.js';
 import { masters, scanOnce, type Client } from './client.js';
 import { parseRecord } from './codec.js';
 import { budgetKey, type KeySet } from './keys.js';
@@ -42,21 +42,30 @@ export async function findByKeyHash(ctx: Lookups, keyHash: string, limit: number
   return found;
 }
 
-export async function deadLetters(ctx: Lookups, limit: number): Promise<DeadLetter[]> {
+export function deadLetters(ctx: Lookups, limit: number): Promise<DeadLetter[]> {
+  return indexed(ctx, 'dlq', limit, (record) => record.state === 'outcome_unknown');
+}
+
+export function approvals(ctx: Lookups, limit: number): Promise<DeadLetter[]> {
+  return indexed(ctx, 'approvals', limit, (record) => record.state === 'awaiting_approval' && record.approval?.state === 'pending');
+}
+
+/** The records named by every agent's `{scope}:${index}` zset (members `${upstream}:${keyHash}`), oldest change first. */
+async function indexed(ctx: Lookups, index: string, limit: number, wanted: (record: IdemRecord) => boolean): Promise<DeadLetter[]> {
   if (limit <= 0) return [];
   const prefix = ctx.keyPrefix;
-  const suffix = '}:dlq';
-  const dlqKeys = new Set<string>();
+  const suffix = `}:${index}`;
+  const indexKeys = new Set<string>();
   for (const node of masters(ctx.client)) {
-    await scanOnce(node, `${prefix}*:dlq`, 'zset', (keys) => {
-      for (const k of keys) if (k.startsWith(`${prefix}{`) && k.endsWith(suffix)) dlqKeys.add(k);
+    await scanOnce(node, `${prefix}*:${index}`, 'zset', (keys) => {
+      for (const k of keys) if (k.startsWith(`${prefix}{`) && k.endsWith(suffix)) indexKeys.add(k);
       return true;
     });
   }
   const candidates: { key: RecordKey; score: number }[] = [];
-  for (const dlqKey of dlqKeys) {
-    const scope = dlqKey.slice(prefix.length + 1, dlqKey.length - suffix.length);
-    const flat = await ctx.client.zrange(dlqKey, 0, limit - 1, 'WITHSCORES');
+  for (const indexKey of indexKeys) {
+    const scope = indexKey.slice(prefix.length + 1, indexKey.length - suffix.length);
+    const flat = await ctx.client.zrange(indexKey, 0, limit - 1, 'WITHSCORES');
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const member = flat[i]!;
       const colon = member.indexOf(':');
@@ -65,15 +74,15 @@ export async function deadLetters(ctx: Lookups, limit: number): Promise<DeadLett
     }
   }
   candidates.sort((a, b) => a.score - b.score);
-  const letters: DeadLetter[] = [];
+  const found: DeadLetter[] = [];
   for (const { key } of candidates.slice(0, limit)) {
     const keys = ctx.keys(key);
     const reply = await ctx.scripts.wgGet(2, keys.record, keys.resp);
     if (!Array.isArray(reply)) continue;
     const record = parseRecord(reply[0], reply[1]);
-    if (record.state === 'outcome_unknown') letters.push({ key, record });
+    if (wanted(record)) found.push({ key, record });
   }
-  return letters.sort((a, b) => a.record.updatedAt - b.record.updatedAt);
+  return found.sort((a, b) => a.record.updatedAt - b.record.updatedAt);
 }
 
 /** One scope's counters by key; every scope's under `scopePrefix` by a scan of each master. */

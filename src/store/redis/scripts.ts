@@ -6,7 +6,9 @@
 // Record fields: state, phase, fp, ukey, owner, epoch, lease, attempts, created, updated,
 // respUntil, meta (JSON, never decoded here), hasResp ('1' when a response was stored), and the
 // nullable status, reqId, reason, intent (the intent hash it indexes) and holds (its budget holds,
-// "bucket amount bucket amount …": bucket names hold no space) — a field that is absent is null.
+// "bucket amount bucket amount …": bucket names hold no space), and for a write that needed a
+// person's approval appr (pending | approved | denied | expired), apprUntil, apprAmount — a field
+// that is absent is null.
 //
 // A step that settles a record takes, after its three KEYS, the record's intent index (if it has
 // one) and its holds' counters in the record's order: the caller names them from the record
@@ -18,115 +20,8 @@
 // null, ZADD/ZREM when the state is or leaves outcome_unknown. `completed` is final (decide.ts)
 // and the only state with an expiry, so no step ever has an expiry to clear.
 
-const PRELUDE = `
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function fmt(n) return string.format('%.0f', n) end
-local function opt(s) if s == '' then return nil end return string.sub(s, 2) end
--- The whole record, or nil.
-local function load()
-  local flat = redis.call('HGETALL', KEYS[1])
-  if #flat == 0 then return nil end
-  local r = {}
-  for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
-  return r
-end
--- Only the named fields; an absent one (or every one, when there is no record) is false.
-local function read(...)
-  local names = {...}
-  local values = redis.call('HMGET', KEYS[1], unpack(names))
-  local r = {}
-  for i = 1, #names do r[names[i]] = values[i] end
-  return r
-end
-local function flatten(r)
-  local out = {}
-  for k, v in pairs(r) do out[#out + 1] = k; out[#out + 1] = v end
-  return out
-end
--- Applies changes (field -> string, false for null) to the record r was read from, and r itself.
--- A field that may become null must have been read; one not read is written. The dlq member is
--- present iff outcome_unknown, scored by the last update.
-local function save(r, changes)
-  local was = r.state
-  local set, gone = {}, {}
-  for k, v in pairs(changes) do
-    if v then
-      if r[k] ~= v then set[#set + 1] = k; set[#set + 1] = v end
-    elseif r[k] then
-      gone[#gone + 1] = k
-    end
-    r[k] = v or nil
-  end
-  if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
-  if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
-  if r.state == 'outcome_unknown' then redis.call('ZADD', KEYS[3], r.updated, ARGV[1])
-  elseif was == 'outcome_unknown' then redis.call('ZREM', KEYS[3], ARGV[1]) end
-end
-local function remove(r)
-  redis.call('DEL', KEYS[1], KEYS[2])
-  if r.state == 'outcome_unknown' then redis.call('ZREM', KEYS[3], ARGV[1]) end
-end
-local function fenced(r, owner, epoch)
-  return r.owner == owner and tonumber(r.epoch) == tonumber(epoch)
-end
-local function may_have_sent(r)
-  return r.phase == 'sent' or tonumber(r.attempts) > 0
-end
--- The record's intent index and holds, from the KEYS after the first three (see the header).
-local function leash_of(r)
-  local i = 4
-  local intent = nil
-  if r.intent then intent = KEYS[i]; i = i + 1 end
-  local holds = {}
-  for bucket, amount in string.gmatch(r.holds or '', '(%S+) (%S+)') do
-    local k = KEYS[i]
-    if k == nil or string.sub(k, -(#bucket + 1)) ~= ':' .. bucket then error("leash keys are not the record's own") end
-    holds[#holds + 1] = {k, amount}
-    i = i + 1
-  end
-  return intent, holds
-end
--- decide-leash.ts leashFate: 'spend' (it ran, or may have), 'release' (proof nothing moved), or
--- 'keep'; r is the record before the change, state/status after it (state nil: deleted).
-local function settle_leash(r, state, status)
-  if r.state == 'completed' then return end
-  local fate = 'keep'
-  if state == nil then fate = 'release'
-  elseif state == 'completed' then
-    local st = tonumber(status) or 0
-    if st >= 400 and st < 500 then fate = 'release' else fate = 'spend' end
-  end
-  local intent, holds = leash_of(r)
-  if fate ~= 'keep' then
-    for _, h in ipairs(holds) do
-      -- A counter whose period is over is gone: nothing to give back to it.
-      if redis.call('EXISTS', h[1]) == 1 then
-        redis.call('HINCRBY', h[1], 'held', '-' .. h[2])
-        if fate == 'release' then redis.call('HINCRBY', h[1], 'used', '-' .. h[2]) end
-      end
-    end
-  end
-  if intent and redis.call('HGET', intent, 'm') == ARGV[1] then
-    if fate == 'release' then redis.call('DEL', intent)
-    else redis.call('HSET', intent, 's', state, 'st', status or '') end
-  end
-end
--- r must hold state, reqId and reason; reqId false for null.
-local function completed(r, now, status, reqId, resp, ttlMs, tombMs)
-  local respUntil = now + tonumber(ttlMs)
-  save(r, {
-    state = 'completed', status = status, reqId = reqId, reason = false,
-    respUntil = fmt(respUntil), lease = '0', updated = fmt(now), hasResp = resp and '1' or '0',
-  })
-  -- Without a response, none may stay: one left by an earlier record here (evicted, deleted by hand) would replay.
-  if resp then redis.call('SET', KEYS[2], resp, 'PXAT', fmt(respUntil))
-  else redis.call('DEL', KEYS[2]) end
-  redis.call('PEXPIREAT', KEYS[1], fmt(respUntil + tonumber(tombMs)))
-end
-`;
+import { APPROVAL, REFUSAL } from './leash-scripts.js';
+import { PRELUDE } from './prelude.js';
 
 /**
  * KEYS[4]: the sentinel in this record's slot; then, for a record this begin may create, its intent
@@ -134,7 +29,9 @@ end
  * counters of its charges. ARGV: member, fingerprint, upstreamKey, owner, leaseMs, mode,
  * reclaimUnknown ('1'|'0'), meta JSON, the sentinel value this instance remembers, intent mode
  * ('' | 'guard' | 'claim'), intent hash, window ms, the pointer's value (this operation's key, or
- * ''), its ttl ms, the number of charges, then per charge: bucket, amount, limit, resetAt ('' for none).
+ * ''), its ttl ms, the approval's amount ('' when none is needed) and ttl ms, the number of charges,
+ * then per charge: bucket, amount, limit, resetAt ('' for none). With an approval, the approvals
+ * index follows the pointer in KEYS.
  * → {outcome, fields, response|nil}; {'intent_duplicate', {m, k, c, s, st, meta}};
  * {'limit_exceeded', charge index (1-based), used}; or {'amnesia'} when the sentinel is not the
  * remembered one: the store lost data (flushed, evicted, failed over) and nothing it says holds.
@@ -146,9 +43,10 @@ local fp, ukey, owner, leaseMs, mode, reclaim, meta = ARGV[2], ARGV[3], ARGV[4],
 local cur = load()
 if cur == nil then
   -- decide-leash.ts decideAdmission: the intent first, then every charge; nothing changes on a refusal.
-  local intent, pointer, first, n = nil, nil, 5, tonumber(ARGV[15])
+  local intent, pointer, approvals, first, n = nil, nil, nil, 5, tonumber(ARGV[17])
   if ARGV[10] ~= '' then intent = KEYS[first]; first = first + 1 end
   if ARGV[13] ~= '' then pointer = KEYS[first]; first = first + 1 end
+  if ARGV[15] ~= '' then approvals = KEYS[first]; first = first + 1 end
   if ARGV[10] == 'guard' then
     local h = redis.call('HMGET', intent, 'm', 'k', 'c', 's', 'st', 'meta')
     if h[1] and h[1] ~= ARGV[1] then return {'intent_duplicate', h} end
@@ -156,15 +54,15 @@ if cur == nil then
   for i = 0, n - 1 do
     local used = tonumber(redis.call('HGET', KEYS[first + i], 'used') or '0')
     -- amount > limit - used: both sides below 2^53, exact in Lua's doubles.
-    if tonumber(ARGV[17 + i * 4]) > tonumber(ARGV[18 + i * 4]) - used then return {'limit_exceeded', i + 1, fmt(used)} end
+    if tonumber(ARGV[19 + i * 4]) > tonumber(ARGV[20 + i * 4]) - used then return {'limit_exceeded', i + 1, fmt(used)} end
   end
   local holds = {}
   for i = 0, n - 1 do
-    local counter, amount, resetAt = KEYS[first + i], ARGV[17 + i * 4], ARGV[19 + i * 4]
+    local counter, amount, resetAt = KEYS[first + i], ARGV[19 + i * 4], ARGV[21 + i * 4]
     redis.call('HINCRBY', counter, 'used', amount)
     redis.call('HINCRBY', counter, 'held', amount)
     if resetAt ~= '' then redis.call('PEXPIREAT', counter, resetAt) end
-    holds[#holds + 1] = ARGV[16 + i * 4] .. ' ' .. amount
+    holds[#holds + 1] = ARGV[18 + i * 4] .. ' ' .. amount
   end
   cur = {}
   local fields = {
@@ -174,6 +72,12 @@ if cur == nil then
   }
   if intent then fields.intent = ARGV[11] end
   if n > 0 then fields.holds = table.concat(holds, ' ') end
+  if approvals then
+    -- Above a threshold: held, not sent, until a person decides (decide.ts decideBegin).
+    fields.state, fields.lease = 'awaiting_approval', '0'
+    fields.appr, fields.apprUntil, fields.apprAmount = 'pending', fmt(now + tonumber(ARGV[16])), ARGV[15]
+    redis.call('ZADD', approvals, now, ARGV[1])
+  end
   save(cur, fields)
   if intent then
     -- Every field written: an earlier holder's (a claim takes the intent over) leaves nothing behind.
@@ -181,12 +85,10 @@ if cur == nil then
     redis.call('PEXPIRE', intent, ARGV[12])
   end
   if pointer then redis.call('SET', pointer, ARGV[13], 'PX', ARGV[14]) end
-  return {'acquired', flatten(cur), false}
+  return {approvals and 'approval_required' or 'acquired', flatten(cur), false}
 end
 -- A begin resent after its reply was lost: the claim it made is its own.
 if cur.owner == owner and cur.state == 'in_flight' then return {'acquired', flatten(cur), false} end
-if mode == 'fresh' then return {'duplicate', flatten(cur), false} end
-if cur.fp ~= fp then return {'mismatch', flatten(cur), false} end
 local function claim()
   save(cur, {
     state = 'in_flight', phase = 'claimed', owner = owner,
@@ -194,6 +96,16 @@ local function claim()
   })
   return {'acquired', flatten(cur), false}
 end
+if cur.state == 'awaiting_approval' then
+  -- The agent's re-send: the decision answers it.
+  if cur.fp ~= fp then return {'mismatch', flatten(cur), false} end
+  if cur.appr == 'approved' then return claim() end
+  if cur.appr == 'pending' and now < tonumber(cur.apprUntil) then return {'approval_pending', flatten(cur), false} end
+  if cur.appr == 'denied' then return {'approval_denied', flatten(cur), false} end
+  return {'approval_expired', flatten(cur), false}
+end
+if mode == 'fresh' then return {'duplicate', flatten(cur), false} end
+if cur.fp ~= fp then return {'mismatch', flatten(cur), false} end
 if cur.state == 'completed' then
   if now < tonumber(cur.respUntil) then return {'replay', flatten(cur), redis.call('GET', KEYS[2])} end
   return {'expired', flatten(cur), false}
@@ -304,23 +216,8 @@ if #flat == 0 then return false end
 return {flat, redis.call('GET', KEYS[2])}
 `;
 
-/**
- * The breaker (DESIGN §10.5): one refused write counted. KEYS: the agent's refusal count, its pause.
- * ARGV: refusals, windowMs, pauseMs. → until when it is now paused (ms), or false.
- */
-export const REFUSAL = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if n < tonumber(ARGV[1]) then return false end
-redis.call('DEL', KEYS[1])
-local untilMs = string.format('%.0f', now + tonumber(ARGV[3]))
-redis.call('SET', KEYS[2], untilMs, 'PXAT', untilMs)
-return untilMs
-`;
-
-export type ScriptName = 'wgBegin' | 'wgMarkSent' | 'wgRenew' | 'wgFinish' | 'wgResolve' | 'wgUnclaim' | 'wgGet' | 'wgRefusal';
+export type ScriptName =
+  'wgBegin' | 'wgMarkSent' | 'wgRenew' | 'wgFinish' | 'wgResolve' | 'wgUnclaim' | 'wgGet' | 'wgApproval' | 'wgRefusal';
 /** Each runs as EVALSHA with its number of keys first: a settling step takes as many as its record's leash names. */
 export type ScriptRunner = Record<ScriptName, (numberOfKeys: number, ...args: string[]) => Promise<unknown>>;
 
@@ -332,5 +229,6 @@ export const SCRIPTS: Record<ScriptName, string> = {
   wgResolve: RESOLVE,
   wgUnclaim: UNCLAIM,
   wgGet: GET,
+  wgApproval: APPROVAL,
   wgRefusal: REFUSAL,
 };

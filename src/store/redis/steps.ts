@@ -41,9 +41,9 @@ import {
 } from './client.js';
 import { beginArgs, CorruptRecordError, nullable, parseBeginReply, parseRecord, stepResult, wholeMs } from './codec.js';
 import { CooldownChannel } from './cooldown-channel.js';
-import { budgetCounters, deadLetters, findByKeyHash, type Lookups } from './lookups.js';
+import { approvals, budgetCounters, deadLetters, findByKeyHash, type Lookups } from './lookups.js';
 import { CHECK_INTERVAL_MS, Readiness } from './readiness.js';
-import { breakerKeys, budgetKey, intentKey, leashKeys, pointerKey, recordKeys, scriptArgs, type KeySet } from './keys.js';
+import { approvalsKey, breakerKeys, budgetKey, intentKey, leashKeys, pointerKey, recordKeys, scriptArgs, type KeySet } from './keys.js';
 import { SCRIPTS, type ScriptName, type ScriptRunner } from './scripts.js';
 
 export interface RedisStoreOptions {
@@ -146,6 +146,7 @@ export class RedisStore implements Store {
       keys.sentinel,
       ...(input.intent === null ? [] : [intentKey(keys, input.intent.hash)]),
       ...(input.pointer === null ? [] : [pointerKey(keys, input.pointer.from)]),
+      ...(input.approval === null ? [] : [approvalsKey(keys)]),
       ...input.charges.map((charge) => budgetKey(keys, charge.bucket)),
     ];
     const args = beginArgs(input, this.readiness.sentinel());
@@ -264,6 +265,18 @@ export class RedisStore implements Store {
   async latestOperation(key: RecordKey): Promise<string | null> {
     const keys = this.keys(key);
     return this.step('latest', () => this.client.get(pointerKey(keys, key.keyHash)));
+  }
+
+  async decideApproval(key: RecordKey, seen: Seen, verdict: 'approve' | 'deny' | 'expire'): Promise<StepResult> {
+    const keys = this.keys(key);
+    const redisKeys = [keys.record, keys.resp, keys.dlq, approvalsKey(keys), ...leashKeys(keys, seen.leash)];
+    return this.call('approval', async () =>
+      stepResult(await this.runScript('wgApproval', keys, redisKeys, [String(seen.epoch), verdict])),
+    );
+  }
+
+  approvals(limit: number): Promise<DeadLetter[]> {
+    return this.call('approvals', () => approvals(this.lookups(), limit), scanDeadlineMs(this.config));
   }
 
   // ---- the breaker (DESIGN §10.5) ---------------------------------------------------------------

@@ -238,7 +238,7 @@ test('a per-write cap charges nothing, and refuses a larger write there and then
   const err = refusal(() => chargesFor([bigPayment], write('payments', 'POST', '/v1/payments', '{"amount":"100.01"}'), NOW));
   assert.equal(err.code, 'limit_exceeded');
   assert.equal(err.status, 403);
-  assert.deepEqual(err.extensions, { budget: 'big-payment', limit: 10_000, left: 10_000, reset: null });
+  assert.deepEqual(err.extensions, { budget: 'big-payment', limit: 10_000, left: 10_000, reset: null, amount: 10_001 });
   assert.equal(
     err.message,
     'this POST /v1/payments for 100.01 would exceed budget big-payment: at most 100.00 per write. Nothing was sent. ' +
@@ -258,7 +258,7 @@ test('limitExceeded words an amount refusal with what is left and when it resets
     path: '/v1/payments',
   });
   assert.equal(err.code, 'limit_exceeded');
-  assert.deepEqual(err.extensions, { budget: 'daily-usd', limit: 1000, left: 700, reset: '2026-12-08T00:00:00.000Z' });
+  assert.deepEqual(err.extensions, { budget: 'daily-usd', limit: 1000, left: 700, reset: '2026-12-08T00:00:00.000Z', amount: 701 });
   assert.equal(
     err.message,
     'this POST /v1/payments for 701 would exceed budget daily-usd: limit 1000, 700 left until 2026-12-08T00:00:00.000Z. ' +

@@ -135,6 +135,7 @@ function run(ops: Op[]): void {
     intent: null,
     charges: [],
     pointer: null,
+    approval: null,
   });
   const begin = (index: number, owner: string): void => {
     const me = actors[index]!;
@@ -233,6 +234,7 @@ test('decide: a lease that lapsed after a send is never taken over without recla
         intent: null,
         charges: [],
         pointer: null,
+        approval: null,
       };
       let record = begun(decideBegin(null, input, 0)).record;
       for (let i = 0; i < sends; i++) {
@@ -259,6 +261,7 @@ test('decide: a reclaimed unknown record whose new owner vanished before sending
     intent: null,
     charges: [],
     pointer: null,
+    approval: null,
   };
   let record = begun(decideBegin(null, base, 0)).record;
   const put = (change: Change): IdemRecord => {

@@ -72,6 +72,7 @@ async function run(ops: Op[]): Promise<void> {
           intent: step.intent ? { hash: 'same-intent', windowMs: 10 * LEASE_MS, mode: 'guard' } : null,
           charges: [{ bucket: BUCKET, amount: step.amount, limit: LIMIT, resetAt: null }],
           pointer: null,
+          approval: null,
         };
         const result = await store.begin(input);
         if (result.outcome === 'acquired')

@@ -1,0 +1,114 @@
+// The Lua helpers every script of the Redis store starts with (scripts.ts has the record's field
+// layout): the server's clock, reading and saving a record, and settling its leash.
+export const PRELUDE = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function fmt(n) return string.format('%.0f', n) end
+local function opt(s) if s == '' then return nil end return string.sub(s, 2) end
+-- The whole record, or nil.
+local function load()
+  local flat = redis.call('HGETALL', KEYS[1])
+  if #flat == 0 then return nil end
+  local r = {}
+  for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
+  return r
+end
+-- Only the named fields; an absent one (or every one, when there is no record) is false.
+local function read(...)
+  local names = {...}
+  local values = redis.call('HMGET', KEYS[1], unpack(names))
+  local r = {}
+  for i = 1, #names do r[names[i]] = values[i] end
+  return r
+end
+local function flatten(r)
+  local out = {}
+  for k, v in pairs(r) do out[#out + 1] = k; out[#out + 1] = v end
+  return out
+end
+-- Applies changes (field -> string, false for null) to the record r was read from, and r itself.
+-- A field that may become null must have been read; one not read is written. The dlq member is
+-- present iff outcome_unknown, scored by the last update.
+local function save(r, changes)
+  local was = r.state
+  local set, gone = {}, {}
+  for k, v in pairs(changes) do
+    if v then
+      if r[k] ~= v then set[#set + 1] = k; set[#set + 1] = v end
+    elseif r[k] then
+      gone[#gone + 1] = k
+    end
+    r[k] = v or nil
+  end
+  if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
+  if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
+  if r.state == 'outcome_unknown' then redis.call('ZADD', KEYS[3], r.updated, ARGV[1])
+  elseif was == 'outcome_unknown' then redis.call('ZREM', KEYS[3], ARGV[1]) end
+end
+local function remove(r)
+  redis.call('DEL', KEYS[1], KEYS[2])
+  if r.state == 'outcome_unknown' then redis.call('ZREM', KEYS[3], ARGV[1]) end
+end
+local function fenced(r, owner, epoch)
+  return r.owner == owner and tonumber(r.epoch) == tonumber(epoch)
+end
+local function may_have_sent(r)
+  return r.phase == 'sent' or tonumber(r.attempts) > 0
+end
+-- The record's intent index and holds, from KEYS[first] on (after the first three, unless said).
+local function leash_of(r, first)
+  local i = first or 4
+  local intent = nil
+  if r.intent then intent = KEYS[i]; i = i + 1 end
+  local holds = {}
+  for bucket, amount in string.gmatch(r.holds or '', '(%S+) (%S+)') do
+    local k = KEYS[i]
+    if k == nil or string.sub(k, -(#bucket + 1)) ~= ':' .. bucket then error("leash keys are not the record's own") end
+    holds[#holds + 1] = {k, amount}
+    i = i + 1
+  end
+  return intent, holds
+end
+-- decide-leash.ts leashFate: 'spend' (it ran, or may have), 'release' (proof nothing moved), or
+-- 'keep'; r is the record before the change, state/status after it (state nil: deleted).
+local function fate_of(r, state, status)
+  if r.state == 'completed' then return 'keep' end
+  if state == nil then return 'release' end
+  if state ~= 'completed' then return 'keep' end
+  local st = tonumber(status) or 0
+  if st >= 400 and st < 500 then return 'release' end
+  return 'spend'
+end
+local function settle_leash(r, state, status, fate, first)
+  fate = fate or fate_of(r, state, status)
+  if r.state == 'completed' then return end
+  local intent, holds = leash_of(r, first)
+  if fate ~= 'keep' then
+    for _, h in ipairs(holds) do
+      -- A counter whose period is over is gone: nothing to give back to it.
+      if redis.call('EXISTS', h[1]) == 1 then
+        redis.call('HINCRBY', h[1], 'held', '-' .. h[2])
+        if fate == 'release' then redis.call('HINCRBY', h[1], 'used', '-' .. h[2]) end
+      end
+    end
+  end
+  if intent and redis.call('HGET', intent, 'm') == ARGV[1] then
+    if fate == 'release' then redis.call('DEL', intent)
+    else redis.call('HSET', intent, 's', state, 'st', status or '') end
+  end
+end
+-- r must hold state, reqId and reason; reqId false for null.
+local function completed(r, now, status, reqId, resp, ttlMs, tombMs)
+  local respUntil = now + tonumber(ttlMs)
+  save(r, {
+    state = 'completed', status = status, reqId = reqId, reason = false,
+    respUntil = fmt(respUntil), lease = '0', updated = fmt(now), hasResp = resp and '1' or '0',
+  })
+  -- Without a response, none may stay: one left by an earlier record here (evicted, deleted by hand) would replay.
+  if resp then redis.call('SET', KEYS[2], resp, 'PXAT', fmt(respUntil))
+  else redis.call('DEL', KEYS[2]) end
+  redis.call('PEXPIREAT', KEYS[1], fmt(respUntil + tonumber(tombMs)))
+end
+`;
