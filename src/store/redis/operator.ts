@@ -24,11 +24,18 @@ const SENTINEL_WRITE_BATCH = 512;
 /**
  * Writes the sentinel: the store's one key, or on a Cluster every slot's. `NX` leaves an existing
  * sentinel as it is (`existed`); a partial Cluster set (a master emptied) is completed with the
- * value the others hold only by an explicit ack, never here.
+ * value the others hold only by an explicit ack, never here. On a Cluster, `NX` writes the value
+ * its first slot holds (set there first if none): racing initialisers all write the same one.
  */
 export async function writeSentinel(client: Client, keyPrefix: string, value: string, mode: 'NX' | 'force'): Promise<{ existed: boolean }> {
   const keys = client instanceof Cluster ? allSlotSentinelKeys(keyPrefix) : [sentinelKey(keyPrefix)];
   let existed = false;
+  if (mode === 'NX' && keys.length > 1) {
+    // Instances initialising an empty Cluster at once agree first, on one key, on one value: each
+    // writing its own into 16,384 slots would leave a mix that no begin could pass.
+    existed = (await client.set(keys[0]!, value, 'NX')) !== 'OK';
+    value = (await client.get(keys[0]!)) ?? value;
+  }
   for (let i = 0; i < keys.length; i += SENTINEL_WRITE_BATCH) {
     const replies = await Promise.all(
       keys.slice(i, i + SENTINEL_WRITE_BATCH).map((key) => (mode === 'NX' ? client.set(key, value, 'NX') : client.set(key, value))),

@@ -42,6 +42,8 @@ export type SentinelVerdict =
 export function judgeSentinel(facts: SentinelFacts): SentinelVerdict {
   const { remembered, value } = facts;
   if (remembered === null) {
+    // '': a Cluster whose masters hold different sentinels — nothing to adopt until an ack.
+    if (value === '') return { kind: 'not_ready', reason: 'sentinel_changed' };
     if (value !== null) return { kind: 'ready', adopt: value };
     if (!facts.initOnEmpty) return { kind: 'not_ready', reason: 'store_not_initialised' };
     if (facts.empty === undefined) return { kind: 'need', fact: 'empty' };

@@ -13,6 +13,11 @@ test('an instance that saw no sentinel yet adopts the one there', () => {
   assert.deepEqual(judgeSentinel({ remembered: null, value: 'v1', initOnEmpty: true }), { kind: 'ready', adopt: 'v1' });
 });
 
+test("masters holding different sentinels ('') are never adopted: a loss to acknowledge", () => {
+  for (const initOnEmpty of [false, true])
+    assert.deepEqual(judgeSentinel({ remembered: null, value: '', initOnEmpty }), { kind: 'not_ready', reason: 'sentinel_changed' });
+});
+
 test('no sentinel: initialise only an empty store, and only with initOnEmpty', () => {
   assert.deepEqual(judgeSentinel({ remembered: null, value: null, initOnEmpty: false }), {
     kind: 'not_ready',
