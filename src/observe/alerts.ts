@@ -4,7 +4,9 @@
 // queued or delivered is counted, never thrown.
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { setTimeout as wait } from 'node:timers/promises';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
+import { sendAttempt } from '../http/attempt.js';
+import { sleep } from '../retry/loop.js';
 import type { AlertsConfig, AlertsWebhookConfig, AlertType } from '../config/alerts-schema.js';
 import type { Logger } from './logger.js';
 
@@ -127,6 +129,7 @@ class WebhookAlerts implements Alerts {
   private readonly stop = new AbortController();
   private readonly ownDispatcher: Agent | null;
   private readonly dispatcher: Dispatcher;
+  private readonly target: URL;
   private readonly backoff: AlertBackoff;
   private running = false;
   private closing = false;
@@ -142,6 +145,7 @@ class WebhookAlerts implements Alerts {
     this.events = new Set(config.events);
     this.ownDispatcher = deps.dispatcher === undefined ? new Agent({ keepAliveTimeout: 4_000 }) : null;
     this.dispatcher = deps.dispatcher ?? this.ownDispatcher!;
+    this.target = new URL(config.url);
     this.backoff = deps.backoff ?? ALERT_BACKOFF;
   }
 
@@ -185,12 +189,14 @@ class WebhookAlerts implements Alerts {
       await Promise.race([this.whenIdle(), wait(timeoutMs, undefined, { signal: timer.signal }).catch(() => {})]);
       timer.abort();
     }
-    this.stop.abort(); // ends an attempt or a backoff in progress
+    this.stop.abort(); // ends a backoff in progress
+    // An attempt in flight ends with the connection: its own dispatcher is torn down.
+    const torn = this.ownDispatcher?.destroy();
     await this.whenIdle();
     const lost = this.queue.splice(0);
     for (const q of lost) this.deps.metrics.alert(q.type, 'dropped');
     if (lost.length > 0) this.deps.log.warn({ dropped: lost.length }, 'alerts still queued at shutdown were dropped');
-    await this.ownDispatcher?.destroy();
+    await torn;
   }
 
   private dropped(type: AlertType): void {
@@ -233,7 +239,7 @@ class WebhookAlerts implements Alerts {
       this.deps.log.debug({ event_id: q.id, event: q.type, attempt: n, reason }, 'alert delivery failed');
       if (n < this.config.maxAttempts) {
         try {
-          await wait(alertRetryDelayMs(n, this.backoff), undefined, { signal: this.stop.signal, ref: false });
+          await sleep(alertRetryDelayMs(n, this.backoff), this.stop.signal);
         } catch {
           return 'stopped';
         }
@@ -244,32 +250,22 @@ class WebhookAlerts implements Alerts {
     return 'done';
   }
 
-  /** One POST, signed now; null when the receiver answered 2xx, else why not. */
+  /** One POST, signed now (the one undici attempt of http/attempt.ts); null when the receiver answered 2xx, else why not. */
   private async post(q: Queued): Promise<string | null> {
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new Error('timeout')), this.config.timeoutMs);
-    const signal = AbortSignal.any([this.stop.signal, deadline.signal]);
-    try {
-      const answer = await request(this.config.url, {
-        method: 'POST',
-        dispatcher: this.dispatcher,
-        signal,
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'writeguard',
-          [SIGNATURE_HEADER]: signatureHeader(q.body, this.config.secret),
-          [EVENT_ID_HEADER]: q.id,
-        },
-        body: q.body,
-      });
-      await answer.body.dump({ limit: 64 * 1024, signal });
-      return answer.statusCode >= 200 && answer.statusCode < 300 ? null : `status ${answer.statusCode}`;
-    } catch (err) {
-      if (deadline.signal.aborted) return 'timeout';
-      const e = err as { code?: unknown; name?: unknown };
-      return typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'error';
-    } finally {
-      clearTimeout(timer);
-    }
+    const result = await sendAttempt(this.dispatcher, {
+      origin: this.target.origin,
+      path: this.target.pathname + this.target.search,
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'writeguard',
+        [SIGNATURE_HEADER.toLowerCase()]: signatureHeader(q.body, this.config.secret),
+        [EVENT_ID_HEADER.toLowerCase()]: q.id,
+      },
+      body: Buffer.from(q.body, 'utf8'),
+      timeoutMs: this.config.timeoutMs,
+    });
+    if (result.kind !== 'answer') return result.reason;
+    return result.status >= 200 && result.status < 300 ? null : `status ${result.status}`;
   }
 }

@@ -183,9 +183,9 @@ test('only the configured events are sent; the others are ignored, not counted',
   assert.equal(body.type, 'outcome_unknown');
   assert.equal(body.amount, 2450);
   assert.equal(body.detail, 'no answer after 30 s');
-  assert.equal(seen[0]!.headers['Writeguard-Event-Id'], body.id);
+  assert.equal(seen[0]!.headers['writeguard-event-id'], body.id);
   assert.equal(seen[0]!.headers['content-type'], 'application/json');
-  assert.equal(verifySignature(seen[0]!.headers['Writeguard-Signature']!, seen[0]!.body, SECRET), true);
+  assert.equal(verifySignature(seen[0]!.headers['writeguard-signature']!, seen[0]!.body, SECRET), true);
 });
 
 test('missing optional fields are null in the body; time is the emit time', async (t) => {
@@ -233,7 +233,7 @@ test('a receiver that refuses is retried up to maxAttempts, then the event is co
   alerts.emit(input('approval_required'));
   await eventually(() => metrics.counts.get('failed approval_required') === 1, 5000, { what: 'the event given up' });
   assert.equal(seen.length, 3);
-  assert.equal(new Set(seen.map((s) => s.headers['Writeguard-Event-Id'])).size, 1, 'every attempt is the same event');
+  assert.equal(new Set(seen.map((s) => s.headers['writeguard-event-id'])).size, 1, 'every attempt is the same event');
   await alerts.close(1000);
   assert.equal(metrics.counts.get('delivered approval_required'), undefined);
 });
