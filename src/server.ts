@@ -6,6 +6,7 @@ import type { Config, UpstreamConfig } from './config/schema.js';
 import type { Logger } from './observe/logger.js';
 import { createGuard } from './idempotency/guard.js';
 import { createAlerts } from './observe/alerts.js';
+import { expireDueApprovals } from './admin/approvals.js';
 import { Metrics } from './observe/metrics.js';
 import { RetryBudget } from './retry/budget.js';
 import { Cooldowns, type RetryKit } from './retry/cooldown.js';
@@ -45,6 +46,20 @@ function upstreamPool(upstream: UpstreamConfig): Dispatcher {
 /** The dead-letter gauge counts up to this many (a scrape must stay cheap). */
 const METRICS_DEAD_LETTER_LIMIT = 10_000;
 const ALERTS_FLUSH_MS = 2_000;
+const APPROVAL_SWEEP_MS = 60_000;
+const APPROVAL_SWEEP_LIMIT = 1_000;
+
+/** With approval rules, pending approvals past their time are expired (holds released) about once a minute. */
+function sweepApprovals(config: Config, store: Store, log: Logger): NodeJS.Timeout | undefined {
+  const used = config.upstreams.some((u) => u.approval.length > 0 || u.routes.some((r) => r.approval.length > 0));
+  if (!used) return undefined;
+  return setInterval(() => {
+    expireDueApprovals(store, Date.now(), APPROVAL_SWEEP_LIMIT).then(
+      (n) => n > 0 && log.info({ expired: n }, 'pending approvals past their time expired; their holds released'),
+      (err: Error) => log.warn({ err: { message: err.message } }, 'approval sweep failed'),
+    );
+  }, APPROVAL_SWEEP_MS).unref();
+}
 
 export interface ServerOptions {
   /** A store to use instead of the one the config names (tests share one between instances). */
@@ -74,6 +89,7 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
   const deps = { config, log, dispatchers, lifecycle, kit, metrics, handleWrite };
   const proxies = listeners(config).map((l) => ({ app: buildProxyApp(l, deps), host: l.host, port: l.port }));
   const admin = { app: buildAdminApp({ config, log, lifecycle, store, metrics }), host: config.admin.host, port: config.admin.port };
+  const approvalSweep = sweepApprovals(config, store, log);
 
   return {
     proxies,
@@ -89,6 +105,7 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
     async close() {
       lifecycle.draining = true;
       shutdown.abort(); // waits and backoffs answer now instead of sleeping through the drain
+      clearInterval(approvalSweep);
       await Promise.all(proxies.map((p) => p.app.close()));
       await admin.app.close();
       await Promise.all([...dispatchers.values()].map((d) => d.close()));

@@ -48,3 +48,16 @@ export async function decideApproval(store: Store, id: string, verdict: 'approve
   if (record?.approval === null || record?.approval === undefined) return 'not_found';
   return store.decideApproval(key, record, verdict);
 }
+
+/**
+ * Expires the pending approvals past their time, releasing their holds: nobody has to ask about
+ * an approval again for its budget to come back. Safe on every instance at once (compare-and-set).
+ */
+export async function expireDueApprovals(store: Store, nowMs: number, limit: number): Promise<number> {
+  let expired = 0;
+  for (const { key, record } of await store.approvals(limit)) {
+    if (record.approval !== null && nowMs >= record.approval.expiresAt && (await store.decideApproval(key, record, 'expire')) === 'ok')
+      expired++;
+  }
+  return expired;
+}
