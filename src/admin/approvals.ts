@@ -36,7 +36,9 @@ function approvalView({ key, record }: DeadLetter, namespace: string): ApprovalV
   };
 }
 
+/** The pending approvals; those past their time are expired first (their holds released), so none is listed stale. */
 export async function listApprovals(store: Store, namespace: string, limit: number): Promise<ApprovalView[]> {
+  await expireDueApprovals(store, Date.now(), limit);
   return (await store.approvals(limit)).map((a) => approvalView(a, namespace));
 }
 

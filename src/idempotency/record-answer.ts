@@ -89,8 +89,8 @@ function approvalRefusal(
   const id = recordId(recordKey);
   const until = new Date(approval.expiresAt).toISOString();
   const detail = {
-    approval_required: `this ${record.meta.method} ${record.meta.path} needs a person's approval before it is sent (approval ${id}); nothing was sent. Tell the person, then send the same request again with the same Idempotency-Key after they approve it (before ${until}).`,
-    approval_pending: `this write is still waiting for a person's approval (approval ${id}, until ${until}); nothing was sent. Send it again with the same Idempotency-Key once it is approved.`,
+    approval_required: `this ${record.meta.method} ${record.meta.path} needs a person's approval before it is sent (approval ${id}); nothing was sent. Tell the person, then send the same request again (with the same Idempotency-Key, if it had one) after they approve it (before ${until}).`,
+    approval_pending: `this write is still waiting for a person's approval (approval ${id}, until ${until}); nothing was sent. Send it again (with the same Idempotency-Key, if it had one) once it is approved.`,
     approval_denied: `a person denied this write (approval ${id}); nothing was sent and it will not be. Do not send it again.`,
     approval_expired: `nobody approved this write before ${until} (approval ${id}); nothing was sent and it will not be. Ask the person before trying again.`,
   }[code];

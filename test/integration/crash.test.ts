@@ -92,8 +92,8 @@ test('a claim left by a writeguard that died before sending is taken over after 
       meta: { method: 'POST', path: '/v1/claimed', keySource: 'client' },
       intent: null,
       charges: [],
-    pointer: null,
-    approval: null,
+      pointer: null,
+      approval: null,
     });
     assert.equal(claim.outcome, 'acquired');
   } finally {

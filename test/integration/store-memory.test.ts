@@ -15,6 +15,7 @@ import {
   type Store,
   type StoredResponse,
 } from '../../src/store/store.js';
+import { approvalContract } from '../helpers/approval-contract.js';
 import { leashContract } from '../helpers/leash-contract.js';
 import { storeContract, type ContractStore } from '../helpers/store-contract.js';
 
@@ -32,6 +33,7 @@ const makeStore = async (): Promise<ContractStore> => {
 
 storeContract('memory', makeStore);
 leashContract('memory', makeStore);
+approvalContract('memory', makeStore);
 
 // The bound (records and bytes): full → new records refused with StoreFullError; nothing unexpired is
 // ever dropped; a record past its own TTL is swept to make room; steps on existing records always apply.

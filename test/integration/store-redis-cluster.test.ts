@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { after, before } from 'node:test';
 import { createRedisStore } from '../../src/store/index.js';
 import { redisStoreConfig, startCluster, type TestCluster } from '../helpers/redis.js';
+import { approvalContract } from '../helpers/approval-contract.js';
 import { leashContract } from '../helpers/leash-contract.js';
 import { storeContract, type ContractStore } from '../helpers/store-contract.js';
 
@@ -34,3 +35,4 @@ const makeStore = async (): Promise<ContractStore> => {
 
 storeContract('redis cluster', makeStore);
 leashContract('redis cluster', makeStore);
+approvalContract('redis cluster', makeStore);

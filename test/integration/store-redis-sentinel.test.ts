@@ -4,6 +4,7 @@ import { after, before } from 'node:test';
 import { createRedisStore } from '../../src/store/index.js';
 import { redisStoreConfig, startRedis, startSentinel, type RedisServer, type TestSentinel } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
+import { approvalContract } from '../helpers/approval-contract.js';
 import { leashContract } from '../helpers/leash-contract.js';
 import { storeContract, type ContractStore } from '../helpers/store-contract.js';
 
@@ -39,3 +40,4 @@ const makeStore = async (): Promise<ContractStore> => {
 
 storeContract('redis sentinel', makeStore);
 leashContract('redis sentinel', makeStore);
+approvalContract('redis sentinel', makeStore);

@@ -2,6 +2,7 @@
 import { after, before } from 'node:test';
 import { createRedisStore } from '../../src/store/index.js';
 import { redisStoreConfig, startRedis, type RedisServer } from '../helpers/redis.js';
+import { approvalContract } from '../helpers/approval-contract.js';
 import { leashContract } from '../helpers/leash-contract.js';
 import { storeContract, type ContractStore } from '../helpers/store-contract.js';
 
@@ -25,3 +26,4 @@ const makeStore = async (): Promise<ContractStore> => {
 
 storeContract('redis', makeStore);
 leashContract('redis', makeStore);
+approvalContract('redis', makeStore);

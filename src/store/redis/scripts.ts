@@ -81,7 +81,7 @@ if cur == nil then
   save(cur, fields)
   if intent then
     -- Every field written: an earlier holder's (a claim takes the intent over) leaves nothing behind.
-    redis.call('HSET', intent, 'm', ARGV[1], 'k', ukey, 'c', fmt(now), 's', 'in_flight', 'st', '', 'meta', meta)
+    redis.call('HSET', intent, 'm', ARGV[1], 'k', ukey, 'c', fmt(now), 's', fields.state, 'st', '', 'meta', meta)
     redis.call('PEXPIRE', intent, ARGV[12])
   end
   if pointer then redis.call('SET', pointer, ARGV[13], 'PX', ARGV[14]) end
