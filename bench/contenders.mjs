@@ -58,6 +58,22 @@ export async function startUpstream(tmp, { name = 'upstream', postDelayMs = 0, c
   };
 }
 
+/**
+ * An alert receiver that hangs (bench/hanging-receiver.mjs): it reads every request and never
+ * answers. `count()` is { received, answered, abandoned } (abandoned: closed by the sender unanswered).
+ */
+export async function startHangingReceiver(tmp, { name = 'receiver-hang', core = CORE_SUT } = {}) {
+  const port = await freePort();
+  const entry = start(name, 'node', [here('./hanging-receiver.mjs')], {
+    core,
+    env: { PORT: String(port) },
+    stderr: join(tmp, `${name}.stderr.log`),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/__count`, { entry });
+  return { entry, port, url, count: () => countOf(port) };
+}
+
 /** A private redis-server on a free port: no persistence (a bench, not a store of record). */
 export async function startRedis(tmp, { name = 'redis', core = CORE_SUT } = {}) {
   const port = await freePort();
@@ -104,7 +120,22 @@ const LEASH_BUDGETS = [
 ];
 const LEASH_INTENT = '    intent: { fields: [body:amount, body:currency, body:customer], windowSec: 600, keyed: guard }';
 
-function writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash = false }) {
+/**
+ * A budget no bench write fits (`refuseAll: true`): the body's amount (1250) is over the limit (1),
+ * so every POST /v1/payments is refused 403 limit_exceeded before it reaches the upstream — and
+ * each refusal emits a `limit_exceeded` alert when alerts are on.
+ */
+const ZERO_BUDGETS = [
+  'budgets:',
+  "  - { name: bench-zero, match: 'POST /v1/payments', amount: 'body:amount', scale: 0, limit: 1, period: day }",
+];
+/** The alerts section (`alertsUrl`): every event type, the default queue (1000) and timeout (5 s). */
+const alertsSection = (url) => [
+  'alerts:',
+  `  webhook: { url: "${url}", secret: bench-alerts-secret-0123456789, events: [limit_exceeded, approval_required, agent_paused, outcome_unknown] }`,
+];
+
+function writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash = false, refuseAll = false, alertsUrl = null }) {
   // Defaults everywhere else: logging at info (its cost is part of the product), every check on.
   return [
     `listen: { host: 127.0.0.1, port: ${port} }`,
@@ -116,6 +147,8 @@ function writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash = fal
       : `store: { kind: redis, url: "redis://127.0.0.1:${redisPort}", initOnEmpty: true }`,
     'logLevel: info',
     ...(leash ? LEASH_BUDGETS : []),
+    ...(refuseAll ? ZERO_BUDGETS : []),
+    ...(alertsUrl === null ? [] : alertsSection(alertsUrl)),
     'upstreams:',
     '  - name: bench',
     '    prefix: /',
@@ -128,12 +161,22 @@ function writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash = fal
 /**
  * writeguard from the built CLI. Its log lines go to /dev/null (written, not disabled); stderr is
  * kept for a post-mortem. `cpuProfDir` runs it under --cpu-prof (written when it exits on SIGTERM);
- * `leash` adds the agent leash's budget and intent (LEASH_BUDGETS, LEASH_INTENT).
+ * `leash` adds the agent leash's budget and intent (LEASH_BUDGETS, LEASH_INTENT); `refuseAll` a budget
+ * every bench write is over (ZERO_BUDGETS); `alertsUrl` an alert webhook (alertsSection).
  */
-export async function startWriteguard({ tmp, name, upstreamUrl, redisPort = null, cpuProfDir = null, leash = false }) {
+export async function startWriteguard({
+  tmp,
+  name,
+  upstreamUrl,
+  redisPort = null,
+  cpuProfDir = null,
+  leash = false,
+  refuseAll = false,
+  alertsUrl = null,
+}) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const configFile = join(tmp, `${name}.yaml`);
-  writeFileSync(configFile, writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash }));
+  writeFileSync(configFile, writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash, refuseAll, alertsUrl }));
   const node = cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
   const entry = start(name, 'node', [...node, join(ROOT, 'dist/cli.js'), '--config', configFile], {
     core: CORE_SUT,
@@ -142,7 +185,13 @@ export async function startWriteguard({ tmp, name, upstreamUrl, redisPort = null
     cwd: ROOT,
   });
   await waitForHttp(`http://127.0.0.1:${adminPort}/readyz`, { entry, timeoutMs: 20_000 });
-  return { entry, url: `http://127.0.0.1:${port}`, pids: () => [entry.pid], stop: () => stop(entry, { graceMs: 10_000 }) };
+  return {
+    entry,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    pids: () => [entry.pid],
+    stop: () => stop(entry, { graceMs: 10_000 }),
+  };
 }
 
 async function startNodeServer(tmp, name, script, env, nodeArgs = []) {

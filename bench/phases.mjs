@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startFloor, startRedis, startUpstream, startWriteguard } from './contenders.mjs';
+import { startFloor, startHangingReceiver, startRedis, startUpstream, startWriteguard } from './contenders.mjs';
 import { measure } from './load.mjs';
 import { CORE_LOAD, CORE_SUT, rssMiB, start, stop } from './lib/procs.mjs';
 import { summarise } from './profile.mjs';
@@ -181,6 +181,98 @@ export async function inflightCheck(ctx) {
   }
 }
 
+/** writeguard's alert counters (admin /metrics), summed over event types: { delivered, failed, dropped }. */
+async function alertCounters(adminUrl) {
+  const res = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${adminUrl}/metrics answered ${res.status}`);
+  const out = { delivered: 0, failed: 0, dropped: 0 };
+  for (const m of text.matchAll(/^writeguard_alerts_(delivered|failed|dropped)_total(?:\{[^}]*\})?\s+(\S+)$/gm)) out[m[1]] += Number(m[2]);
+  return out;
+}
+
+/**
+ * "A receiver that hangs does not slow the agent's requests": two writeguards on Redis, side by
+ * side, each refusing every new write with 403 limit_exceeded (a budget of 1, bodies of 1250) — one
+ * with alerts to a receiver that reads each request and never answers (every refusal an alert), one
+ * without alerts. Interleaved A B B A (`cfg.alertsHang.rounds`); req/s and CPU µs/req of each. The
+ * run is valid only if every answer was a 403, nothing reached the upstream, and the receiver got
+ * requests and answered none (its own count, and writeguard's: no alert delivered).
+ */
+export async function alertsHang(ctx) {
+  const { results, log } = ctx;
+  const a = cfg.alertsHang;
+  const t0 = Date.now();
+  const problems = [];
+  const runs = { hang: [], off: [] };
+  const unexpectedOf = { hang: 0, off: 0 };
+  const sides = {};
+  let receiverCount;
+  const counters = {};
+  const receiver = await startHangingReceiver(ctx.tmp);
+  try {
+    const common = { tmp: ctx.tmp, upstreamUrl: ctx.upstream.url, redisPort: ctx.redis.port, refuseAll: true };
+    sides.hang = await startWriteguard({ ...common, name: 'wg-alerts-hang', alertsUrl: `${receiver.url}/hook` });
+    sides.off = await startWriteguard({ ...common, name: 'wg-alerts-off' });
+    for (let round = 0; round < a.rounds; round++) {
+      for (const id of round % 2 === 0 ? ['hang', 'off'] : ['off', 'hang']) {
+        const sut = sides[id];
+        const r = await measure({
+          tool: 'autocannon',
+          spec: { url: sut.url, mode: 'post-key', connections: cfg.connections, warmupSec: a.warmupSec, durationSec: a.durationSec },
+          sutPids: sut.pids,
+          redisPid: ctx.redis.entry.pid,
+          upstreamCount: ctx.upstream.count,
+        });
+        const where = `alerts phase, round ${round + 1}, ${id === 'hang' ? 'alerts to a hanging receiver' : 'no alerts'}`;
+        // Every answer must be the refusal: anything else measures another path.
+        const refused = r.statusCodes['403'] ?? 0;
+        const unexpected = r.total - refused + r.errors + r.timeouts;
+        unexpectedOf[id] += unexpected;
+        if (unexpected > 0 || r.total === 0)
+          problems.push(
+            `${where}: ${r.total} answers, ${refused} of them 403 ${JSON.stringify(r.statusCodes)}, ${r.errors} errors, ${r.timeouts} timeouts`,
+          );
+        if (r.upstreamPosts !== 0) problems.push(`${where}: ${r.upstreamPosts} POSTs reached the upstream (every write must be refused)`);
+        runs[id].push(r);
+        log(
+          `${where}: ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(2)} ms, ${r.cpuUsPerReq?.toFixed(0)} µs CPU/req${unexpected ? `, ${unexpected} UNEXPECTED` : ''}`,
+        );
+      }
+    }
+    receiverCount = await receiver.count();
+    counters.hang = await alertCounters(sides.hang.adminUrl);
+    counters.off = await alertCounters(sides.off.adminUrl);
+  } finally {
+    // Both at once: the one with alerts spends up to 2 s flushing to a receiver that never answers.
+    await Promise.all(Object.values(sides).map((s) => s.stop()));
+    await stop(receiver.entry);
+  }
+  // Did the receiver really hang? Its own count, and writeguard's.
+  if (receiverCount.received < 1) problems.push('alerts phase: the hanging receiver received no request (were alerts sent at all?)');
+  if (receiverCount.answered !== 0) problems.push(`alerts phase: the "hanging" receiver answered ${receiverCount.answered} requests`);
+  if (counters.hang.delivered !== 0)
+    problems.push(`alerts phase: writeguard counted ${counters.hang.delivered} alerts delivered to a receiver that never answers`);
+  if (counters.hang.dropped === 0)
+    problems.push('alerts phase: no alert dropped — the queue (1000) never filled, so the refusals did not all emit alerts?');
+  results.anomalies.push(...problems);
+  results.alertsHang = {
+    ...a,
+    connections: cfg.connections,
+    runs,
+    summary: { hang: summariseRuns(runs.hang), off: summariseRuns(runs.off) },
+    unexpected: unexpectedOf,
+    receiver: receiverCount,
+    counters,
+    problems,
+    valid: problems.length === 0,
+    phaseSec: (Date.now() - t0) / 1000,
+  };
+  log(
+    `alerts phase: receiver got ${receiverCount.received} requests, answered ${receiverCount.answered}; alerts dropped ${counters.hang.dropped}, delivered ${counters.hang.delivered}; took ${results.alertsHang.phaseSec.toFixed(1)} s`,
+  );
+}
+
 /** New writes on Redis for `cfg.soakSec`, RSS sampled throughout: does it settle or climb? */
 export async function soak(ctx) {
   const wg = await startWriteguard({ tmp: ctx.tmp, name: 'wg-soak', upstreamUrl: ctx.upstream.url, redisPort: ctx.redis.port });
@@ -252,7 +344,8 @@ async function profileWorkload(ctx, { wl, title, upstream, redis, floor = false 
 /** A profile for each workload behind a missed target. */
 export async function profileMissed(ctx, missed) {
   // The leash targets compare two writeguards: a profile of the one without the leash is no evidence.
-  missed = missed.filter((t) => !t.startsWith('Leash on'));
+  // So does the alerts target (two writeguards refusing every write): neither is a workload's profile.
+  missed = missed.filter((t) => !t.startsWith('Leash on') && !t.startsWith('Alerts'));
   const wanted = [];
   if (missed.some((t) => t.startsWith('Reads'))) wanted.push(['get', 'Reads (GET), writeguard on Redis']);
   if (missed.some((t) => t.startsWith('New writes') || t.startsWith('One connection') || t.includes('new write')))

@@ -134,6 +134,25 @@ export function evaluateTargets(r) {
       rtt ? `one Redis round trip: p99 ${fx(rtt.p99, 3)} ms` : '',
     );
   }
+  if (r.alertsHang) {
+    const a = r.alertsHang;
+    const [hang, off] = [a.summary.hang, a.summary.off];
+    const x = ratio(hang?.rps, off?.rps);
+    add(
+      'Alerts to a hanging receiver: req/s ≥ 0.9× without alerts',
+      `${fr(x)} (${fint(hang?.rps)} vs ${fint(off?.rps)} req/s); CPU µs/req ${fr(ratio(hang?.cpuUsPerReq, off?.cpuUsPerReq))} (${fx(hang?.cpuUsPerReq, 0)} vs ${fx(off?.cpuUsPerReq, 0)})`,
+      // Only a valid run counts: every answer a 403, and a receiver that really hung.
+      x !== null && x >= 0.9 && a.valid,
+      [
+        'every write refused 403 limit_exceeded, each an alert on the one side',
+        `per round, req/s: ${pairedRatios(alertsAsWorkload(a), 'hang', 'off', (run) => run.rps)}`,
+        `receiver: ${a.receiver.received} requests received, ${a.receiver.answered} answered`,
+        a.valid ? '' : `run invalid: ${a.problems.join('; ')}`,
+      ]
+        .filter(Boolean)
+        .join('; '),
+    );
+  }
   if (r.inflight) {
     add('Memory: RSS < 150 MB with 200 writes in flight (Redis)', `${fx(r.inflight.rssMaxMiB, 1)} MiB`, r.inflight.rssMaxMiB < 150);
   }
@@ -150,6 +169,32 @@ export function evaluateTargets(r) {
       );
   }
   return out;
+}
+
+/** The alerts phase's runs in the shape pairedRatios reads. */
+const alertsAsWorkload = (a) => ({ contenders: Object.entries(a.runs).map(([id, runs]) => ({ id, runs })) });
+
+/** The alerts phase: writeguard refusing every write, alerts to a hanging receiver against none. */
+function alertsSection(a) {
+  const row = (label, s, unexpected) =>
+    `| ${label} | ${fint(s.rps)} | ${fx(s.p50, 0)} | ${fx(s.p99, 0)} | ${fx(s.cpuUsPerReq, 0)} | ${fx(s.redisCpuUsPerReq, 0)} | ${unexpected} |`;
+  const [hang, off] = [a.summary.hang, a.summary.off];
+  const c = a.counters.hang ?? {};
+  return [
+    '## Alerts to a hanging receiver',
+    '',
+    `writeguard on Redis with a budget no write fits: every new write (\`POST /v1/payments\`, unique key and body) is refused 403 limit_exceeded, and with alerts on each refusal emits a \`limit_exceeded\` alert. Two writeguards side by side, interleaved (A B B A, ${a.rounds} rounds of ${a.warmupSec} s warm-up + ${a.durationSec} s measured, ${a.connections} connections): one with its webhook pointed at a loopback receiver that reads each request and never answers, one without alerts. Medians; ratios of the medians. Phase time ${fx(a.phaseSec, 1)} s.`,
+    '',
+    '| writeguard on Redis, every write refused | req/s | p50 ms | p99 ms | CPU µs/req | + Redis CPU µs/req | answers other than 403 / errors |',
+    '|---|--:|--:|--:|--:|--:|--:|',
+    row('no alerts', off, a.unexpected.off),
+    row('alerts to a hanging receiver', hang, a.unexpected.hang),
+    `| **hanging ÷ none** | ${fr(ratio(hang.rps, off.rps))} | ${fr(ratio(hang.p50, off.p50))} | ${fr(ratio(hang.p99, off.p99))} | ${fr(ratio(hang.cpuUsPerReq, off.cpuUsPerReq))} | ${fr(ratio(hang.redisCpuUsPerReq, off.redisCpuUsPerReq))} | |`,
+    '',
+    `Per round (hanging ÷ none): req/s ${pairedRatios(alertsAsWorkload(a), 'hang', 'off', (run) => run.rps)}; CPU µs/req ${pairedRatios(alertsAsWorkload(a), 'hang', 'off', (run) => run.cpuUsPerReq)}.`,
+    `The receiver got ${a.receiver.received} requests and answered ${a.receiver.answered}; writeguard gave up waiting on ${a.receiver.abandoned} of them (its delivery timeout). writeguard's alert counters: ${c.delivered ?? '—'} delivered, ${c.failed ?? '—'} given up, ${fint(c.dropped)} dropped (queue full).`,
+    '',
+  ];
 }
 
 /** CPU µs of the process and of its Redis per request; null unless both were measured. */
@@ -347,8 +392,13 @@ export function render(r) {
     "- Latencies of throughput runs are autocannon's (whole milliseconds, 50 connections, so they mostly show queueing); the one-connection table has sub-millisecond timings.",
     '',
   ];
-  const noise = r.workloads.flatMap((w) => w.contenders.flatMap((c) => c.runs.map((x) => x.foreignCores ?? 0)));
-  const steal = r.workloads.flatMap((w) => w.contenders.flatMap((c) => c.runs.map((x) => x.stealCores ?? 0)));
+  // The main runs and the alerts phase's: both are read as comparisons of interleaved runs.
+  const measured = [
+    ...r.workloads.flatMap((w) => w.contenders.flatMap((c) => c.runs)),
+    ...(r.alertsHang ? Object.values(r.alertsHang.runs).flat() : []),
+  ];
+  const noise = measured.map((x) => x.foreignCores ?? 0);
+  const steal = measured.map((x) => x.stealCores ?? 0);
   if (noise.length > 0) {
     const noisy = noise.filter((x) => x > 0.2).length;
     out.push(
@@ -360,7 +410,10 @@ export function render(r) {
   if (r.anomalies.length > 0) {
     out.push('**Anomalies** (runs with unexpected answers or failed checks):', '', ...r.anomalies.map((a) => `- ${a}`), '');
   } else {
-    out.push('Every run: zero non-2xx answers, zero errors, zero timeouts; every replay run left the upstream untouched.', '');
+    out.push(
+      `Every run: zero non-2xx answers, zero errors, zero timeouts; every replay run left the upstream untouched.${r.alertsHang ? ' (The alerts phase is meant to be refused: every one of its answers was a 403, and its receiver hung.)' : ''}`,
+      '',
+    );
   }
 
   out.push('## Targets (issue 6)', '', '| target | measured | |', '|---|---|---|');
@@ -406,6 +459,8 @@ export function render(r) {
     }
     out.push('');
   }
+
+  if (r.alertsHang) out.push(...alertsSection(r.alertsHang));
 
   out.push('## Memory (RSS)', '', '| contender | idle MiB | under load MiB (max over all runs) |', '|---|--:|--:|');
   for (const m of Object.values(r.rss)) out.push(`| ${m.label} | ${fx(m.idle, 1)} | ${fx(m.load, 1)} |`);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONTENDERS, ROOT, ensureNginx, startRedis, startUpstream } from './contenders.mjs';
 import { killAllNow, pinning, rssMiB, stopAll } from './lib/procs.mjs';
-import { inflightCheck, profileMissed, redisRoundTrip, roundTrips, runRounds, soak } from './phases.mjs';
+import { alertsHang, inflightCheck, profileMissed, redisRoundTrip, roundTrips, runRounds, soak } from './phases.mjs';
 import { evaluateTargets, render } from './report.mjs';
 import { cfg } from './workloads.mjs';
 
@@ -82,6 +82,12 @@ function caveats(results, skipped) {
     'Round trips are counted in a separate, sequential phase; lease renewals (every third of the lease) never fire here because the upstream answers in well under a second.',
     "Leash on: writeguard on Redis with one spend budget (limit 2^53 − 1, so it never refuses) and one intent (amount, currency, customer; `keyed: guard`). Every new write's body has its own `customer` (for every contender alike), so every write passes both checks: the row measures what checking and reserving cost, not what a refusal costs. It runs in the new-write workload only, to keep the run under 15 minutes. Its CPU target counts writeguard's own CPU and writeguard + Redis (the checks run in the begin script, in Redis): both must hold.",
   ];
+  if (results.alertsHang) {
+    const a = results.alertsHang;
+    list.push(
+      `Alerts to a hanging receiver: two more writeguards on Redis, started for this phase only, each with a budget no write fits (limit 1, bodies of 1250), so every new write is refused 403 limit_exceeded before the upstream — and, on the one with alerts, each refusal emits a \`limit_exceeded\` alert (default queue of 1000, 5 s delivery timeout). Its receiver is a loopback HTTP server on the server core that reads each request and never answers. The two run interleaved (A B B A, ${a.rounds} rounds, ${a.warmupSec} s warm-up + ${a.durationSec} s measured each, ${a.connections} connections); the warm-up fills the queue many times over, so the measured window is the steady state of a receiver that hangs: one delivery attempt waiting out its timeout (then backing off), the queue full, every new alert built and dropped (counted). Only writes that are refused, held or of unknown outcome emit alerts, so a refused write is the path alerting touches; it is short (the upstream is never called), so its req/s are not comparable to the workloads' above: the ratio of the two writeguards is what counts.`,
+    );
+  }
   if (skipped.nginx) list.push(`nginx was skipped: ${skipped.nginx}.`);
   if (results.meta.dirty)
     list.push('The work tree had uncommitted changes under src/ or in package.json when this ran: the commit alone does not reproduce it.');
@@ -106,6 +112,7 @@ async function main() {
     tripsLeash: null,
     redisRtt: null,
     inflight: null,
+    alertsHang: null,
     soak: null,
     profiles: [],
     caveats: [],
@@ -142,6 +149,9 @@ async function main() {
   // The contenders would only share the server core with the phases below.
   for (const c of Object.values(running)) await c.stop();
   await redisRoundTrip(ctx);
+
+  log('alerts: writes refused over budget, alerts to a hanging receiver against none (interleaved)');
+  await alertsHang(ctx);
 
   log('memory check: 200 writes in flight');
   await inflightCheck(ctx);

@@ -14,10 +14,14 @@ export const cfg = {
   inflight: { connections: 200, postDelayMs: 1000, warmupSec: 2, durationSec: 8 },
   // Issue 6: "no growth over a 3-minute run" — new writes on Redis at full speed, RSS traced.
   soakSec: num(env.BENCH_SOAK_SEC, 180),
+  // "A receiver that hangs does not slow the agent's requests": two writeguards refusing every write
+  // (each refusal an alert), one with alerts to a hanging receiver, one without, interleaved A B B A.
+  // A 1 s warm-up fills the alert queue (1000 events) many times over; ~30 s in all.
+  alertsHang: { rounds: 2, warmupSec: 1, durationSec: Math.min(4, num(env.BENCH_DURATION_SEC, 5)) },
   tripsPerType: 200,
   profile: env.BENCH_PROFILE !== '0',
   // The issue's budget is 15 minutes; everything is stopped before it, whatever is running.
-  deadlineMs: 14.5 * 60_000,
+  deadlineMs: 14.9 * 60_000,
 };
 
 const ALL = ['direct', 'bare', 'nginx', 'setnx', 'wg-mem', 'wg-redis'];
