@@ -2,6 +2,7 @@
 // backoff with full jitter. Pure: the clock and the random source are arguments.
 import type { HeaderMap } from '../http/headers.js';
 import { firstHeader } from '../http/headers.js';
+import { parseDictionary, parseList } from 'structured-headers';
 import { parseHttpDate } from './http-date.js';
 
 const EPOCH_MS_FLOOR = 1e12; // values this large are epoch milliseconds (year 2001 onwards)
@@ -15,11 +16,29 @@ function nonNegative(text: string | undefined): number | null {
   return Number.isFinite(value) ? value : null;
 }
 
-/** `RateLimit: "default";r=0;t=30` (structured field) or the older `limit=10, remaining=0, reset=30`. */
+/**
+ * The seconds `RateLimit` asks to wait: a structured-field List of policies (RFC 9651),
+ * `"burst";r=5;t=1, "daily";r=0;t=3600` — the longest reset of the exhausted ones (r=0), else of
+ * all; or the older dictionary `limit=10, remaining=0, reset=30`. Parsed by the spec's grammar, so a
+ * quoted name holding `t=5` is a name, not a reset.
+ */
 function rateLimitReset(value: string | undefined): number | null {
   if (value === undefined) return null;
-  const match = /(?:^|[;,\s])(?:t|reset)=(\d+(?:\.\d+)?)/.exec(value);
-  return match === null ? null : nonNegative(match[1]);
+  try {
+    const policies = parseList(value).map(([, params]) => ({ r: params.get('r'), t: params.get('t') }));
+    const resets = (list: typeof policies) => list.flatMap((p) => (typeof p.t === 'number' && p.t >= 0 ? [p.t] : []));
+    const exhausted = resets(policies.filter((p) => p.r === 0));
+    const any = exhausted.length > 0 ? exhausted : resets(policies);
+    if (any.length > 0) return Math.max(...any);
+  } catch {
+    // not a List: the older dictionary form, below
+  }
+  try {
+    const reset = parseDictionary(value).get('reset')?.[0];
+    return typeof reset === 'number' && reset >= 0 ? reset : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Epoch seconds, epoch milliseconds or a delta in seconds, told apart by magnitude; as a delay in ms. */

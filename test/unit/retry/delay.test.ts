@@ -22,6 +22,13 @@ test('Retry-After as an HTTP-date, in the future and in the past', () => {
 test('RateLimit (structured or legacy form) and RateLimit-Reset are deltas in seconds', () => {
   assert.equal(serverDelayMs({ ratelimit: '"default";r=0;t=7' }, NOW), 7000);
   assert.equal(serverDelayMs({ ratelimit: 'limit=10, remaining=0, reset=4' }, NOW), 4000);
+  // Several policies: the exhausted one decides, not the first (waiting 1 s would retry into a spent daily quota).
+  assert.equal(serverDelayMs({ ratelimit: '"burst";r=5;t=1, "daily";r=0;t=3600' }, NOW), 3_600_000);
+  assert.equal(serverDelayMs({ ratelimit: '"a";r=0;t=2, "b";r=0;t=9, "c";r=4;t=60' }, NOW), 9000, 'the longest of the exhausted');
+  assert.equal(serverDelayMs({ ratelimit: '"a";r=3;t=2, "b";r=1;t=9' }, NOW), 9000, 'none exhausted: the longest');
+  // A quoted policy name holding "t=5" is a name: the parameter decides.
+  assert.equal(serverDelayMs({ ratelimit: '"t=5";r=0;t=40' }, NOW), 40_000);
+  assert.equal(serverDelayMs({ ratelimit: '"x;t=5"' }, NOW), null, 'no t parameter at all: nothing said');
   assert.equal(serverDelayMs({ 'ratelimit-reset': '12' }, NOW), 12_000);
 });
 
