@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The writeguard command. Exit codes: 0 ok, 2 bad config or usage, 1 runtime failure.
+import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import closeWithGrace from 'close-with-grace';
 import { configJsonSchema } from './config/json-schema.js';
@@ -21,6 +22,8 @@ import { createLogger } from './observe/logger.js';
 import { buildServer } from './server.js';
 import { StoreUnavailableError } from './store/store.js';
 
+// package.json sits one level above both src/ and dist/.
+const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
 const STORE_WAIT_MS = 5_000;
@@ -61,6 +64,7 @@ function checkConfig(file: string): void {
 export function program(): Command {
   const cli = new Command('writeguard')
     .description("A sidecar proxy that makes an agent's writes happen at most once.")
+    .version(VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .showHelpAfterError();
   cli

@@ -20,13 +20,18 @@ const REDACT = [
   'res.headers["set-cookie"]',
 ];
 
+/** Levels as their labels (`"level":"info"`), as log pipelines (Loki, Elastic, Datadog) expect. */
+const LEVEL_LABELS = { level: (label: string) => ({ level: label }) };
+
 export function createLogger(options: LoggerOptions): Logger {
   const base = { level: options.level, base: { service: 'writeguard' }, redact: REDACT };
-  if (options.destination !== undefined) return pino(base, options.destination);
   if (options.pretty === true) {
+    // pino-pretty formats levels itself (pino refuses a level formatter with a transport).
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
   }
+  const labelled = { ...base, formatters: LEVEL_LABELS };
+  if (options.destination !== undefined) return pino(labelled, options.destination);
   // Synchronous writes: a line is on its way to the fd before the answer it describes leaves, so a
   // crash cannot keep one and lose the other (pino's default buffers and writes later).
-  return pino(base, pino.destination({ dest: 1, sync: true }));
+  return pino(labelled, pino.destination({ dest: 1, sync: true }));
 }

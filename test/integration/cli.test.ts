@@ -2,7 +2,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startUpstream } from '../helpers/upstream.js';
@@ -27,6 +27,15 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   assert.equal(result.error, undefined);
   return result;
 }
+
+test('--version prints the package version and exits 0', () => {
+  const result = run(['--version']);
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(
+    result.stdout.trim(),
+    (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version,
+  );
+});
 
 test('check-config of a bad file prints every problem by path and exits 2', () => {
   const file = join(dir, 'bad.yaml');

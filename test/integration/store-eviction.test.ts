@@ -18,7 +18,7 @@ import { until } from '../helpers/wait.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 
-const WARN = 40;
+const WARN = 'warn';
 const EVICTING = ['--maxmemory', '4mb', '--maxmemory-policy', 'volatile-lru'];
 
 let up: CountingUpstream;

@@ -13,7 +13,7 @@ import { startWriteguard } from '../helpers/writeguard.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 import type { LogLine, RunningWriteguard } from '../helpers/writeguard.js';
 
-const WARN = 40;
+const WARN = 'warn';
 
 let up: CountingUpstream;
 const servers: RedisServer[] = [];

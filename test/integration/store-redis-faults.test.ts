@@ -149,10 +149,10 @@ describe('Redis down and back', () => {
     await sleep(1200);
     await s.restart();
     assert.equal(await store.whenReady(8000), true);
-    const parsed = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
-    const warns = parsed.filter((l) => l.level === 40);
+    const parsed = lines.map((l) => JSON.parse(l) as { level: string; msg: string });
+    const warns = parsed.filter((l) => l.level === 'warn');
     assert.equal(warns.length, 1, JSON.stringify(warns));
-    assert.equal(parsed.filter((l) => l.level === 30 && l.msg === 'store ready').length, 2);
+    assert.equal(parsed.filter((l) => l.level === 'info' && l.msg === 'store ready').length, 2);
     const all = lines.join('\n');
     assert.ok(!all.includes(key.keyHash));
     assert.ok(!all.includes(Buffer.from('BODY-TEXT-THAT-MUST-NOT-BE-LOGGED').toString('base64')));

@@ -170,7 +170,9 @@ export function crashesOf(scenario: string): string[] {
     else if (wg.stopRequested && !wg.killed && exitCode !== null && exitCode !== 0)
       out.push(`${wg.name} exited ${exitCode} after SIGTERM: ${wg.stderr().slice(0, 300)}`);
     else if (wg.stopRequested && !wg.killed && signalCode === 'SIGKILL') out.push(`${wg.name} did not exit after SIGTERM: killed`);
-    const errors = wg.logs.lines.filter((l) => Number(l.level) >= 50 || l.code === 'internal_error' || l.status === 500);
+    const errors = wg.logs.lines.filter(
+      (l) => l.level === 'error' || l.level === 'fatal' || l.code === 'internal_error' || l.status === 500,
+    );
     if (errors.length > 0) out.push(`${wg.name}: ${errors.length} error lines, e.g. ${JSON.stringify(errors[0]).slice(0, 300)}`);
   }
   return out;
