@@ -40,10 +40,11 @@ import {
   type StoreConfig,
 } from './client.js';
 import { beginArgs, CorruptRecordError, nullable, parseBeginReply, parseRecord, stepResult, wholeMs } from './codec.js';
+import * as breaker from './breaker-steps.js';
 import { CooldownChannel } from './cooldown-channel.js';
 import { approvals, budgetCounters, deadLetters, findByKeyHash, type Lookups } from './lookups.js';
 import { CHECK_INTERVAL_MS, Readiness } from './readiness.js';
-import { approvalsKey, breakerKeys, budgetKey, intentKey, leashKeys, pointerKey, recordKeys, scriptArgs, type KeySet } from './keys.js';
+import { approvalsKey, budgetKey, intentKey, leashKeys, pointerKey, recordKeys, scriptArgs, type KeySet } from './keys.js';
 import { SCRIPTS, type ScriptName, type ScriptRunner } from './scripts.js';
 
 export interface RedisStoreOptions {
@@ -281,35 +282,16 @@ export class RedisStore implements Store {
 
   // ---- the breaker (DESIGN §10.5) ---------------------------------------------------------------
 
-  async pausedUntil(scope: string, upstream: string): Promise<number | null> {
-    const { paused } = breakerKeys(this.keys({ scope, upstream, keyHash: '' }));
-    const until = await this.call('paused', () => this.client.get(paused));
-    return until === null ? null : Number(until);
+  pausedUntil(scope: string, upstream: string): Promise<number | null> {
+    return this.call('paused', () => breaker.pausedUntil(this.lookups(), scope, upstream));
   }
 
-  async noteRefusal(
-    scope: string,
-    upstream: string,
-    rule: { refusals: number; windowMs: number; pauseMs: number },
-  ): Promise<number | null> {
-    const { refusals, paused } = breakerKeys(this.keys({ scope, upstream, keyHash: '' }));
-    const args = [String(rule.refusals), wholeMs(rule.windowMs), wholeMs(rule.pauseMs)];
-    const until = await this.call('refusal', () => this.scripts.wgRefusal(2, refusals, paused, ...args));
-    return typeof until === 'string' ? Number(until) : null;
+  noteRefusal(scope: string, upstream: string, rule: { refusals: number; windowMs: number; pauseMs: number }): Promise<number | null> {
+    return this.call('refusal', () => breaker.noteRefusal(this.lookups(), scope, upstream, rule));
   }
 
-  async resume(scope: string, upstreams: readonly string[]): Promise<boolean> {
-    let was = false;
-    for (const upstream of upstreams) {
-      const { refusals, paused } = breakerKeys(this.keys({ scope, upstream, keyHash: '' }));
-      const gone = await this.call('resume', async () => {
-        const n = await this.client.del(paused);
-        await this.client.del(refusals);
-        return n;
-      });
-      was = gone > 0 || was;
-    }
-    return was;
+  resume(scope: string, upstreams: readonly string[]): Promise<boolean> {
+    return this.call('resume', () => breaker.resume(this.lookups(), scope, upstreams));
   }
 
   // ---- readiness and cooldowns: their collaborators answer ------------------------------------
