@@ -74,6 +74,22 @@ export async function startHangingReceiver(tmp, { name = 'receiver-hang', core =
   return { entry, port, url, count: () => countOf(port) };
 }
 
+/**
+ * An OTLP/HTTP trace receiver that accepts and discards (bench/otlp-sink.mjs): the collector of the
+ * tracing-on contender. `count()` is { requests, spans, bytes }.
+ */
+export async function startOtlpSink(tmp, { name = 'otlp-sink', core = CORE_SUT } = {}) {
+  const port = await freePort();
+  const entry = start(name, 'node', [here('./otlp-sink.mjs')], {
+    core,
+    env: { PORT: String(port) },
+    stderr: join(tmp, `${name}.stderr.log`),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/__count`, { entry });
+  return { entry, port, url, count: () => countOf(port) };
+}
+
 /** A private redis-server on a free port: no persistence (a bench, not a store of record). */
 export async function startRedis(tmp, { name = 'redis', core = CORE_SUT } = {}) {
   const port = await freePort();
@@ -162,7 +178,9 @@ function writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash = fal
  * writeguard from the built CLI. Its log lines go to /dev/null (written, not disabled); stderr is
  * kept for a post-mortem. `cpuProfDir` runs it under --cpu-prof (written when it exits on SIGTERM);
  * `leash` adds the agent leash's budget and intent (LEASH_BUDGETS, LEASH_INTENT); `refuseAll` a budget
- * every bench write is over (ZERO_BUDGETS); `alertsUrl` an alert webhook (alertsSection).
+ * every bench write is over (ZERO_BUDGETS); `alertsUrl` an alert webhook (alertsSection); `otlpUrl`
+ * turns OpenTelemetry tracing on, exporting there (otherwise it is off, whatever the bench's own
+ * environment says).
  */
 export async function startWriteguard({
   tmp,
@@ -173,6 +191,7 @@ export async function startWriteguard({
   leash = false,
   refuseAll = false,
   alertsUrl = null,
+  otlpUrl = null,
 }) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const configFile = join(tmp, `${name}.yaml`);
@@ -180,6 +199,8 @@ export async function startWriteguard({
   const node = cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
   const entry = start(name, 'node', [...node, join(ROOT, 'dist/cli.js'), '--config', configFile], {
     core: CORE_SUT,
+    // The SDK's signal-specific endpoint wins over the general one: both are set, one of them empty.
+    env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl ?? '' },
     stdout: 'ignore',
     stderr: join(tmp, `${name}.stderr.log`),
     cwd: ROOT,
@@ -288,6 +309,31 @@ export const CONTENDERS = [
       ...(await startWriteguard({ tmp, name: 'wg-redis', upstreamUrl: upstream.url, redisPort: redis.port })),
       redisPid: redis.entry.pid,
     }),
+  },
+  {
+    id: 'wg-otel',
+    label: 'writeguard (Redis, tracing on)',
+    // wg-redis with OpenTelemetry on, exporting to a loopback sink that accepts and discards: what
+    // tracing adds to a new write (off, the default, is wg-redis itself).
+    writesOnly: true,
+    usesRedis: true,
+    available: () => (process.env.BENCH_TRACING === '0' ? 'BENCH_TRACING=0' : null),
+    start: async ({ tmp, upstream, redis }) => {
+      const sink = await startOtlpSink(tmp);
+      const wg = await startWriteguard({ tmp, name: 'wg-otel', upstreamUrl: upstream.url, redisPort: redis.port, otlpUrl: sink.url });
+      let exported = null;
+      return {
+        ...wg,
+        redisPid: redis.entry.pid,
+        /** What the sink received, read once writeguard has stopped (its shutdown exports the last spans). */
+        exported: () => exported,
+        stop: async () => {
+          await wg.stop();
+          exported = await sink.count();
+          await stop(sink.entry);
+        },
+      };
+    },
   },
   {
     id: 'wg-leash',

@@ -43,6 +43,8 @@ async function runOne(ctx, { wl, id, sut, round }) {
     await prime(sut.url, extra.replayKey);
     before = await upstream.count(); // taken before the warm-up: the replay check covers it too
   }
+  // A traced contender's writes, warm-up included: each is one POST upstream and two spans exported.
+  const tracedFrom = sut.exported === undefined ? null : (await upstream.count()).post;
   const r = await measure({
     tool: wl.tool ?? 'autocannon',
     spec: spec(wl, sut.url, extra),
@@ -51,6 +53,7 @@ async function runOne(ctx, { wl, id, sut, round }) {
     redisCalls: id === 'wg-redis' || id === 'wg-leash' ? redis.calls : undefined,
     upstreamCount: upstream.count,
   });
+  if (tracedFrom !== null) results.tracing.writes += (await upstream.count()).post - tracedFrom;
   const where = `round ${round + 1}, ${wl.id}, ${id}`;
   const unexpected = noteUnexpected(results, where, r);
   if (wl.mode === 'post-replay') {
@@ -121,6 +124,22 @@ export async function roundTrips(ctx, url, { leash = false } = {}) {
   }
   if (leash) results.tripsLeash = trips;
   else results.trips = trips;
+}
+
+/**
+ * The tracing-on contender, once it has stopped (its shutdown exports the last spans): what its sink
+ * received against the two spans (request, attempt) each of its writes makes. Fewer means spans were
+ * dropped (the SDK's queue was full), so its numbers leave out the cost of exporting them.
+ */
+export function tracingExports(ctx, exported) {
+  const { tracing } = ctx.results;
+  tracing.sink = exported;
+  const expected = 2 * tracing.writes;
+  if (exported === null || exported.spans !== expected)
+    ctx.results.anomalies.push(
+      `tracing on: the sink received ${exported?.spans ?? 'no'} spans for ${tracing.writes} writes (expected ${expected}: a request span and an attempt span each)`,
+    );
+  ctx.log(`tracing on: ${tracing.writes} writes, sink received ${exported?.spans} spans in ${exported?.requests} exports`);
 }
 
 /** A single Redis round trip from the server core, one at a time (bench/redis-rtt.mjs). */

@@ -294,6 +294,26 @@ function leashTable(wl) {
   ].join('\n');
 }
 
+/** Tracing on against off: writeguard on Redis with and without OpenTelemetry, in the same rounds. */
+function tracingTable(wl) {
+  const off = find(wl, 'wg-redis');
+  const on = find(wl, 'wg-otel');
+  if (on === null || off === null) return null;
+  const row = (label, s) =>
+    `| ${label} | ${fint(s.rps)} | ${fx(s.p50, 0)} | ${fx(s.p99, 0)} | ${fx(s.cpuUsPerReq, 0)} | ${fx(s.rssLoadMiB, 0)} |`;
+  return [
+    'Tracing on against off — writeguard on Redis with OpenTelemetry exporting to a loopback sink, next to the same with tracing off (the default; medians; ratios of the medians):',
+    '',
+    '| writeguard on Redis | req/s | p50 ms | p99 ms | CPU µs/req | RSS max MiB |',
+    '|---|--:|--:|--:|--:|--:|',
+    row('tracing off', off),
+    row('tracing on', on),
+    `| **on ÷ off** | ${fr(ratio(on.rps, off.rps))} | ${fr(ratio(on.p50, off.p50))} | ${fr(ratio(on.p99, off.p99))} | ${fr(ratio(on.cpuUsPerReq, off.cpuUsPerReq))} | ${fr(ratio(on.rssLoadMiB, off.rssLoadMiB))} |`,
+    '',
+    `Per round (on ÷ off): req/s ${pairedRatios(wl, 'wg-otel', 'wg-redis', (run) => run.rps)}; CPU µs/req ${pairedRatios(wl, 'wg-otel', 'wg-redis', (run) => run.cpuUsPerReq)}.`,
+  ].join('\n');
+}
+
 function latencyTable(wl) {
   const direct = find(wl, 'direct');
   const lines = [
@@ -423,8 +443,7 @@ export function render(r) {
   for (const wl of r.workloads) {
     out.push(`## ${wl.title}`, '', wl.note, '');
     out.push(wl.kind === 'latency' ? latencyTable(wl) : throughputTable(wl, r.workloads), '');
-    const leash = leashTable(wl);
-    if (leash !== null) out.push(leash, '');
+    for (const table of [leashTable(wl), tracingTable(wl)]) if (table !== null) out.push(table, '');
   }
 
   if (r.trips) {

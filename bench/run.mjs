@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONTENDERS, ROOT, ensureNginx, startRedis, startUpstream } from './contenders.mjs';
 import { killAllNow, pinning, rssMiB, stopAll } from './lib/procs.mjs';
-import { alertsHang, inflightCheck, profileMissed, redisRoundTrip, roundTrips, runRounds, soak } from './phases.mjs';
+import { alertsHang, inflightCheck, profileMissed, redisRoundTrip, roundTrips, runRounds, soak, tracingExports } from './phases.mjs';
 import { evaluateTargets, render } from './report.mjs';
 import { cfg } from './workloads.mjs';
 
@@ -88,6 +88,10 @@ function caveats(results, skipped) {
       `Alerts to a hanging receiver: two more writeguards on Redis, started for this phase only, each with a budget no write fits (limit 1, bodies of 1250), so every new write is refused 403 limit_exceeded before the upstream — and, on the one with alerts, each refusal emits a \`limit_exceeded\` alert (default queue of 1000, 5 s delivery timeout). Its receiver is a loopback HTTP server on the server core that reads each request and never answers. The two run interleaved (A B B A, ${a.rounds} rounds, ${a.warmupSec} s warm-up + ${a.durationSec} s measured each, ${a.connections} connections); the warm-up fills the queue many times over, so the measured window is the steady state of a receiver that hangs: one delivery attempt waiting out its timeout (then backing off), the queue full, every new alert built and dropped (counted). Only writes that are refused, held or of unknown outcome emit alerts, so a refused write is the path alerting touches; it is short (the upstream is never called), so its req/s are not comparable to the workloads' above: the ratio of the two writeguards is what counts.`,
     );
   }
+  if (results.tracing.sink !== null)
+    list.push(
+      `Tracing on: its CPU µs/req is writeguard's own (building, batching and exporting the spans, OTLP/HTTP JSON); the sink that receives them shares the server core but is not counted. It received ${results.tracing.sink.spans} spans in ${results.tracing.sink.requests} exports for ${results.tracing.writes} writes (warm-ups included). Tracing off is the writeguard-on-Redis contender: with no OTLP endpoint the SDK is not loaded at all (test/unit/observe/tracing.test.ts checks the imports), and a request pays a null check per hook.`,
+    );
   if (skipped.nginx) list.push(`nginx was skipped: ${skipped.nginx}.`);
   if (results.meta.dirty)
     list.push('The work tree had uncommitted changes under src/ or in package.json when this ran: the commit alone does not reproduce it.');
@@ -113,6 +117,7 @@ async function main() {
     redisRtt: null,
     inflight: null,
     alertsHang: null,
+    tracing: { writes: 0, sink: null },
     soak: null,
     profiles: [],
     caveats: [],
@@ -148,6 +153,7 @@ async function main() {
   }
   // The contenders would only share the server core with the phases below.
   for (const c of Object.values(running)) await c.stop();
+  if (running['wg-otel']) tracingExports(ctx, running['wg-otel'].exported());
   await redisRoundTrip(ctx);
 
   log('alerts: writes refused over budget, alerts to a hanging receiver against none (interleaved)');

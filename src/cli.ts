@@ -19,6 +19,7 @@ import {
 } from './admin/operator.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './observe/logger.js';
+import { startTracing } from './observe/tracing.js';
 import { buildServer } from './server.js';
 import { StoreUnavailableError } from './store/store.js';
 
@@ -36,7 +37,7 @@ function drainDeadlineMs(config: Config): number {
 async function start(options: { config?: string; upstream?: string; pretty?: boolean }): Promise<void> {
   const config = loadConfig({ file: options.config, upstream: options.upstream, env: process.env });
   const log = createLogger({ level: config.logLevel, pretty: options.pretty === true });
-  const writeguard = buildServer(config, log);
+  const writeguard = buildServer(config, log, { tracing: await startTracing(log) });
   // Reads flow either way; writes fail closed until the store is ready, so give it a moment first.
   if (!(await writeguard.store.whenReady(STORE_WAIT_MS))) {
     const why = writeguard.store.notReadyReason();

@@ -8,6 +8,7 @@ import { createGuard } from './idempotency/guard.js';
 import { createAlerts } from './observe/alerts.js';
 import { expireDueApprovals } from './admin/approvals.js';
 import { Metrics } from './observe/metrics.js';
+import type { Tracing } from './observe/trace-types.js';
 import { RetryBudget } from './retry/budget.js';
 import { Cooldowns, type RetryKit } from './retry/cooldown.js';
 import { buildProxyApp } from './proxy/plugin.js';
@@ -64,6 +65,8 @@ function sweepApprovals(config: Config, store: Store, log: Logger): NodeJS.Timeo
 export interface ServerOptions {
   /** A store to use instead of the one the config names (tests share one between instances). */
   store?: Store;
+  /** OpenTelemetry tracing (observe/tracing.ts startTracing), shut down by close(); none by default. */
+  tracing?: Tracing | null;
 }
 
 export function buildServer(config: Config, log: Logger, options: ServerOptions = {}): Writeguard {
@@ -86,7 +89,7 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
   if (store instanceof MemoryStore) metrics.memoryStore(() => store.usage());
   const alerts = createAlerts(config.alerts, { log, metrics });
   const handleWrite = createGuard({ config, store, log, kit, metrics, alerts });
-  const deps = { config, log, dispatchers, lifecycle, kit, metrics, handleWrite };
+  const deps = { config, log, dispatchers, lifecycle, kit, metrics, handleWrite, tracing: options.tracing ?? null };
   const proxies = listeners(config).map((l) => ({ app: buildProxyApp(l, deps), host: l.host, port: l.port }));
   const admin = { app: buildAdminApp({ config, log, lifecycle, store, metrics }), host: config.admin.host, port: config.admin.port };
   const approvalSweep = sweepApprovals(config, store, log);
@@ -111,6 +114,7 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
       await Promise.all([...dispatchers.values()].map((d) => d.close()));
       // What is still queued gets a moment to leave; the rest is counted as dropped.
       await alerts.close(ALERTS_FLUSH_MS);
+      await options.tracing?.shutdown();
       if (options.store === undefined) await store.close();
     },
   };

@@ -51,7 +51,7 @@ export async function derivedKey(
   const { store, steps } = deps;
   const alias: RecordKey = { scope, upstream: req.upstream.name, keyHash: keyHash(op.key) };
   if (op.intentNew !== 'start') {
-    const latest = await steps.step('latest', () => store.latestOperation(alias), op.key);
+    const latest = await steps.step('latest', () => store.latestOperation(alias), op.key, req.trace);
     if (latest !== null) return { key: latest, pointer: null };
     // A retry of a new operation with nothing to follow (its window passed) starts one.
     if (op.intentNew === undefined) return { key: op.key, pointer: null };
@@ -88,6 +88,7 @@ export async function claimRecord(deps: ClaimDeps, input: ClaimInput): Promise<B
           }),
         ),
       op.key,
+      req.trace,
     );
   let begun = await begin();
   if (begun.outcome === 'in_use' && idem.onConcurrent === 'wait') {
@@ -105,12 +106,19 @@ export async function claimRecord(deps: ClaimDeps, input: ClaimInput): Promise<B
   if (begun.outcome !== 'unknown' || req.reconcile === null) return begun;
   const { record } = begun;
   const probed = await probeOutcome(
-    { ...req.reconcile, upstream: req.upstream, dispatcher: req.dispatcher, origin: req.origin, headers: req.headers, idempotency: idem },
+    {
+      ...req.reconcile,
+      upstream: req.upstream,
+      dispatcher: req.dispatcher,
+      origin: req.origin,
+      headers: req.trace === null ? req.headers : req.trace.propagate(req.headers),
+      idempotency: idem,
+    },
     record,
     op.source === 'derived',
   );
   if (probed === null) return begun;
-  const step = await steps.step('resolve', () => store.resolve(key, record, probed.outcome), op.key);
+  const step = await steps.step('resolve', () => store.resolve(key, record, probed.outcome), op.key, req.trace);
   log.info(
     { upstream: req.upstream.name, probe_status: probed.status, settled: step === 'ok' ? probed.outcome.kind : 'stale' },
     'reconciled',

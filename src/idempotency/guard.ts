@@ -72,7 +72,7 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
       headers: {},
       line: { keySource: null, keyHash: null, attempts: 0, outcome: null },
       startedAt: Date.now(),
-      target: { upstream: req.upstream, dispatcher: req.dispatcher, scope: '', kit, metrics, log },
+      target: { upstream: req.upstream, dispatcher: req.dispatcher, scope: '', kit, metrics, log, trace: req.trace },
     };
     let result: WriteResult;
     try {
@@ -94,7 +94,7 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     );
     run.target.scope = scopeOf(config.namespace, agent);
     if (req.upstream.breaker !== null) {
-      const until = await steps.step('paused', () => store.pausedUntil(run.target.scope, req.upstream.name), undefined);
+      const until = await steps.step('paused', () => store.pausedUntil(run.target.scope, req.upstream.name), undefined, req.trace);
       if (until !== null) throw agentPaused(until, Date.now(), req.upstream.breaker);
     }
     let parsed: { json: unknown } | null = null;
@@ -167,7 +167,7 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     }
     // Nobody decided in time: its holds go back before the agent hears so.
     if (begun.outcome === 'approval_expired' && begun.record.approval?.state === 'pending')
-      await steps.step('approval', () => store.decideApproval(recordKey, begun.record, 'expire'), op.key);
+      await steps.step('approval', () => store.decideApproval(recordKey, begun.record, 'expire'), op.key, req.trace);
     const answered = answerFromRecord(begun, op.key, recordKey);
     if (begun.outcome === 'replay') run.line.outcome = 'replayed';
     if (answered.requestId !== null) run.line.upstreamRequestId = answered.requestId;
@@ -233,7 +233,7 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     if (idem.forwardKey) headers[headerName] = upstreamKey;
 
     const markSent = (): Promise<'ok' | 'stale'> =>
-      steps.step('markSent', () => steps.resendable('markSent', () => store.markSent(fence, leaseMs)), op.key);
+      steps.step('markSent', () => steps.resendable('markSent', () => store.markSent(fence, leaseMs)), op.key, req.trace);
     if ((await markSent()) === 'stale') {
       // The claim lapsed before a byte left: someone else may hold it now.
       throw new WriteguardError('idempotency_key_in_use', 'the claim on this key lapsed before sending; retry shortly', {
@@ -309,7 +309,7 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
   /** True when the store holds this outcome. Nothing is reported as stored that isn't. */
   async function finish(run: Run, fence: Fence, outcome: FinishOutcome): Promise<boolean> {
     try {
-      const step = await metrics.store('finish', () => store.finish(fence, outcome));
+      const step = await steps.timed('finish', () => store.finish(fence, outcome), run.req.trace);
       if (step === 'ok') return true;
       log.warn(
         { upstream: fence.key.upstream, outcome: outcome.kind },

@@ -8,6 +8,7 @@ import type { HeaderMap } from '../http/headers.js';
 import type { KeySource } from '../observe/exchange.js';
 import type { PolicyRule } from '../leash/policy.js';
 import type { Extracted } from '../observe/extract.js';
+import type { RequestTrace } from '../observe/trace-types.js';
 
 /** A write as the proxy hands it over: the body already buffered and bounded. */
 export interface WriteRequest {
@@ -42,6 +43,8 @@ export interface WriteRequest {
   reconcile: { config: ReconcileConfig; path: string } | null;
   /** The agent has gone: no new attempt starts and no wait goes on. */
   clientGone: () => boolean;
+  /** The request's span (store steps, attempts); null when tracing is off. */
+  trace: RequestTrace | null;
 }
 
 /** How a tool call differs from an HTTP write on the write path: its fingerprint, body and answer. */

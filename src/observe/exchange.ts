@@ -4,6 +4,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { RequestTrace } from './trace-types.js';
 
 export type Outcome = 'forwarded' | 'replayed' | 'rejected' | 'released' | 'unknown';
 export type KeySource = 'client' | 'body' | 'derived' | 'uuid' | 'none';
@@ -27,6 +28,8 @@ export class Exchange {
   sdkRetryCount: number | null = null;
   /** The status the agent was (or would have been) answered with, when the socket is gone. */
   status: number | null = null;
+  /** The request's span when tracing is on; null when it is off. */
+  trace: RequestTrace | null = null;
   private holds = 0;
   private closed = false;
   private logged = false;
@@ -76,6 +79,9 @@ export class Exchange {
     this.logged = true;
     const replaced = this.ownCode !== null;
     const status = this.status ?? this.res.statusCode;
+    const code = this.ownCode ?? this.upstreamCode;
+    const clientGone = !this.sending && !this.res.writableFinished;
+    const { trace } = this;
     const durationMs = Math.round((performance.now() - this.startedAt) * 100) / 100;
     this.metrics.response({
       upstream: this.upstream,
@@ -88,7 +94,7 @@ export class Exchange {
     this.log.info(
       {
         request_id: replaced ? this.id : (this.upstreamRequestId ?? this.id),
-        code: this.ownCode ?? this.upstreamCode,
+        code,
         status,
         method: this.method,
         upstream: this.upstream,
@@ -100,10 +106,15 @@ export class Exchange {
         sdk_retry_count: this.sdkRetryCount ?? undefined,
         upstream_code: replaced ? this.upstreamCode : undefined,
         upstream_request_id: replaced ? this.upstreamRequestId : undefined,
-        client_gone: this.sending || this.res.writableFinished ? undefined : true,
+        client_gone: clientGone ? true : undefined,
+        trace_id: trace?.traceId,
+        span_id: trace?.spanId,
         duration_ms: durationMs,
       },
       'response',
     );
+    if (trace === null) return;
+    const { upstream, outcome, keySource, idempotencyKeyHash: keyHash, attempts } = this;
+    trace.end({ status, upstream, outcome, code, keySource, keyHash, attempts, clientGone });
   }
 }

@@ -7,6 +7,7 @@ import type { WriteRequest, WriteResult } from '../idempotency/write.js';
 import type { Exchange } from '../observe/exchange.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
+import type { Tracing } from '../observe/trace-types.js';
 import type { RetryKit } from '../retry/cooldown.js';
 import type { AttemptTarget } from '../retry/instrumented.js';
 
@@ -24,6 +25,8 @@ export interface ProxyDeps {
   handleWrite: (req: WriteRequest) => Promise<WriteResult>;
   kit: RetryKit;
   metrics: Metrics;
+  /** null when tracing is off (the default). */
+  tracing: Tracing | null;
 }
 
 /** What a write route needs of its upstream. */

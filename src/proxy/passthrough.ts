@@ -39,7 +39,12 @@ export function registerPassthrough(
     internalRewriteLocationHeader: false,
     replyOptions: {
       timeout: upstream.timeoutMs,
-      rewriteRequestHeaders: (_request, headers) => upstreamRequestHeaders(headers as HeaderMap, target.host) as Record<string, string>,
+      rewriteRequestHeaders: (request, headers) => {
+        const out = upstreamRequestHeaders(headers as HeaderMap, target.host);
+        // Sent once, outside the attempt path: with tracing on, the request's span is the upstream's parent.
+        const { trace } = request.exchange;
+        return (trace === null ? out : trace.propagate(out)) as Record<string, string>;
+      },
       rewriteHeaders: (headers) => agentResponseHeaders(headers as HeaderMap) as Record<string, string>,
       // reply-from's types describe an HTTP/2-capable reply and a server response; it hands over the
       // HTTP/1 reply of this app and the upstream's response.

@@ -129,6 +129,7 @@ export function buildProxyApp(listener: Listener, deps: ProxyDeps): FastifyInsta
   app.addHook('onRequest', (request, reply, done) => {
     const exchange = new Exchange(request.id, request.method, request.raw.url ?? '', reply.raw, log, deps.metrics);
     request.exchange = exchange;
+    if (deps.tracing !== null) exchange.trace = deps.tracing.request(request.method, exchange.path, request.headers);
     const sdkRetry = Number(request.headers['x-stainless-retry-count']);
     if (sdkRetry >= 1) exchange.sdkRetryCount = sdkRetry;
     if (lifecycle.draining)
@@ -167,7 +168,8 @@ function registerUpstream(app: FastifyInstance, prefix: string, upstream: Upstre
       identity,
       identity.agentIdHeader === null ? undefined : valuesOf(request.raw.rawHeaders, identity.agentIdHeader),
     );
-    return { upstream, dispatcher, scope: scopeOf(deps.config.namespace, agent), kit: deps.kit, metrics: deps.metrics, log: deps.log };
+    const scope = scopeOf(deps.config.namespace, agent);
+    return { upstream, dispatcher, scope, kit: deps.kit, metrics: deps.metrics, log: deps.log, trace: request.exchange.trace };
   };
   const writeTarget = { upstream, dispatcher, target, handleWrite: deps.handleWrite, attemptTarget };
 

@@ -42,6 +42,7 @@ export async function handleProtectedWrite(
         policy.reconcile === null ? null : { config: policy.reconcile, path: upstreamPath(to.target.pathname, policy.reconcile.path) },
       call: null,
       clientGone: () => reply.raw.destroyed,
+      trace: exchange.trace,
     };
     if (to.upstream.mcp !== null) return await handleMcpPost(request, reply, located, to, req);
     renderWriteResult(request, reply, to.upstream, await to.handleWrite(req));

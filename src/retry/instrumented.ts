@@ -1,10 +1,12 @@
-// One upstream attempt as both request paths make it: sent, counted, and a 429 noted as a cooldown
-// for the agent's upstream; and the line and metric of a retry about to wait.
+// One upstream attempt as both request paths make it: sent (with its span when tracing is on),
+// counted, and a 429 noted as a cooldown for the agent's upstream; and the line and metric of a retry
+// about to wait.
 import type { Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import { sendAttempt, type AttemptRequest, type AttemptResult, type StreamedAnswer } from '../http/attempt.js';
 import type { Logger } from '../observe/logger.js';
 import { retryReason, type Metrics } from '../observe/metrics.js';
+import type { RequestTrace } from '../observe/trace-types.js';
 import { noteRateLimit, type RetryKit } from './cooldown.js';
 
 export interface AttemptTarget {
@@ -15,6 +17,8 @@ export interface AttemptTarget {
   kit: RetryKit;
   metrics: Metrics;
   log: Logger;
+  /** The request's span, parent of each attempt's; null when tracing is off. */
+  trace: RequestTrace | null;
 }
 
 type Kind = 'read' | 'write';
@@ -34,8 +38,11 @@ export async function attemptOnce(
   req: AttemptRequest,
   streamAbove?: number,
 ): Promise<AttemptResult | StreamedAnswer> {
+  const span = target.trace === null ? null : target.trace.attempt(target.upstream.name, req);
+  const sent = span === null ? req : { ...req, headers: span.headers };
   const result =
-    streamAbove === undefined ? await sendAttempt(target.dispatcher, req) : await sendAttempt(target.dispatcher, req, streamAbove);
+    streamAbove === undefined ? await sendAttempt(target.dispatcher, sent) : await sendAttempt(target.dispatcher, sent, streamAbove);
+  span?.end(result);
   if (result.kind === 'answer' || result.kind === 'stream') {
     target.metrics.attempt(target.upstream.name, kind, result.status);
     if (result.status === 429) noteRateLimit(target.kit, target.scope, target.upstream, result.headers);

@@ -8,6 +8,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
 import { createLogger, type Logger } from '../../src/observe/logger.js';
 import { buildServer, type Writeguard } from '../../src/server.js';
+import type { Tracing } from '../../src/observe/trace-types.js';
 import type { Store } from '../../src/store/store.js';
 import { until } from './wait.js';
 
@@ -46,6 +47,8 @@ export interface StartOptions {
    * from the parsed store section and writeguard's logger; closed when writeguard closes.
    */
   store?: (storeConfig: Config['store'], log: Logger) => Store;
+  /** Starts the tracing writeguard uses (e.g. observe/tracing.ts `startTracing`) with its logger; shut down when writeguard closes. */
+  tracing?: (log: Logger) => Promise<Tracing | null>;
 }
 
 /** Starts writeguard in this process on free loopback ports; nothing waits for the store to be ready. */
@@ -67,7 +70,8 @@ export async function startWriteguard(
   });
   const log = createLogger({ level: 'info', destination });
   const store = options.store?.(config.store, log);
-  const server = buildServer(config, log, store === undefined ? {} : { store });
+  const tracing = (await options.tracing?.(log)) ?? null;
+  const server = buildServer(config, log, { ...(store === undefined ? {} : { store }), tracing });
   const close = async (): Promise<void> => {
     await server.close();
     await store?.close();
