@@ -25,7 +25,7 @@ export const ERROR_CODES = {
   idempotency_key_in_use: { status: 409, title: 'A request with this Idempotency-Key is in progress', retryStrategy: 'backoff' },
   idempotency_key_expired: { status: 409, title: 'The stored result for this Idempotency-Key has expired', retryStrategy: 'no_retry' },
   possible_duplicate: { status: 409, title: 'An identical request was made recently', retryStrategy: 'fix_request' },
-  response_not_replayable: { status: 409, title: 'The original response was too large to store for replay', retryStrategy: 'no_retry' },
+  response_not_replayable: { status: 409, title: 'The original response is not stored for replay', retryStrategy: 'no_retry' },
   outcome_unknown: { status: 502, title: 'The upstream outcome of this write is unknown', retryStrategy: 'reconcile' },
   upstream_unreachable: { status: 502, title: 'The upstream could not be reached; nothing was sent', retryStrategy: 'backoff' },
   upstream_timeout: { status: 504, title: 'The upstream did not answer in time', retryStrategy: 'backoff' },

@@ -169,9 +169,10 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     if (begun.outcome === 'approval_expired' && begun.record.approval?.state === 'pending')
       await steps.step('approval', () => store.decideApproval(recordKey, begun.record, 'expire'), op.key, req.trace);
     const answered = answerFromRecord(begun, op.key, recordKey);
-    if (begun.outcome === 'replay') run.line.outcome = 'replayed';
     if (answered.requestId !== null) run.line.upstreamRequestId = answered.requestId;
+    // Only an answer actually replayed is logged and counted as one (not a completed write with none stored).
     if (answered.kind === 'refused') return { kind: 'error', error: answered.error, headers: run.headers, line: run.line };
+    run.line.outcome = 'replayed';
     run.headers['idempotent-replayed'] = 'true';
     run.headers['x-idempotency-replayed'] = 'true';
     return { kind: 'replay', answer: answered.answer, requestId: answered.requestId, headers: run.headers, line: run.line };

@@ -3,11 +3,23 @@
 import { WriteguardError } from '../errors.js';
 import type { Answer } from '../http/attempt.js';
 import { recordId } from '../store/record-id.js';
-import type { BeginResult, IdemRecord, IntentHolder, RecordKey } from '../store/store.js';
+import { RESOLVED_WITHOUT_ANSWER, type BeginResult, type IdemRecord, type IntentHolder, type RecordKey } from '../store/store.js';
 import { fromStored } from './stored-answer.js';
 
 export type RecordAnswer =
   { kind: 'replay'; answer: Answer; requestId: string | null } | { kind: 'refused'; error: WriteguardError; requestId: string | null };
+
+/** Why a completed write has no answer to replay, and what the agent does next: never run it again. */
+function notStoredDetail(record: IdemRecord): string {
+  const status = record.status ?? 'unknown';
+  if (record.reason === RESOLVED_WITHOUT_ANSWER) {
+    return (
+      `an operator resolved this write as executed (status ${status}) without recording its answer; the write is not run again: ` +
+      'look its result up at the upstream (GET the object) instead of retrying'
+    );
+  }
+  return `the original answer (status ${status}) was too large to store; the write is not run again: look its result up at the upstream`;
+}
 
 /** A budget's refusal is worded where the budgets are known (leash/budgets.ts limitRefused). */
 export function answerFromRecord(
@@ -21,11 +33,7 @@ export function answerFromRecord(
   switch (begun.outcome) {
     case 'replay':
       if (record.response === null) {
-        const error = new WriteguardError(
-          'response_not_replayable',
-          `the original answer (status ${record.status ?? 'unknown'}) was too large to store; the write is not run again`,
-          { idempotencyKey: key },
-        );
+        const error = new WriteguardError('response_not_replayable', notStoredDetail(record), { idempotencyKey: key });
         return { kind: 'refused', error, requestId: record.requestId };
       }
       return { kind: 'replay', answer: fromStored(record.response), requestId: record.requestId };

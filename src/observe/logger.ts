@@ -26,8 +26,10 @@ const LEVEL_LABELS = { level: (label: string) => ({ level: label }) };
 export function createLogger(options: LoggerOptions): Logger {
   const base = { level: options.level, base: { service: 'writeguard' }, redact: REDACT };
   if (options.pretty === true) {
-    // pino-pretty formats levels itself (pino refuses a level formatter with a transport).
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+    // pino-pretty formats levels itself (pino refuses a level formatter with a transport). Colours only on a
+    // terminal: escape codes in a file or a pipe are noise.
+    const colorize = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
+    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize, translateTime: 'SYS:HH:MM:ss.l' } } });
   }
   const labelled = { ...base, formatters: LEVEL_LABELS };
   if (options.destination !== undefined) return pino(labelled, options.destination);

@@ -2,16 +2,17 @@
 // The memory store applies it directly; the Redis Lua scripts mirror it step for step, and the
 // shared contract suite holds both to the same answers.
 import { leashOf } from './decide-leash.js';
-import type {
-  BeginInput,
-  BeginOutcome,
-  BeginResult,
-  Fence,
-  FinishOutcome,
-  IdemRecord,
-  ResolveOutcome,
-  StepResult,
-  VisibleState,
+import {
+  RESOLVED_WITHOUT_ANSWER,
+  type BeginInput,
+  type BeginOutcome,
+  type BeginResult,
+  type Fence,
+  type FinishOutcome,
+  type IdemRecord,
+  type ResolveOutcome,
+  type StepResult,
+  type VisibleState,
 } from './store.js';
 
 export type Change =
@@ -233,8 +234,7 @@ export function decideApprovalStep(
 export function decideResolve(current: IdemRecord | null, epoch: number, outcome: ResolveOutcome, now: number): Decision<StepResult> {
   if (current === null || current.epoch !== epoch || !isUnknown(current, now)) return { result: 'stale', change: KEEP };
   if (outcome.kind === 'not_executed') return { result: 'ok', change: { kind: 'delete' } };
-  return {
-    result: 'ok',
-    change: completed(current, outcome.status, current.requestId, outcome.response, outcome.ttlSec, outcome.tombstoneSec, now),
-  };
+  const change = completed(current, outcome.status, current.requestId, outcome.response, outcome.ttlSec, outcome.tombstoneSec, now);
+  if (outcome.response === null && change.kind === 'put') change.record.reason = RESOLVED_WITHOUT_ANSWER;
+  return { result: 'ok', change };
 }

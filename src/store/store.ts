@@ -198,6 +198,9 @@ export type FinishOutcome =
   | { kind: 'release' }
   | { kind: 'unknown'; status: number | null; requestId: string | null; reason: string };
 
+/** The reason a completed record keeps when an operator said it ran without giving its answer. */
+export const RESOLVED_WITHOUT_ANSWER = 'resolved_without_answer';
+
 export type ResolveOutcome =
   /** `response` null: it ran, but its answer is not known; a replay then answers response_not_replayable. */
   { kind: 'executed'; status: number; response: StoredResponse | null; ttlSec: number; tombstoneSec: number } | { kind: 'not_executed' };

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   NO_LEASH,
+  RESOLVED_WITHOUT_ANSWER,
   type BeginInput,
   type BeginResult,
   type FinishOutcome,
@@ -168,6 +169,7 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       assert.equal(replay.record.response, null);
       assert.equal(replay.record.status, 200);
       assert.equal(replay.record.requestId, null);
+      assert.equal(replay.record.reason, null);
     });
 
     withStore('another fingerprint → mismatch, in flight and completed', async (store) => {
@@ -381,6 +383,8 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       assert.equal(replay.outcome, 'replay');
       assert.equal(replay.record.response, null);
       assert.equal(replay.record.status, 201);
+      // Told apart from an answer too large to store: the replay says an operator settled it.
+      assert.equal(replay.record.reason, RESOLVED_WITHOUT_ANSWER);
     });
 
     withStore('resolve executed → the given response is replayed', async (store) => {

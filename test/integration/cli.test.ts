@@ -1,11 +1,13 @@
 // The real command, as a process: exit codes, check-config, schema, start, health, SIGTERM.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startUpstream } from '../helpers/upstream.js';
+import { until } from '../helpers/wait.js';
 import { CLI, launchWriteguard, type WriteguardProcess } from '../helpers/writeguard.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wg-cli-'));
@@ -150,4 +152,23 @@ test('--upstream URL starts, proxies a GET, answers /healthz, and exits 0 on SIG
   wg.kill('SIGTERM');
   assert.equal(await wg.exited, 0, wg.stderr());
   assert.ok(wg.logs.lines.some((l) => l.msg === 'stopped'));
+});
+
+test('--pretty into a pipe: readable lines without colour codes (colours are for a terminal)', async (t) => {
+  const up = await startUpstream();
+  t.after(() => up.close());
+  const child = spawn(process.execPath, [CLI, '--pretty', '--upstream', up.url], {
+    env: { PATH: process.env.PATH, WRITEGUARD_PORT: '0', WRITEGUARD_ADMIN_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  try {
+    await until(() => out.includes('writeguard listening'), { timeoutMs: 10_000, intervalMs: 20 });
+  } finally {
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  }
+  assert.match(out, /INFO.*writeguard listening/);
+  assert.ok(!out.includes('\u001b['), 'no ANSI escape codes');
 });

@@ -166,7 +166,17 @@ test('CLI: dlq resolve --executed --response FILE → the retry replays that ans
   const other = `/v1/dl-${++n}`;
   const second = await deadLetter(other, `dl-${n}`);
   assert.equal((await cli(['dlq', 'resolve', second.id, '--executed'])).status, 0);
-  await expectProblem(await post(`${wg.url}${other}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` }), 409, 'response_not_replayable');
+  const lines = wg.logs.responses().length;
+  const refused = await expectProblem(
+    await post(`${wg.url}${other}`, '{"amount":3}', { 'idempotency-key': `dl-${n}` }),
+    409,
+    'response_not_replayable',
+  );
+  // Said as what it is (an operator's resolution, not an answer too large to store), and not logged as a replay.
+  assert.match(refused.detail, /an operator resolved this write as executed \(status \d+\) without recording its answer/);
+  const [line] = (await wg.logs.waitForResponses(lines + 1)).slice(lines);
+  assert.equal(line!.code, 'response_not_replayable');
+  assert.notEqual(line!.outcome, 'replayed');
   assert.equal(up.count(other), 1);
   assert.equal((await cli(['dlq', 'resolve', 'not-an-id', '--executed'])).status, 2);
 });

@@ -181,6 +181,8 @@ else
   if ARGV[5] ~= '' then resp = ARGV[5] end
   settle_leash(cur, 'completed', ARGV[4])
   completed(cur, now, ARGV[4], cur.reqId, resp, ARGV[6], ARGV[7])
+  -- Told apart from an answer too large to store (store.ts RESOLVED_WITHOUT_ANSWER).
+  if not resp then redis.call('HSET', KEYS[1], 'reason', 'resolved_without_answer') end
 end
 return 'ok'
 `;
