@@ -2,11 +2,13 @@
 # writeguard: idempotency sidecar for AI agents' writes to payment APIs.
 #
 #   docker build -t writeguard .
-#   docker run --rm -p 127.0.0.1:8787:8787 -p 127.0.0.1:8788:8788 \
+#   docker run --rm --stop-timeout 40 -p 127.0.0.1:8787:8787 -p 127.0.0.1:8788:8788 \
 #     writeguard start --upstream https://api.example.com
 #
 # Without REDIS_URL the in-memory store is used; set REDIS_URL=redis://HOST:6379
 # to share idempotency records between replicas and restarts.
+# --stop-timeout: the drain deadline is 35 s by default (WRITEGUARD_DRAIN_MS), Docker's own stop
+# timeout 10 s; a stop that kills mid-drain leaves in-flight writes outcome_unknown.
 
 # ---- build: compile TypeScript, then drop devDependencies ------------------
 FROM node:22-bookworm-slim AS build
@@ -25,9 +27,11 @@ RUN npm run build \
 FROM node:22-bookworm-slim AS runtime
 WORKDIR /app
 
-# Bind all interfaces: the default loopback address is unreachable from outside the container.
+# Bind all interfaces: the default loopback address is unreachable from outside the container. Off
+# loopback and without WRITEGUARD_ADMIN_TOKEN, the admin listener serves only /healthz, /readyz, /metrics.
 ENV NODE_ENV=production \
-    WRITEGUARD_HOST=0.0.0.0
+    WRITEGUARD_HOST=0.0.0.0 \
+    WRITEGUARD_ADMIN_HOST=0.0.0.0
 
 # Files stay root-owned (read-only for the app); the process runs as `node`.
 COPY --from=build /app/node_modules ./node_modules
@@ -37,7 +41,7 @@ COPY config ./config
 
 USER node
 
-# 8787: proxy for the agent's requests; 8788: admin (/healthz, /readyz).
+# 8787: proxy for the agent's requests; 8788: admin (/healthz, /readyz, /metrics).
 EXPOSE 8787 8788
 
 # The slim image has no curl; Node 22 has a global fetch.

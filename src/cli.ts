@@ -17,37 +17,20 @@ import {
   storeInit,
   UsageError,
 } from './admin/operator.js';
-import type { Config } from './config/schema.js';
+import { drainDeadlineMs } from './config/schema.js';
 import { createLogger } from './observe/logger.js';
-import { startTracing } from './observe/tracing.js';
-import { buildServer } from './server.js';
+import { launch } from './server.js';
 import { StoreUnavailableError } from './store/store.js';
 
 // package.json sits one level above both src/ and dist/.
 const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
-const STORE_WAIT_MS = 5_000;
-
-/** How long in-flight requests get after SIGTERM: the longest upstream attempt, plus a margin. */
-function drainDeadlineMs(config: Config): number {
-  return Math.max(...config.upstreams.map((u) => u.timeoutMs)) + 5_000;
-}
 
 async function start(options: { config?: string; upstream?: string; pretty?: boolean }): Promise<void> {
   const config = loadConfig({ file: options.config, upstream: options.upstream, env: process.env });
   const log = createLogger({ level: config.logLevel, pretty: options.pretty === true });
-  const writeguard = buildServer(config, log, { tracing: await startTracing(log) });
-  // Reads flow either way; writes fail closed until the store is ready, so give it a moment first.
-  if (!(await writeguard.store.whenReady(STORE_WAIT_MS))) {
-    const why = writeguard.store.notReadyReason();
-    log.warn({ reason: why?.code, detail: why?.detail }, 'store not ready yet: writes are refused (503 store_unavailable) until it is');
-  }
-  const urls = await writeguard.listen();
-  log.info(
-    { listen: urls.proxies, admin: urls.admin, upstreams: config.upstreams.map((u) => ({ name: u.name, target: u.target })) },
-    'writeguard listening',
-  );
+  const writeguard = await launch(config, log);
 
   closeWithGrace({ delay: drainDeadlineMs(config) }, async ({ signal, err }) => {
     if (err !== undefined) log.error({ err: { message: err.message, stack: err.stack } }, 'fatal error, shutting down');

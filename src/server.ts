@@ -9,6 +9,7 @@ import { createAlerts } from './observe/alerts.js';
 import { expireDueApprovals } from './admin/approvals.js';
 import { Metrics } from './observe/metrics.js';
 import type { Tracing } from './observe/trace-types.js';
+import { startTracing } from './observe/tracing.js';
 import { RetryBudget } from './retry/budget.js';
 import { Cooldowns, type RetryKit } from './retry/cooldown.js';
 import { buildProxyApp } from './proxy/plugin.js';
@@ -118,4 +119,39 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
       if (options.store === undefined) await store.close();
     },
   };
+}
+
+export interface RunningWriteguard {
+  /** Base URL of each proxy listener (the agent's SDK points here), main listener first. */
+  proxies: string[];
+  /** Base URL of the admin listener (/healthz, /readyz, /metrics, …). */
+  admin: string;
+  /** Stops taking requests, waits for the ones in flight, then closes listeners, pools and the store. */
+  close(): Promise<void>;
+}
+
+/** How long a start waits for the store before listening anyway (writes fail closed until it is ready). */
+const STORE_WAIT_MS = 5_000;
+
+/** Builds writeguard from a parsed config, waits briefly for its store, and listens: the CLI's start and the API's. */
+export async function launch(config: Config, log: Logger): Promise<RunningWriteguard> {
+  const server = buildServer(config, log, { tracing: await startTracing(log) });
+  // Reads flow either way; writes fail closed until the store is ready, so give it a moment first.
+  if (!(await server.store.whenReady(STORE_WAIT_MS))) {
+    const why = server.store.notReadyReason();
+    log.warn({ reason: why?.code, detail: why?.detail }, 'store not ready yet: writes are refused (503 store_unavailable) until it is');
+  }
+  const longest = Math.max(...config.upstreams.map((u) => u.timeoutMs));
+  if (config.drainMs !== null && config.drainMs <= longest) {
+    log.warn(
+      { drainMs: config.drainMs, timeoutMs: longest },
+      'drainMs is not above the longest upstream timeoutMs: a write cut at the drain deadline is left outcome_unknown',
+    );
+  }
+  const urls = await server.listen();
+  log.info(
+    { listen: urls.proxies, admin: urls.admin, upstreams: config.upstreams.map((u) => ({ name: u.name, target: u.target })) },
+    'writeguard listening',
+  );
+  return { ...urls, close: () => server.close() };
 }

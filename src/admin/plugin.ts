@@ -9,7 +9,7 @@ import { PROBLEM_CONTENT_TYPE, WriteguardError, toProblem } from '../errors.js';
 import { scopeOf } from '../idempotency/scope.js';
 import type { Logger } from '../observe/logger.js';
 import type { Metrics } from '../observe/metrics.js';
-import { StoreUnavailableError, type Store } from '../store/store.js';
+import { StoreUnavailableError, type NotReady, type Store } from '../store/store.js';
 import { listDeadLetters, parseDeadLetterId, resolutionSchema, resolveDeadLetter } from './dead-letters.js';
 import { decideApproval, listApprovals } from './approvals.js';
 import { budgetReport } from './budgets.js';
@@ -24,6 +24,35 @@ export interface AdminDeps {
 }
 
 const MAX_LIST = 1000;
+
+/** Loopback by name or address: 127.0.0.0/8, ::1, an IPv4-mapped 127.x, or localhost. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * Why writes are refused, as an operator acts on it: wait for the store (or fix the network), init an empty
+ * one, ack one that lost its data, or stop it evicting. The store's own code stays beside it.
+ */
+export function refusalOf(code: NotReady['code'] | undefined): string {
+  switch (code) {
+    case 'not_initialised':
+      return 'store_not_initialised';
+    case 'sentinel_missing':
+    case 'sentinel_changed':
+      return 'store_lost_data';
+    case 'evicting':
+      return 'store_evicting';
+    default:
+      return 'store_unreachable';
+  }
+}
+
+/** Reachable from outside the host (or pod) with no token: only what probes and scrapers need. */
+function exposedWithoutToken(config: Config): boolean {
+  return config.admin.token === null && !isLoopback(config.admin.host);
+}
 
 function bearerMatches(header: string | undefined, token: string): boolean {
   const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : '');
@@ -70,7 +99,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       const why = store.notReadyReason();
       return reply.code(503).send({
         ready: false,
-        reason: 'store_unavailable',
+        reason: refusalOf(why?.code),
         store: why?.code ?? 'unknown',
         detail: why?.detail ?? 'the store is not ready',
       });
@@ -93,6 +122,22 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     const { registry } = deps.metrics;
     return reply.type(registry.contentType).send(await registry.metrics());
   });
+  if (exposedWithoutToken(config)) {
+    deps.log.warn(
+      { admin: config.admin.host },
+      'admin listener off loopback without admin.token: it serves only /healthz, /readyz and /metrics',
+    );
+    return app;
+  }
+  readRoutes(app, deps);
+  // State changes exist only with a token.
+  if (token !== null) stateRoutes(app, deps);
+  return app;
+}
+
+/** Operator reads: dead letters, approvals, budgets, key records. */
+function readRoutes(app: FastifyInstance, deps: AdminDeps): void {
+  const { store, config } = deps;
   app.get('/dead-letters', async (request: FastifyRequest<{ Querystring: { limit?: string } }>) => {
     const limit = Math.min(MAX_LIST, Math.max(1, Number(request.query.limit ?? 100) || 100));
     return { dead_letters: await listDeadLetters(store, limit) };
@@ -125,40 +170,39 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       return { records };
     },
   );
+}
 
-  // State changes exist only with a token.
-  if (token !== null) {
-    for (const verdict of ['approve', 'deny'] as const) {
-      app.post(`/approvals/:id/${verdict}`, async (request: FastifyRequest<{ Params: { id: string } }>) => {
-        const result = await decideApproval(store, request.params.id, verdict);
-        if (result === 'not_found') throw new WriteguardError('not_found', 'no such approval');
-        if (result === 'stale')
-          throw new WriteguardError('stale', 'the approval is no longer pending (it was decided, or it expired): list again');
-        deps.log.info({ approval: request.params.id, verdict }, 'approval decided');
-        return { decided: true, state: verdict === 'approve' ? 'approved' : 'denied' };
-      });
-    }
-    app.post('/agents/:id/resume', async (request: FastifyRequest<{ Params: { id: string } }>) => {
-      const agent = request.params.id;
-      if (!AGENT_ID.test(agent)) throw new WriteguardError('invalid_agent', 'agent must be 1-128 of A-Z, a-z, 0-9, . _ : @ -');
-      const upstreams = config.upstreams.filter((u) => u.breaker !== null).map((u) => u.name);
-      const wasPaused = await store.resume(scopeOf(config.namespace, agent), upstreams);
-      deps.log.info({ agent, was_paused: wasPaused }, 'agent resumed');
-      return { resumed: true, was_paused: wasPaused };
-    });
-    app.post('/dead-letters/:id/resolve', async (request: FastifyRequest<{ Params: { id: string } }>) => {
-      const key = parseDeadLetterId(request.params.id);
-      if (key === null) throw new WriteguardError('not_found', 'no such dead letter');
-      const parsed = resolutionSchema.safeParse(request.body);
-      if (!parsed.success)
-        throw new WriteguardError('invalid_resolution', formatIssues(parsed.error.issues, { root: '(body)' }).join('; '));
-      const { result } = await resolveDeadLetter(store, config.upstreams, key, parsed.data);
-      if (result === 'not_found') throw new WriteguardError('not_found', 'no such dead letter');
+/** Decisions an operator makes: approvals, resuming an agent, resolving dead letters. */
+function stateRoutes(app: FastifyInstance, deps: AdminDeps): void {
+  const { store, config } = deps;
+  for (const verdict of ['approve', 'deny'] as const) {
+    app.post(`/approvals/:id/${verdict}`, async (request: FastifyRequest<{ Params: { id: string } }>) => {
+      const result = await decideApproval(store, request.params.id, verdict);
+      if (result === 'not_found') throw new WriteguardError('not_found', 'no such approval');
       if (result === 'stale')
-        throw new WriteguardError('stale', 'the record is not an unresolved dead letter at that epoch (it changed, or was settled)');
-      deps.log.info({ upstream: key.upstream, outcome: parsed.data.outcome }, 'dead letter resolved');
-      return { resolved: true, outcome: parsed.data.outcome };
+        throw new WriteguardError('stale', 'the approval is no longer pending (it was decided, or it expired): list again');
+      deps.log.info({ approval: request.params.id, verdict }, 'approval decided');
+      return { decided: true, state: verdict === 'approve' ? 'approved' : 'denied' };
     });
   }
-  return app;
+  app.post('/agents/:id/resume', async (request: FastifyRequest<{ Params: { id: string } }>) => {
+    const agent = request.params.id;
+    if (!AGENT_ID.test(agent)) throw new WriteguardError('invalid_agent', 'agent must be 1-128 of A-Z, a-z, 0-9, . _ : @ -');
+    const upstreams = config.upstreams.filter((u) => u.breaker !== null).map((u) => u.name);
+    const wasPaused = await store.resume(scopeOf(config.namespace, agent), upstreams);
+    deps.log.info({ agent, was_paused: wasPaused }, 'agent resumed');
+    return { resumed: true, was_paused: wasPaused };
+  });
+  app.post('/dead-letters/:id/resolve', async (request: FastifyRequest<{ Params: { id: string } }>) => {
+    const key = parseDeadLetterId(request.params.id);
+    if (key === null) throw new WriteguardError('not_found', 'no such dead letter');
+    const parsed = resolutionSchema.safeParse(request.body);
+    if (!parsed.success) throw new WriteguardError('invalid_resolution', formatIssues(parsed.error.issues, { root: '(body)' }).join('; '));
+    const { result } = await resolveDeadLetter(store, config.upstreams, key, parsed.data);
+    if (result === 'not_found') throw new WriteguardError('not_found', 'no such dead letter');
+    if (result === 'stale')
+      throw new WriteguardError('stale', 'the record is not an unresolved dead letter at that epoch (it changed, or was settled)');
+    deps.log.info({ upstream: key.upstream, outcome: parsed.data.outcome }, 'dead letter resolved');
+    return { resolved: true, outcome: parsed.data.outcome };
+  });
 }

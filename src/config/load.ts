@@ -86,12 +86,14 @@ function applyEnv(raw: Raw, env: NodeJS.ProcessEnv): Raw {
   const num = (v: string): number | string => (/^\d+$/.test(v) ? Number(v) : v);
   if (env.WRITEGUARD_HOST) section('listen').host = env.WRITEGUARD_HOST;
   if (env.WRITEGUARD_PORT) section('listen').port = num(env.WRITEGUARD_PORT);
+  if (env.WRITEGUARD_ADMIN_HOST) section('admin').host = env.WRITEGUARD_ADMIN_HOST;
   if (env.WRITEGUARD_ADMIN_PORT) section('admin').port = num(env.WRITEGUARD_ADMIN_PORT);
   if (env.WRITEGUARD_ADMIN_TOKEN) section('admin').token = env.WRITEGUARD_ADMIN_TOKEN;
   if (env.REDIS_URL) Object.assign(section('store'), { kind: 'redis', url: env.REDIS_URL });
   if (env.WRITEGUARD_NAMESPACE) out.namespace = env.WRITEGUARD_NAMESPACE;
   if (env.WRITEGUARD_AGENT_ID) section('identity').agentId = env.WRITEGUARD_AGENT_ID;
   if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL;
+  if (env.WRITEGUARD_DRAIN_MS) out.drainMs = num(env.WRITEGUARD_DRAIN_MS);
   // The webhook's secret, kept out of the file; it only completes a webhook the file configures.
   const webhook = isRaw(out.alerts) ? out.alerts.webhook : undefined;
   if (env.WRITEGUARD_ALERTS_SECRET && isRaw(webhook)) section('alerts').webhook = { ...webhook, secret: env.WRITEGUARD_ALERTS_SECRET };

@@ -15,7 +15,14 @@ const listenSchema = z.strictObject({
 });
 
 const adminSchema = z.strictObject({
-  host: z.string().min(1).default('127.0.0.1').describe('Address of the admin listener; loopback by default.'),
+  host: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe(
+      'Address of the admin listener; loopback by default. Off loopback (0.0.0.0 in the image, for probes and scrapes) ' +
+        'and without a token, it serves only /healthz, /readyz and /metrics.',
+    ),
   port: port.default(8788).describe('Port of the admin listener (0: any free port).'),
   token: z
     .string()
@@ -193,6 +200,17 @@ export const configSchema = z
           'a write over any matching budget gets 403 limit_exceeded and is not sent.',
       ),
     alerts: alertsSchema.prefault({}).describe('Signed webhook events for an operator: limits hit, pauses, unknown outcomes.'),
+    drainMs: z
+      .number()
+      .int()
+      .positive()
+      .nullable()
+      .default(null)
+      .describe(
+        'How long in-flight requests get after SIGTERM before the process exits; null: the longest upstream timeoutMs + 5 s ' +
+          "(35 s by default). Keep the orchestrator's stop timeout above it (compose stop_grace_period, " +
+          'Kubernetes terminationGracePeriodSeconds): a write cut at the deadline is left outcome_unknown.',
+      ),
   })
   .check((ctx) => {
     const cfg = ctx.value;
@@ -245,6 +263,13 @@ export const configSchema = z
       }
     }
   });
+
+const DRAIN_MARGIN_MS = 5_000;
+
+/** The drain deadline after SIGTERM: the configured one, else the longest upstream attempt plus a margin. */
+export function drainDeadlineMs(config: Pick<Config, 'drainMs' | 'upstreams'>): number {
+  return config.drainMs ?? Math.max(...config.upstreams.map((u) => u.timeoutMs)) + DRAIN_MARGIN_MS;
+}
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;

@@ -118,3 +118,36 @@ test('drain(): readiness 503, new requests 503 draining with Connection: close, 
     ],
   );
 });
+
+test('WRITEGUARD_DRAIN_MS: the process stops at the configured drain deadline, not at the write it is still waiting for', async (t) => {
+  const HELD_MS = 4_000;
+  const DRAIN_MS = 400;
+  const up = await startUpstream(async (_req, res) => {
+    await new Promise((r) => setTimeout(r, HELD_MS));
+    res.writeHead(201, { 'content-type': 'application/json' }).end('{}');
+  });
+  t.after(() => up.close());
+  const wg = launchWriteguard(['--upstream', up.url], {
+    WRITEGUARD_PORT: '0',
+    WRITEGUARD_ADMIN_PORT: '0',
+    WRITEGUARD_DRAIN_MS: String(DRAIN_MS),
+  });
+  processes.push(wg);
+  const { listen } = await wg.ready;
+  const write = fetch(`${listen[0]}/v1/payments`, {
+    method: 'POST',
+    body: '{"amount":1}',
+    headers: { 'content-type': 'application/json' },
+  }).then(
+    (r) => r.status,
+    () => 'cut' as const,
+  );
+  await eventually(() => up.count('/v1/payments') === 1, 3000, { what: 'the upstream to receive the write', intervalMs: 10 });
+  const sentAt = Date.now();
+  wg.kill('SIGTERM');
+  const code = await wg.exited;
+  const tookMs = Date.now() - sentAt;
+  assert.notEqual(code, 0, 'a drain cut short by its deadline is not a clean stop');
+  assert.ok(tookMs >= DRAIN_MS - 50 && tookMs < HELD_MS - 1_000, `stopped after ${tookMs} ms: the drain deadline, not the write`);
+  assert.equal(await write, 'cut', 'the write still held upstream was cut by the deadline');
+});

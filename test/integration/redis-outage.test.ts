@@ -44,7 +44,7 @@ async function withWriteguard(redis: RedisServer, body: (wg: RunningWriteguard) 
 }
 
 /** Writes while the store cannot be trusted: every one refused with 503, none sent. */
-async function assertWritesRefused(wg: RunningWriteguard, tag: string): Promise<void> {
+async function assertWritesRefused(wg: RunningWriteguard, tag: string, why: 'store_unreachable' | 'store_lost_data'): Promise<void> {
   const before = up.count('/v1/payments');
   for (let i = 0; i < 3; i++) {
     const res = await post(`${wg.url}/v1/payments`, `{"n":"${tag}-${i}"}`, { 'idempotency-key': `${tag}-${i}` });
@@ -52,7 +52,9 @@ async function assertWritesRefused(wg: RunningWriteguard, tag: string): Promise<
     await expectProblem(res, 503, 'store_unavailable');
   }
   assert.equal(up.count('/v1/payments'), before, 'no write reached the upstream');
-  assert.equal((await fetch(`${wg.adminUrl}/readyz`)).status, 503);
+  const ready = await fetch(`${wg.adminUrl}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.equal(((await ready.json()) as { reason: string }).reason, why, 'readiness says why writes are refused');
   assert.equal((await fetch(`${wg.url}/v1/items`)).status, 200, 'reads keep flowing');
 }
 
@@ -63,7 +65,7 @@ test('Redis stopped mid-run: writes fail closed; restarted with its data (AOF): 
       assert.equal((await post(`${wg.url}/v1/payments`, '{"n":0}', { 'idempotency-key': 'aof-0' })).status, 201);
       redis.kill('SIGTERM');
       assert.ok(await until(async () => !wg.server.store.ready(), { timeoutMs: 5000 }));
-      await assertWritesRefused(wg, 'aof-down');
+      await assertWritesRefused(wg, 'aof-down', 'store_unreachable');
       await redis.restart();
       assert.equal(await wg.server.store.whenReady(10_000), true, 'ready again after reconnecting');
       assert.equal((await post(`${wg.url}/v1/payments`, '{"n":"after"}', { 'idempotency-key': 'aof-after' })).status, 201);
@@ -85,7 +87,7 @@ test('Redis restarted empty (no persistence): writes refused until `writeguard s
       // Reconnected, but the sentinel it remembered is gone: the store forgot every claim.
       await sleep(1500);
       assert.equal(wg.server.store.ready(), false);
-      await assertWritesRefused(wg, 'empty-down');
+      await assertWritesRefused(wg, 'empty-down', 'store_lost_data');
 
       const ack = spawnSync(process.execPath, [CLI, 'store', 'ack'], {
         env: { PATH: process.env.PATH, REDIS_URL: redis.url },

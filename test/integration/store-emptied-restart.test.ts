@@ -79,7 +79,7 @@ test('Redis restarted empty, then a NEW writeguard with the default config: not 
   const ready = await readyz(b.adminUrl);
   assert.equal(ready.status, 503, `B must not adopt the emptied store: readyz ${ready.status} ${JSON.stringify(ready.body)}`);
   assert.equal(ready.body.ready, false);
-  assert.equal(ready.body.reason, 'store_unavailable');
+  assert.equal(ready.body.reason, 'store_not_initialised');
   assert.match(String(ready.body.detail), /writeguard store (init|ack)/, 'readiness says what the operator must run');
 
   const retry = await post(`${b.url}/v1/payments`, '{"amount":500}', { 'idempotency-key': 'K' });
@@ -121,7 +121,7 @@ test('the default config on a brand-new empty Redis: writes refused (readyz name
     `an empty store is not adopted by the default config: readyz ${ready.status} ${JSON.stringify(ready.body)}`,
   );
   assert.equal(ready.body.ready, false);
-  assert.equal(ready.body.reason, 'store_unavailable');
+  assert.equal(ready.body.reason, 'store_not_initialised');
   assert.match(String(ready.body.detail), /writeguard store init/);
 
   const refused = await post(`${wg.url}/v1/payments`, '{"amount":3}', { 'idempotency-key': 'new-1' });

@@ -73,7 +73,7 @@ async function refusedForEviction(wg: RunningWriteguard, withinMs: number): Prom
   );
   assert.equal(last.status, 503, `readyz ${last.status} ${JSON.stringify(last.body)}`);
   assert.equal(last.body.ready, false);
-  assert.equal(last.body.reason, 'store_unavailable');
+  assert.equal(last.body.reason, 'store_evicting');
   assert.match(String(last.body.detail), /maxmemory-policy/, JSON.stringify(last.body));
 }
 

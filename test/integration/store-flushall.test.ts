@@ -107,7 +107,8 @@ test('FLUSHALL, then at once the retry of a completed key: 503 store_unavailable
     );
     const ready = await readyz(wg.adminUrl);
     assert.equal(ready.body.ready, false);
-    assert.equal(ready.body.reason, 'store_unavailable');
+    assert.equal(ready.body.reason, 'store_lost_data', 'readiness tells a lost store from an unreachable one');
+    assert.equal(ready.body.store, 'sentinel_missing');
   } finally {
     await wg.close();
   }

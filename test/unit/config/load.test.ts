@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, parseConfig } from '../../../src/config/load.js';
 import { configJsonSchema } from '../../../src/config/json-schema.js';
+import { drainDeadlineMs } from '../../../src/config/schema.js';
 
 /** The problems a config raises, or fails the test when it raises none. */
 function problemsOf(fn: () => unknown): readonly string[] {
@@ -87,6 +88,18 @@ test('loadConfig refuses a file and `upstream` together', (t) => {
   );
 });
 
+test('the drain deadline: drainMs when set, else the longest upstream timeoutMs + 5 s', () => {
+  const two = {
+    upstreams: [
+      { name: 'a', prefix: '/a', target: 'http://127.0.0.1:1', timeoutMs: 12_000 },
+      { name: 'b', prefix: '/b', target: 'http://127.0.0.1:2' },
+    ],
+  };
+  assert.equal(drainDeadlineMs(parseConfig(two)), 35_000, 'the default timeoutMs (30 s) is the longest');
+  assert.equal(drainDeadlineMs(parseConfig({ ...two, drainMs: 20_000 })), 20_000);
+  assert.match(problemsOf(() => parseConfig({ ...two, drainMs: 0 }))[0]!, /^drainMs: /);
+});
+
 test('environment overrides apply to `--upstream`', () => {
   const config = loadConfig({
     upstream: 'http://127.0.0.1:9',
@@ -94,6 +107,8 @@ test('environment overrides apply to `--upstream`', () => {
       WRITEGUARD_PORT: '9100',
       WRITEGUARD_HOST: '127.0.0.2',
       WRITEGUARD_ADMIN_PORT: '9101',
+      WRITEGUARD_ADMIN_HOST: '0.0.0.0',
+      WRITEGUARD_DRAIN_MS: '8000',
       REDIS_URL: 'redis://127.0.0.1:6390/2',
       WRITEGUARD_NAMESPACE: 'test',
       WRITEGUARD_AGENT_ID: 'agent-7',
@@ -103,6 +118,9 @@ test('environment overrides apply to `--upstream`', () => {
   });
   assert.deepEqual(config.listen, { host: '127.0.0.2', port: 9100 });
   assert.equal(config.admin.port, 9101);
+  assert.equal(config.admin.host, '0.0.0.0');
+  assert.equal(config.drainMs, 8000);
+  assert.equal(drainDeadlineMs(config), 8000);
   assert.equal(config.admin.token, 'a-token-of-sixteen-chars');
   assert.equal(config.store.kind, 'redis');
   assert.equal(config.store.url, 'redis://127.0.0.1:6390/2');
