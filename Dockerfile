@@ -14,9 +14,10 @@
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 
-# Install from the lockfile first so this layer is cached until deps change.
+# Install from the lockfile first so this layer is cached until deps change (--ignore-scripts: the
+# package's prepare script builds, and src is not copied yet).
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --ignore-scripts
 
 COPY tsconfig.json ./
 COPY src ./src

@@ -58,36 +58,29 @@ export async function startUpstream(tmp, { name = 'upstream', postDelayMs = 0, c
   };
 }
 
-/**
- * An alert receiver that hangs (bench/hanging-receiver.mjs): it reads every request and never
- * answers. `count()` is { received, answered, abandoned } (abandoned: closed by the sender unanswered).
- */
-export async function startHangingReceiver(tmp, { name = 'receiver-hang', core = CORE_SUT } = {}) {
+/** A helper server of the bench (a script here, started on a free port, pinned, stopped by PID) with a GET /__count. */
+async function startCounting(tmp, script, { name, core }) {
   const port = await freePort();
-  const entry = start(name, 'node', [here('./hanging-receiver.mjs')], {
-    core,
-    env: { PORT: String(port) },
-    stderr: join(tmp, `${name}.stderr.log`),
-  });
+  const entry = start(name, 'node', [here(script)], { core, env: { PORT: String(port) }, stderr: join(tmp, `${name}.stderr.log`) });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/__count`, { entry });
   return { entry, port, url, count: () => countOf(port) };
 }
 
 /**
+ * An alert receiver that hangs (bench/hanging-receiver.mjs): it reads every request and never
+ * answers. `count()` is { received, answered, abandoned } (abandoned: closed by the sender unanswered).
+ */
+export function startHangingReceiver(tmp, { name = 'receiver-hang', core = CORE_SUT } = {}) {
+  return startCounting(tmp, './hanging-receiver.mjs', { name, core });
+}
+
+/**
  * An OTLP/HTTP trace receiver that accepts and discards (bench/otlp-sink.mjs): the collector of the
  * tracing-on contender. `count()` is { requests, spans, bytes }.
  */
-export async function startOtlpSink(tmp, { name = 'otlp-sink', core = CORE_SUT } = {}) {
-  const port = await freePort();
-  const entry = start(name, 'node', [here('./otlp-sink.mjs')], {
-    core,
-    env: { PORT: String(port) },
-    stderr: join(tmp, `${name}.stderr.log`),
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${url}/__count`, { entry });
-  return { entry, port, url, count: () => countOf(port) };
+export function startOtlpSink(tmp, { name = 'otlp-sink', core = CORE_SUT } = {}) {
+  return startCounting(tmp, './otlp-sink.mjs', { name, core });
 }
 
 /** A private redis-server on a free port: no persistence (a bench, not a store of record). */

@@ -77,3 +77,14 @@ test('an upload with its own Idempotency-Key: a later call with the same key is 
   assert.equal(up.count('/v1/files') - already, 1);
   assert.equal(up.received.at(-1)!.headers['idempotency-key'], 'upload-2024-06-01');
 });
+
+test("a raw call under the SDK's base URL: the path is relative to `/v1` (`'/batches'`, not `'/v1/batches'`)", async () => {
+  const openai = new OpenAI({ apiKey: 'sk-test', baseURL: `${wg.url}/v1` });
+  const body = { input_file_id: 'file_raw', endpoint: '/v1/chat/completions', completion_window: '24h' };
+  const already = up.count('/v1/batches');
+  const opts = { body, headers: { 'Idempotency-Key': 'raw-batch-1' } };
+  const [first, again] = [await openai.post<{ id: string }>('/batches', opts), await openai.post<{ id: string }>('/batches', opts)];
+  assert.equal(again.id, first.id);
+  assert.equal(up.count('/v1/batches') - already, 1, 'reached /v1/batches once');
+  assert.equal(up.count('/v1/v1/batches'), 0);
+});
