@@ -65,6 +65,15 @@ export const storeSchema = z.strictObject({
     .nullable()
     .default(null)
     .describe('Redis Sentinel, e.g. { name: mymaster, nodes: [{ host: 10.0.0.1, port: 26379 }] }; null: no sentinel.'),
+  replayCacheBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(32 * 1024 * 1024)
+    .describe(
+      'Redis: completed records this instance wrote are kept in its memory up to this many bytes, so a hot replay makes no ' +
+        'round trip (they never change until their replay window ends); 0: every replay asks Redis.',
+    ),
   keyPrefix: z
     .string()
     .regex(/^[A-Za-z0-9:_-]{0,32}$/, { error: 'must be up to 32 of A-Z, a-z, 0-9, :, _ or -' })

@@ -60,7 +60,8 @@ async function twoAgents(avoidForA?: number): Promise<{ a: string; aPort: number
 async function guard(keyPrefix: string, checkIntervalMs?: number): Promise<RunningWriteguard> {
   const wg = await startWriteguard(
     {
-      store: { kind: 'redis', url: cluster.nodes[0]!.url, keyPrefix, cluster: cluster.seeds },
+      // The store's own detection of the loss: no in-process replays (replay-cache.test.ts covers those across a loss).
+      store: { kind: 'redis', url: cluster.nodes[0]!.url, keyPrefix, cluster: cluster.seeds, replayCacheBytes: 0 },
       identity: { agentIdHeader: 'x-agent-id' },
       upstreams: [{ name: 'pay', target: up.url, timeoutMs: 2000, idempotency: { leaseMs: 2500 } }],
     },

@@ -197,7 +197,8 @@ test('allowEviction: true accepts an evicting store with a warning — and an ev
   const prefix = 'ev3:';
   const { s, raw } = await redis(EVICTING);
   await initialise(s, raw, prefix);
-  const wg = await guard(s, prefix, { allowEviction: true });
+  // Without in-process replays: the hazard is the store's (the instance that wrote K would replay it from memory).
+  const wg = await guard(s, prefix, { allowEviction: true, replayCacheBytes: 0 });
   try {
     assert.equal(
       await wg.server.store.whenReady(5000),

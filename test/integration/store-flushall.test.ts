@@ -52,7 +52,8 @@ async function initialisedStoreConfig(): Promise<StoreConfig> {
 async function guard(cfg: StoreConfig): Promise<RunningWriteguard> {
   const wg = await startWriteguard(
     {
-      store: { kind: 'redis', url: cfg.url, keyPrefix: cfg.keyPrefix, commandTimeoutMs: cfg.commandTimeoutMs },
+      // The store's own detection of the loss: no in-process replays (replay-cache.test.ts covers those across a loss).
+      store: { kind: 'redis', url: cfg.url, keyPrefix: cfg.keyPrefix, commandTimeoutMs: cfg.commandTimeoutMs, replayCacheBytes: 0 },
       upstreams: [{ name: 'pay', target: up.url, timeoutMs: 5000, idempotency: { leaseMs: 6000 } }],
     },
     // The periodic sentinel check is slowed so it cannot be what notices the loss.

@@ -183,7 +183,8 @@ describe('Redis down and back', () => {
 describe('store amnesia: the sentinel', () => {
   test('Redis restarted empty: ready() stays false and begin fails closed until `store ack`', async () => {
     const s = await server(false);
-    const cfg = config(s);
+    // The store's own answers: no in-process replays (replay-cache.test.ts covers those across a loss).
+    const cfg = { ...config(s), replayCacheBytes: 0 };
     const store = await open(cfg);
     const key = newKey();
     await completeOne(store, key);

@@ -45,6 +45,12 @@ const checks: Record<string, (config: Config) => void> = {
     assert.equal(routePolicy(u, 'POST', '/v1/payments').mode, 'protect');
   },
 
+  'compose.yaml': (config) => {
+    // docker-compose.yml's writeguard: the example upstream's service name; the store comes from REDIS_URL there.
+    assert.equal(only(config).target, 'http://upstream:9000');
+    assert.equal(config.store.kind, 'memory', 'the file names no store: compose sets REDIS_URL (deploy-compose.test.ts)');
+  },
+
   'mcp-payments.yaml': (config) => {
     const u = only(config);
     assert.equal(u.prefix, '/mcp');

@@ -9,7 +9,7 @@
 //   budget       `${prefix}{${scope}}:budget:${bucket}`                hash: used (spent + held), held; expires when its period ends
 //   approvals    `${prefix}{${scope}}:approvals`                        zset of pending approvals, member as the dlq's, score created
 //   breaker      `${prefix}{${scope}}:refusals:${upstream}`             refusals in the window; `…:paused:${upstream}` until when (ms)
-import type { Leash, RecordKey } from '../store.js';
+import type { BeginInput, Leash, RecordKey } from '../store.js';
 import { sentinelKey } from './sentinel.js';
 import { slotSentinelKey } from './slot-sentinels.js';
 
@@ -71,4 +71,18 @@ export function leashKeys(keys: KeySet, leash: Leash): string[] {
 /** The number of keys, the keys, then ARGV[1] (the dlq member): what every script but get is called with. */
 export function scriptArgs(keys: readonly string[], member: string): [number, ...string[]] {
   return [keys.length, ...keys, member];
+}
+
+/** What the begin script touches: the record's keys and sentinel, then the intent, pointer, approvals and budgets it names. */
+export function beginKeys(keys: KeySet, input: BeginInput): string[] {
+  return [
+    keys.record,
+    keys.resp,
+    keys.dlq,
+    keys.sentinel,
+    ...(input.intent === null ? [] : [intentKey(keys, input.intent.hash)]),
+    ...(input.pointer === null ? [] : [pointerKey(keys, input.pointer.from)]),
+    ...(input.approval === null ? [] : [approvalsKey(keys)]),
+    ...input.charges.map((charge) => budgetKey(keys, charge.bucket)),
+  ];
 }

@@ -44,7 +44,8 @@ import * as breaker from './breaker-steps.js';
 import { CooldownChannel } from './cooldown-channel.js';
 import { approvals, budgetCounters, deadLetters, findByKeyHash, type Lookups } from './lookups.js';
 import { CHECK_INTERVAL_MS, Readiness } from './readiness.js';
-import { approvalsKey, budgetKey, intentKey, leashKeys, pointerKey, recordKeys, scriptArgs, type KeySet } from './keys.js';
+import { ReplayCache } from '../replay-cache.js';
+import { approvalsKey, beginKeys, leashKeys, pointerKey, recordKeys, scriptArgs, type KeySet } from './keys.js';
 import { SCRIPTS, type ScriptName, type ScriptRunner } from './scripts.js';
 
 export interface RedisStoreOptions {
@@ -60,6 +61,8 @@ export class RedisStore implements Store {
   private readonly log: Logger | undefined;
   private readonly readiness: Readiness;
   private readonly cooldowns: CooldownChannel;
+  /** Completed records this instance wrote: their replays make no round trip (null: off). */
+  private readonly cache: ReplayCache | null;
 
   constructor(
     private readonly config: StoreConfig,
@@ -74,6 +77,7 @@ export class RedisStore implements Store {
     // A failed first connection keeps retrying; its rejection is reported by the 'error' listener.
     this.client.connect().catch(() => undefined);
     this.cooldowns = new CooldownChannel(config, this.client);
+    this.cache = config.replayCacheBytes > 0 ? new ReplayCache(config.replayCacheBytes) : null;
   }
 
   private keys(key: RecordKey): KeySet {
@@ -139,17 +143,11 @@ export class RedisStore implements Store {
   }
 
   async begin(input: BeginInput): Promise<BeginResult> {
+    // Only while ready: a store that lost its data or cannot be reached refuses writes, replays included.
+    const cached = this.cache !== null && this.readiness.ready() ? this.cache.replay(input) : null;
+    if (cached !== null) return cached;
     const keys = this.keys(input.key);
-    const redisKeys = [
-      keys.record,
-      keys.resp,
-      keys.dlq,
-      keys.sentinel,
-      ...(input.intent === null ? [] : [intentKey(keys, input.intent.hash)]),
-      ...(input.pointer === null ? [] : [pointerKey(keys, input.pointer.from)]),
-      ...(input.approval === null ? [] : [approvalsKey(keys)]),
-      ...input.charges.map((charge) => budgetKey(keys, charge.bucket)),
-    ];
+    const redisKeys = beginKeys(keys, input);
     const args = beginArgs(input, this.readiness.sentinel());
     const { result, replicated } = await this.step('begin', async () => {
       const { reply, replicated } = await this.writeStep('wgBegin', keys, redisKeys, args);
@@ -166,6 +164,7 @@ export class RedisStore implements Store {
       }
       throw new StoreUnavailableError(`redis store begin failed: fewer than ${this.config.waitReplicas} replicas acknowledged`);
     }
+    if (result.outcome === 'acquired') this.cache?.acquired(result.record);
     return result;
   }
 
@@ -200,6 +199,18 @@ export class RedisStore implements Store {
   }
 
   async finish(fence: Fence, outcome: FinishOutcome): Promise<StepResult> {
+    const sentAt = Date.now();
+    let settled: StepResult = 'stale';
+    try {
+      settled = await this.finishStep(fence, outcome);
+      return settled;
+    } finally {
+      // A finish that failed or was refused caches nothing (and forgets its pending record).
+      this.cache?.finished(fence, outcome, sentAt, settled);
+    }
+  }
+
+  private async finishStep(fence: Fence, outcome: FinishOutcome): Promise<StepResult> {
     const keys = this.keys(fence.key);
     const args = [fence.owner, String(fence.epoch), outcome.kind];
     if (outcome.kind === 'complete') {
