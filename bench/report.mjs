@@ -42,7 +42,7 @@ export function evaluateTargets(r) {
   if (r.trips) {
     add('Redis round trips: 0 for a read', fx(trips.read), trips.read === 0);
     add('Redis round trips: 3 for a new write (begin, markSent, finish)', fx(trips.new), Math.abs(trips.new - 3) < 0.005);
-    add('Redis round trips: 0 for a hot replay (the completed record is in the instance\'s cache)', fx(trips.replay), trips.replay === 0);
+    add("Redis round trips: 0 for a hot replay (the completed record is in the instance's cache)", fx(trips.replay), trips.replay === 0);
   }
   for (const [id, label] of [
     ['wg-redis', 'Redis'],

@@ -3,7 +3,7 @@
 // success, on failure, on Ctrl-C and when its own deadline passes.
 //
 // Env knobs (defaults keep the whole run under 15 minutes on 2 cores):
-//   BENCH_ROUNDS=3  BENCH_WARMUP_SEC=2  BENCH_DURATION_SEC=5  BENCH_SEQ_SEC=5  BENCH_SOAK_SEC=180
+//   BENCH_ROUNDS=3  BENCH_WARMUP_SEC=2  BENCH_DURATION_SEC=5  BENCH_SEQ_SEC=5  BENCH_SOAK_SEC=150
 //   BENCH_PROFILE=0 (skip the --cpu-prof phase)  BENCH_KEEP=1 (keep the temp dir: logs, configs, profiles)
 //   BENCH_OUT=path (default bench/RESULTS.md)
 import { spawnSync } from 'node:child_process';
