@@ -181,8 +181,8 @@ export class Metrics {
     const upstream = f.upstream ?? 'none';
     this.child(this.requests, upstream, f.method, f.outcome, statusClass(f.status)).inc();
     this.child(this.duration, upstream, f.method).observe(f.durationMs / 1000);
-    if (f.outcome === 'replayed') this.replays.inc({ upstream });
-    if (f.sdkRetry) this.sdkRetries.inc({ upstream });
+    if (f.outcome === 'replayed') this.child(this.replays, upstream).inc();
+    if (f.sdkRetry) this.child(this.sdkRetries, upstream).inc();
   }
 
   attempt(upstream: string, kind: 'read' | 'write', status: number | null): void {
@@ -190,7 +190,7 @@ export class Metrics {
   }
 
   retry(upstream: string, kind: 'read' | 'write', reason: string): void {
-    this.retries.inc({ upstream, kind, reason });
+    this.child(this.retries, upstream, kind, reason).inc();
   }
 
   leashRefusal(upstream: string, code: string): void {

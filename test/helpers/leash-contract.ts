@@ -255,6 +255,26 @@ export function leashContract(name: string, makeStore: () => Promise<ContractSto
       assert.equal(await counter(store, scope, bucket), null);
     });
 
+    withStore('holds settled after their period ended give nothing back: the expired counter stays gone', async (store, scope) => {
+      const bucket = 'per-minute:m-ended';
+      const resetAt = Date.now() + 200;
+      const spent = newKey(scope);
+      const released = newKey(scope);
+      const a = acquired(await store.begin(input(spent, { charges: [charge(1, { bucket, limit: 5, resetAt })] })));
+      const b = acquired(await store.begin(input(released, { charges: [charge(2, { bucket, limit: 5, resetAt })] })));
+      assert.deepEqual(await counter(store, scope, bucket), [3, 3]);
+      await sleep(300);
+      assert.equal(await counter(store, scope, bucket), null);
+      assert.equal(await store.finish(fenceOf(spent, a), complete(201)), 'ok');
+      assert.equal(await store.finish(fenceOf(released, b), { kind: 'release' }), 'ok');
+      assert.equal(await counter(store, scope, bucket), null, 'no counter without an expiry left behind');
+      // The next period starts from zero, with its own expiry.
+      acquired(await store.begin(input(newKey(scope), { charges: [charge(4, { bucket, limit: 5, resetAt: Date.now() + 200 })] })));
+      assert.deepEqual(await counter(store, scope, bucket), [4, 4]);
+      await sleep(300);
+      assert.equal(await counter(store, scope, bucket), null);
+    });
+
     withStore('counters are listed per agent, or for every agent of a namespace', async (store, scope) => {
       const other = `${scope}-b`;
       acquired(await store.begin(input(newKey(scope), { charges: [charge(5)] })));

@@ -87,11 +87,10 @@ local function settle_leash(r, state, status, fate, first)
   local intent, holds = leash_of(r, first)
   if fate ~= 'keep' then
     for _, h in ipairs(holds) do
-      -- A counter whose period is over is gone: nothing to give back to it.
-      if redis.call('EXISTS', h[1]) == 1 then
-        redis.call('HINCRBY', h[1], 'held', '-' .. h[2])
-        if fate == 'release' then redis.call('HINCRBY', h[1], 'used', '-' .. h[2]) end
-      end
+      -- A live counter still holds this hold, so it stays >= 0; below 0, its period was over and the
+      -- counter gone: HINCRBY made a new one without an expiry, which goes again (nothing to give back).
+      if redis.call('HINCRBY', h[1], 'held', '-' .. h[2]) < 0 then redis.call('DEL', h[1])
+      elseif fate == 'release' then redis.call('HINCRBY', h[1], 'used', '-' .. h[2]) end
     end
   end
   if intent and redis.call('HGET', intent, 'm') == ARGV[1] then

@@ -51,8 +51,11 @@ if cur == nil then
     local h = redis.call('HMGET', intent, 'm', 'k', 'c', 's', 'st', 'meta')
     if h[1] and h[1] ~= ARGV[1] then return {'intent_duplicate', h} end
   end
+  local fresh = {}
   for i = 0, n - 1 do
-    local used = tonumber(redis.call('HGET', KEYS[first + i], 'used') or '0')
+    local seen = redis.call('HGET', KEYS[first + i], 'used')
+    fresh[i] = not seen
+    local used = tonumber(seen or '0')
     -- amount > limit - used: both sides below 2^53, exact in Lua's doubles.
     if tonumber(ARGV[19 + i * 4]) > tonumber(ARGV[20 + i * 4]) - used then return {'limit_exceeded', i + 1, fmt(used)} end
   end
@@ -61,7 +64,8 @@ if cur == nil then
     local counter, amount, resetAt = KEYS[first + i], ARGV[19 + i * 4], ARGV[21 + i * 4]
     redis.call('HINCRBY', counter, 'used', amount)
     redis.call('HINCRBY', counter, 'held', amount)
-    if resetAt ~= '' then redis.call('PEXPIREAT', counter, resetAt) end
+    -- A period's counter gets its expiry when it is created; later writes leave it as it is.
+    if resetAt ~= '' and fresh[i] then redis.call('PEXPIREAT', counter, resetAt) end
     holds[#holds + 1] = ARGV[18 + i * 4] .. ' ' .. amount
   end
   cur = {}
