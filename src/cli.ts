@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // The writeguard command. Exit codes: 0 ok, 2 bad config or usage, 1 runtime failure.
-import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import closeWithGrace from 'close-with-grace';
 import { configJsonSchema } from './config/json-schema.js';
@@ -18,12 +17,11 @@ import {
   UsageError,
 } from './admin/operator.js';
 import { drainDeadlineMs } from './config/schema.js';
+import { VERSION } from './config/version.js';
 import { createLogger } from './observe/logger.js';
 import { launch } from './server.js';
 import { StoreUnavailableError } from './store/store.js';
 
-// package.json sits one level above both src/ and dist/.
-const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
 

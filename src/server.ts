@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Pool, type Dispatcher } from 'undici';
 import { buildAdminApp } from './admin/plugin.js';
-import type { Config, UpstreamConfig } from './config/schema.js';
+import { longestTimeoutMs, type Config, type UpstreamConfig } from './config/schema.js';
 import type { Logger } from './observe/logger.js';
 import { createGuard } from './idempotency/guard.js';
 import { createAlerts } from './observe/alerts.js';
@@ -141,7 +141,7 @@ export async function launch(config: Config, log: Logger): Promise<RunningWriteg
     const why = server.store.notReadyReason();
     log.warn({ reason: why?.code, detail: why?.detail }, 'store not ready yet: writes are refused (503 store_unavailable) until it is');
   }
-  const longest = Math.max(...config.upstreams.map((u) => u.timeoutMs));
+  const longest = longestTimeoutMs(config);
   if (config.drainMs !== null && config.drainMs <= longest) {
     log.warn(
       { drainMs: config.drainMs, timeoutMs: longest },

@@ -35,7 +35,7 @@ export function isLoopback(host: string): boolean {
  * Why writes are refused, as an operator acts on it: wait for the store (or fix the network), init an empty
  * one, ack one that lost its data, or stop it evicting. The store's own code stays beside it.
  */
-export function refusalOf(code: NotReady['code'] | undefined): string {
+function refusalOf(code: NotReady['code'] | undefined): string {
   switch (code) {
     case 'not_initialised':
       return 'store_not_initialised';

@@ -275,9 +275,14 @@ export const configSchema = z
 
 const DRAIN_MARGIN_MS = 5_000;
 
+/** The longest one upstream attempt may take. */
+export function longestTimeoutMs(config: Pick<Config, 'upstreams'>): number {
+  return Math.max(...config.upstreams.map((u) => u.timeoutMs));
+}
+
 /** The drain deadline after SIGTERM: the configured one, else the longest upstream attempt plus a margin. */
 export function drainDeadlineMs(config: Pick<Config, 'drainMs' | 'upstreams'>): number {
-  return config.drainMs ?? Math.max(...config.upstreams.map((u) => u.timeoutMs)) + DRAIN_MARGIN_MS;
+  return config.drainMs ?? longestTimeoutMs(config) + DRAIN_MARGIN_MS;
 }
 
 export type ConfigInput = z.input<typeof configSchema>;

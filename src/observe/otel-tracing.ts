@@ -4,7 +4,6 @@
 // build and export), W3C trace context in from the agent and out on every attempt. Spans are parented
 // explicitly: no global provider, context manager or instrumentation, so nothing else in the process
 // (undici, node:http) is patched or traced twice.
-import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   defaultTextMapGetter,
@@ -23,14 +22,13 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { VERSION } from '../config/version.js';
 import type { AttemptRequest } from '../http/attempt.js';
 import { firstHeader, type HeaderMap } from '../http/headers.js';
 import type { Logger } from './logger.js';
 import { attemptAttributes, attemptEndAttributes, requestAttributes, responseAttributes } from './trace-attributes.js';
 import type { AttemptTrace, RequestTrace, ResponseFacts, Tracing } from './trace-types.js';
 
-// package.json sits two levels above both src/observe/ and dist/observe/.
-const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 /** How long close() waits for the last spans to leave; a collector that hangs must not hold a shutdown. */
 const SHUTDOWN_MS = 2_000;
 

@@ -4,10 +4,10 @@
 // and must give the same answers, counted on the store's own counters.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { describe, test } from 'node:test';
+import { describe } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BeginInput, BeginResult, Charge, IdemRecord, RecordKey, Store } from '../../src/store/store.js';
-import { input as contractInput, LEASE_MS, type ContractStore } from './store-contract.js';
+import { input as contractInput, LEASE_MS, scopedStoreTest, type ContractStore } from './store-contract.js';
 
 const BUCKET = 'daily-usd:d2026-12-07';
 const AMOUNT = 300;
@@ -41,16 +41,7 @@ function outcome(result: BeginResult, expected: BeginResult['outcome']): WithRec
 const complete = { kind: 'complete', status: 201, requestId: null, response: null, ttlSec: 60, tombstoneSec: 60 } as const;
 
 export function approvalContract(name: string, makeStore: () => Promise<ContractStore>): void {
-  const withStore = (title: string, body: (store: Store, scope: string) => Promise<void>): void => {
-    test(title, async () => {
-      const { store, cleanup } = await makeStore();
-      try {
-        await body(store, `live:agent-${randomUUID().slice(0, 8)}`);
-      } finally {
-        await cleanup();
-      }
-    });
-  };
+  const withStore = scopedStoreTest(makeStore);
 
   /** The agent's counter: [used, held], or null when it has none. */
   async function counter(store: Store, scope: string): Promise<[number, number] | null> {

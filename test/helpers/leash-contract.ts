@@ -3,10 +3,10 @@
 // answers, counted on the store's own counters.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { describe, test } from 'node:test';
+import { describe } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BeginInput, BeginResult, Charge, IdemRecord, IntentClaim, RecordKey, Store } from '../../src/store/store.js';
-import { input as contractInput, LEASE_MS, type ContractStore } from './store-contract.js';
+import { input as contractInput, LEASE_MS, scopedStoreTest, type ContractStore } from './store-contract.js';
 
 function newKey(scope: string): RecordKey {
   return { scope, upstream: 'payments', keyHash: randomUUID().replaceAll('-', '') };
@@ -37,16 +37,7 @@ const fenceOf = (key: RecordKey, { record }: Acquired) => ({ key, owner: record.
 const complete = (status: number) => ({ kind: 'complete', status, requestId: null, response: null, ttlSec: 60, tombstoneSec: 60 }) as const;
 
 export function leashContract(name: string, makeStore: () => Promise<ContractStore>): void {
-  const withStore = (title: string, body: (store: Store, scope: string) => Promise<void>): void => {
-    test(title, async () => {
-      const { store, cleanup } = await makeStore();
-      try {
-        await body(store, `live:agent-${randomUUID().slice(0, 8)}`);
-      } finally {
-        await cleanup();
-      }
-    });
-  };
+  const withStore = scopedStoreTest(makeStore);
 
   /** The agent's counter of the default bucket: [used, held], or null when it has none. */
   async function counter(store: Store, scope: string, bucket = charge(0).bucket): Promise<[number, number] | null> {

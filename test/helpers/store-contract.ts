@@ -69,6 +69,20 @@ async function begin(store: Store, given: BeginInput): Promise<Extract<BeginResu
   return result;
 }
 
+/** A test with a store of its own and a fresh agent scope in it; the store is cleaned up after. */
+export function scopedStoreTest(makeStore: () => Promise<ContractStore>) {
+  return (title: string, body: (store: Store, scope: string) => Promise<void>): void => {
+    test(title, async () => {
+      const { store, cleanup } = await makeStore();
+      try {
+        await body(store, `live:agent-${randomUUID().slice(0, 8)}`);
+      } finally {
+        await cleanup();
+      }
+    });
+  };
+}
+
 export function storeContract(name: string, makeStore: () => Promise<ContractStore>): void {
   const withStore = (title: string, body: (store: Store) => Promise<void>): void => {
     test(title, async () => {

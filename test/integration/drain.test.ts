@@ -134,6 +134,8 @@ test('WRITEGUARD_DRAIN_MS: the process stops at the configured drain deadline, n
   });
   processes.push(wg);
   const { listen } = await wg.ready;
+  const warned = wg.logs.lines.filter((l) => l.level === 'warn' && /drainMs is not above the longest upstream timeoutMs/.test(l.msg));
+  assert.equal(warned.length, 1, 'start-up says a deadline below timeoutMs can cut a write');
   const write = fetch(`${listen[0]}/v1/payments`, {
     method: 'POST',
     body: '{"amount":1}',

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expectProblem, post, type Problem } from '../helpers/problem.js';
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
+import type { ApprovalView } from '../../src/admin/approvals.js';
 
 const TOKEN = 'approvals-admin-token-0123456789';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -50,18 +51,7 @@ after(async () => {
 });
 
 type ApprovalProblem = Problem & { approval_id: string; expires_at: string; amount: number };
-interface Entry {
-  id: string;
-  state: string;
-  agent: string;
-  upstream: string;
-  method: string;
-  path: string;
-  amount: number;
-  idempotency_key: string;
-  created_at: string;
-  expires_at: string;
-}
+type Entry = ApprovalView;
 
 const agent = (): string => `agent-${process.pid}-${++n}`;
 const newKey = (): string => `appr-${process.pid}-${++n}`;

@@ -16,6 +16,7 @@ import { startCluster, startRedis, type RedisServer, type TestCluster } from '..
 import { startUpstream, type CountingUpstream } from '../helpers/upstream.js';
 import { eventually } from '../helpers/wait.js';
 import { CLI, launchWriteguard, startWriteguard, type RunningWriteguard, type WriteguardProcess } from '../helpers/writeguard.js';
+import type { BudgetRow } from '../../src/admin/budgets.js';
 
 const exec = promisify(execFile);
 
@@ -67,20 +68,6 @@ async function waitReady(adminUrl: string): Promise<void> {
     READY_MS,
     { what: `${adminUrl}/readyz`, intervalMs: 50 },
   );
-}
-
-interface BudgetRow {
-  agent: string;
-  budget: string;
-  period: string;
-  bucket: string;
-  unit: string;
-  scale: number | null;
-  limit: number;
-  spent: number;
-  held: number;
-  left: number;
-  reset: string | null;
 }
 
 function assertBudget(rows: BudgetRow[], spent: number, where: string): void {

@@ -40,7 +40,7 @@ export function recordKeys(keyPrefix: string, key: RecordKey, cluster: boolean):
   };
 }
 
-export function intentKey(keys: KeySet, hash: string): string {
+function intentKey(keys: KeySet, hash: string): string {
   return `${keys.tag}:intent:${keys.upstream}:${hash}`;
 }
 
