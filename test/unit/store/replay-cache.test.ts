@@ -90,4 +90,7 @@ test('bounded by bytes: the least recently replayed goes first; an answer larger
   written(cache, key(4), 0, complete(entryBytes * 2));
   assert.equal(cache.replay(input(key(4))), null);
   assert.equal(cache.size().entries, 2, 'the oversized answer evicted nothing');
+  written(cache, key(3), 0, complete(entryBytes * 2));
+  assert.equal(cache.replay(input(key(3))), null, 'an oversized answer for a cached address takes the earlier entry with it');
+  assert.deepEqual(cache.size(), { entries: 1, bytes: entryBytes, pending: 0 });
 });
