@@ -13,6 +13,7 @@ import type {
   StepResult,
   StoredResponse,
 } from '../store.js';
+import { decideBegin } from '../decide.js';
 
 /** A nullable script argument: '' for null, '=' followed by the text otherwise. */
 export function nullable(value: string | null): string {
@@ -137,6 +138,8 @@ export function parseBeginReply(reply: unknown, input: BeginInput): BeginResult 
     const { bucket, limit, amount, resetAt } = charge;
     return { outcome: 'limit_exceeded', refusal: { bucket, limit, amount, resetAt, used: Number(reply[2]) } };
   }
+  // A record this begin made is the one the memory store would have made at the server's `now`.
+  if (reply[0] === 'created') return decideBegin(null, input, Number(reply[1])).result;
   if (!BEGIN_OUTCOMES.includes(reply[0] as BeginOutcome)) throw new CorruptRecordError('begin reply');
   return { outcome: reply[0] as BeginOutcome, record: parseRecord(reply[1], reply[2]) };
 }

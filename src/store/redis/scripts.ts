@@ -32,7 +32,8 @@ import { PRELUDE } from './prelude.js';
  * ''), its ttl ms, the approval's amount ('' when none is needed) and ttl ms, the number of charges,
  * then per charge: bucket, amount, limit, resetAt ('' for none). With an approval, the approvals
  * index follows the pointer in KEYS.
- * → {outcome, fields, response|nil}; {'intent_duplicate', {m, k, c, s, st, meta}};
+ * → {'created', now} when it made the record (acquired; with an approval, approval_required);
+ * {outcome, fields, response|nil}; {'intent_duplicate', {m, k, c, s, st, meta}};
  * {'limit_exceeded', charge index (1-based), used}; or {'amnesia'} when the sentinel is not the
  * remembered one: the store lost data (flushed, evicted, failed over) and nothing it says holds.
  */
@@ -89,7 +90,8 @@ if cur == nil then
     redis.call('PEXPIRE', intent, ARGV[12])
   end
   if pointer then redis.call('SET', pointer, ARGV[13], 'PX', ARGV[14]) end
-  return {approvals and 'approval_required' or 'acquired', flatten(cur), false}
+  -- The caller knows every field it sent: the server's clock is all it needs (codec.ts builds the record).
+  return {'created', fmt(now)}
 end
 -- A begin resent after its reply was lost: the claim it made is its own.
 if cur.owner == owner and cur.state == 'in_flight' then return {'acquired', flatten(cur), false} end
