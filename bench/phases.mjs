@@ -9,7 +9,7 @@ import { startFloor, startHangingReceiver, startRedis, startUpstream, startWrite
 import { measure } from './load.mjs';
 import { CORE_LOAD, CORE_SUT, rssMiB, start, stop } from './lib/procs.mjs';
 import { summarise } from './profile.mjs';
-import { countRoundTrips } from './redis-trips.mjs';
+import { countRoundTrips, scriptTimes } from './redis-trips.mjs';
 import { summariseRuns } from './report.mjs';
 import { WORKLOADS, cfg, spec } from './workloads.mjs';
 
@@ -122,8 +122,9 @@ export async function roundTrips(ctx, url, { leash = false } = {}) {
     if (Object.keys(t.statuses).some((s) => !s.startsWith('2')))
       results.anomalies.push(`${where}, ${t.id}: answers ${JSON.stringify(t.statuses)}`);
   }
-  if (leash) results.tripsLeash = trips;
-  else results.trips = trips;
+  const times = await scriptTimes({ redis: ctx.redis, url, n: cfg.tripsPerType });
+  if (leash) [results.tripsLeash, results.scriptTimesLeash] = [trips, times];
+  else [results.trips, results.scriptTimes] = [trips, times];
 }
 
 /**

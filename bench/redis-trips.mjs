@@ -2,7 +2,7 @@
 // (one round trip) from one a Lua script ran inside Redis (source "lua", no round trip), which
 // INFO commandstats alone cannot. Both are reported: commandstats shows the work Redis does.
 // Requests go one at a time so every command lands in the window of its request type.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const BODY = '{"amount":1250,"currency":"eur","customer":"cus_bench","description":"round trips"}';
@@ -10,6 +10,9 @@ const BODY = '{"amount":1250,"currency":"eur","customer":"cus_bench","descriptio
 const runId = randomBytes(6).toString('hex');
 let n = 0;
 const newWriteBody = () => BODY.replace('cus_bench', `cus_${runId}_${++n}`);
+/** The store's scripts by the SHA1 EVALSHA names them with (dist/: `npm run bench` builds first). */
+const { SCRIPTS } = await import('../dist/store/redis/scripts.js');
+const SCRIPT_BY_SHA = new Map(Object.entries(SCRIPTS).map(([name, lua]) => [createHash('sha1').update(lua).digest('hex'), name]));
 /** MONITOR lines arrive after the answers they belong to: wait for stragglers before closing a window. */
 const DRAIN_MS = 300;
 
@@ -97,4 +100,43 @@ export async function countRoundTrips({ redis, url, upstream, n = 200, only = nu
     monitor.disconnect();
   }
   return out;
+}
+
+/**
+ * Where Redis spends a new write's time, script by script: `n` new writes one at a time with SLOWLOG
+ * logging every command (its time is the command's execution, script-internal commands included; no
+ * network). Run without MONITOR, which would slow every script. → { n, byScript: { wgBegin: {calls, medianUs, meanUs} … } }
+ */
+export async function scriptTimes({ redis, url, n = 200 }) {
+  const { client } = redis;
+  const [, before] = await client.config('GET', 'slowlog-log-slower-than');
+  const [, maxLen] = await client.config('GET', 'slowlog-max-len');
+  await client.config('SET', 'slowlog-max-len', String(n * 8));
+  await client.config('SET', 'slowlog-log-slower-than', '0');
+  await client.slowlog('RESET');
+  try {
+    for (let i = 0; i < n; i++) {
+      const res = await fetch(`${url}/v1/payments`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': `times-${randomUUID()}` },
+        body: newWriteBody(),
+      });
+      await res.arrayBuffer();
+      if (res.status !== 201) throw new Error(`a timed write answered ${res.status}`);
+    }
+    const times = {};
+    for (const [, , us, args] of await client.slowlog('GET', n * 8)) {
+      const name = String(args[0]).toLowerCase() === 'evalsha' ? SCRIPT_BY_SHA.get(String(args[1])) : undefined;
+      if (name !== undefined) (times[name] ??= []).push(Number(us));
+    }
+    const byScript = {};
+    for (const [name, list] of Object.entries(times)) {
+      list.sort((a, b) => a - b);
+      byScript[name] = { calls: list.length, medianUs: list[list.length >> 1], meanUs: list.reduce((a, b) => a + b, 0) / list.length };
+    }
+    return { n, byScript };
+  } finally {
+    await client.config('SET', 'slowlog-log-slower-than', before);
+    await client.config('SET', 'slowlog-max-len', maxLen);
+  }
 }

@@ -1,5 +1,5 @@
 // From measured runs to bench/RESULTS.md: medians over rounds, ratios to the baselines, the
-// targets of issue 6 judged met or missed, and the profile evidence when one is missed.
+// targets of issue 18 (and issue 6's that still stand) judged met or missed, and the profile evidence when one is missed.
 
 export const median = (xs) => {
   const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
@@ -32,7 +32,10 @@ const fint = (x) => (x === null || x === undefined ? '—' : Math.round(x).toLoc
 
 const find = (wl, id) => wl?.contenders.find((c) => c.id === id)?.summary ?? null;
 
-/** The targets of issue 6, each with the measured value and met / missed. */
+/**
+ * The targets, each with the measured value and met / missed: issue 18's ratios (a write path close to
+ * its measured floor), and issue 6's round trips, alerts and memory, which still stand.
+ */
 export function evaluateTargets(r) {
   const w = Object.fromEntries(r.workloads.map((x) => [x.id, x]));
   const out = [];
@@ -51,16 +54,25 @@ export function evaluateTargets(r) {
     const x = ratio(find(w.get, id)?.rps, find(w.get, 'bare')?.rps);
     const cpu = ratio(find(w.get, 'bare')?.cpuUsPerReq, find(w.get, id)?.cpuUsPerReq);
     add(
-      `Reads (${label} store): ≥ 1.30× bare @fastify/http-proxy req/s`,
+      `Reads (${label} store): ≥ 1.15× bare @fastify/http-proxy req/s`,
       `${fr(x)} (by CPU/req: ${fr(cpu)})`,
-      x !== null && x >= 1.3,
+      x !== null && x >= 1.15,
       floorNote(w.get, find(w.get, 'bare'), 'bare'),
     );
   }
   {
     const x = ratio(find(w['post-key'], 'wg-redis')?.rps, find(w['post-key'], 'setnx')?.rps);
     const cpu = ratio(find(w['post-key'], 'setnx')?.cpuUsPerReq, find(w['post-key'], 'wg-redis')?.cpuUsPerReq);
-    add('New writes on Redis: ≥ 1.20× bare proxy + SET NX/SET req/s', `${fr(x)} (by CPU/req: ${fr(cpu)})`, x !== null && x >= 1.2);
+    add('New writes on Redis: ≥ 0.75× bare proxy + SET NX/SET req/s', `${fr(x)} (by CPU/req: ${fr(cpu)})`, x !== null && x >= 0.75);
+    // What one shared Redis can serve for a fleet: its CPU per write against the minimal proxy's two commands.
+    const setnx = find(w['post-key'], 'setnx')?.redisCpuUsPerReq;
+    const ours = find(w['post-key'], 'wg-redis')?.redisCpuUsPerReq;
+    const redisX = ratio(ours, setnx);
+    add(
+      "New writes on Redis: Redis CPU per write ≤ 2× the SET NX proxy's",
+      `${fr(redisX)} (${fx(ours, 0)} vs ${fx(setnx, 0)} µs per write)`,
+      redisX !== null && redisX <= 2,
+    );
   }
   if (r.trips) {
     // The leash's checks run inside the begin script: a new write must make no extra round trip.
@@ -100,9 +112,9 @@ export function evaluateTargets(r) {
     const x = ratio(find(w['post-replay'], id)?.rps, find(w['post-key'], 'direct')?.rps);
     const untouched = (r.replayUpstreamPosts ?? {})[id] === 0;
     add(
-      `Replays (${label} store): ≥ 0.70× direct write req/s, upstream untouched`,
+      `Replays (${label} store): ≥ 0.60× direct write req/s, upstream untouched`,
       `${fr(x)}; upstream requests during replay runs: ${(r.replayUpstreamPosts ?? {})[id] ?? '—'}`,
-      x !== null && x >= 0.7 && untouched,
+      x !== null && x >= 0.6 && untouched,
       floorNote(w['post-replay'], find(w['post-key'], 'direct'), 'direct writes'),
     );
   }
@@ -115,9 +127,9 @@ export function evaluateTargets(r) {
     const rtt = r.redisRtt;
     const hop = d && b ? `bare @fastify/http-proxy alone adds ${signed(b.p50 - d.p50)} ms at p50, ${signed(b.p99 - d.p99)} ms at p99` : '';
     add(
-      'One connection, write on Redis: adds ≤ 0.5 ms at p50 over direct',
+      'One connection, write on Redis: adds ≤ 0.6 ms at p50 over direct',
       `${signed(a50)} ms`,
-      a50 !== null && a50 <= 0.5,
+      a50 !== null && a50 <= 0.6,
       [
         rtt
           ? `one Redis round trip from the server core: p50 ${fx(rtt.p50, 3)} ms, so the 3 a new write makes in sequence take ${fx(3 * rtt.p50, 3)} ms on their own`
@@ -170,6 +182,9 @@ export function evaluateTargets(r) {
   }
   return out;
 }
+
+/** A new write's scripts in the order it runs them. */
+const SCRIPT_ORDER = ['wgBegin', 'wgMarkSent', 'wgFinish'];
 
 /** The alerts phase's runs in the shape pairedRatios reads. */
 const alertsAsWorkload = (a) => ({ contenders: Object.entries(a.runs).map(([id, runs]) => ({ id, runs })) });
@@ -436,7 +451,7 @@ export function render(r) {
     );
   }
 
-  out.push('## Targets (issue 6)', '', '| target | measured | |', '|---|---|---|');
+  out.push('## Targets (issue 18; round trips, alerts and memory from issue 6)', '', '| target | measured | |', '|---|---|---|');
   for (const t of targets) out.push(`| ${t.target} | ${t.measured}${t.note ? ` — ${t.note}` : ''} | ${t.met ? 'met' : '**missed**'} |`);
   out.push('');
 
@@ -476,6 +491,19 @@ export function render(r) {
         `| ${t.label} | ${fx(t.roundTripsPerReq)} | ${cmds} | ${fx(t.luaCommandsPerReq)} | ${stats} | ${t.upstreamRequests} | ${statuses} |`,
       );
     }
+    const timesLine = (label, t) =>
+      t
+        ? `- ${label}: ${Object.entries(t.byScript)
+            .sort(([a], [b]) => SCRIPT_ORDER.indexOf(a) - SCRIPT_ORDER.indexOf(b))
+            .map(([name, x]) => `${name.replace(/^wg/, '').replace(/^./, (c) => c.toLowerCase())} ${fx(x.medianUs, 0)} µs (mean ${fx(x.meanUs, 1)})`)
+            .join(', ')}; together ${fx(Object.values(t.byScript).reduce((a, x) => a + x.medianUs, 0), 0)} µs by the medians`
+        : null;
+    out.push(
+      '',
+      `Redis's own time per script of a new write — ${r.scriptTimes?.n ?? '—'} new writes one at a time, each command's execution time from \`SLOWLOG\` (script-internal commands included, no network; MONITOR off), median per call. One at a time the server runs cold (caches, clock), so these are above the per-write share under load; they show the scripts' relative weight:`,
+      '',
+      ...[timesLine('leash off', r.scriptTimes), timesLine('leash on (one budget, one intent)', r.scriptTimesLeash)].filter(Boolean),
+    );
     out.push('');
   }
 
