@@ -29,24 +29,16 @@ import {
   type StepResult,
   type Store,
 } from '../store.js';
-import {
-  createRedisClient,
-  deadlineMs,
-  describeFailure,
-  scanDeadlineMs,
-  unavailable,
-  withDeadline,
-  type Client,
-  type StoreConfig,
-} from './client.js';
+import { createRedisClient, describeFailure, scanDeadlineMs, unavailable, withDeadline, type Client, type StoreConfig } from './client.js';
 import { beginArgs, CorruptRecordError, nullable, parseBeginReply, parseRecord, stepResult, wholeMs } from './codec.js';
 import * as breaker from './breaker-steps.js';
 import { CooldownChannel } from './cooldown-channel.js';
 import { approvals, budgetCounters, deadLetters, findByKeyHash, type Lookups } from './lookups.js';
 import { CHECK_INTERVAL_MS, Readiness } from './readiness.js';
 import { ReplayCache } from '../replay-cache.js';
-import { approvalsKey, beginKeys, leashKeys, pointerKey, recordKeys, scriptArgs, type KeySet } from './keys.js';
-import { SCRIPTS, type ScriptName, type ScriptRunner } from './scripts.js';
+import { approvalsKey, beginKeys, leashKeys, pointerKey, recordKeys, type KeySet } from './keys.js';
+import { SCRIPTS, type ScriptRunner } from './scripts.js';
+import { ScriptSender } from './script-sender.js';
 
 export interface RedisStoreOptions {
   log?: Logger;
@@ -63,6 +55,7 @@ export class RedisStore implements Store {
   private readonly cooldowns: CooldownChannel;
   /** Completed records this instance wrote: their replays make no round trip (null: off). */
   private readonly cache: ReplayCache | null;
+  private readonly sender: ScriptSender;
 
   constructor(
     private readonly config: StoreConfig,
@@ -78,6 +71,7 @@ export class RedisStore implements Store {
     this.client.connect().catch(() => undefined);
     this.cooldowns = new CooldownChannel(config, this.client);
     this.cache = config.replayCacheBytes > 0 ? new ReplayCache(config.replayCacheBytes) : null;
+    this.sender = new ScriptSender(this.client, config);
   }
 
   private keys(key: RecordKey): KeySet {
@@ -105,43 +99,6 @@ export class RedisStore implements Store {
     return this.call(op, work);
   }
 
-  /** `keys`: the record's three (begin: and its sentinel), then any leash keys; ARGV[1] is always the dlq member. */
-  private runScript(name: ScriptName, keys: KeySet, redisKeys: readonly string[], args: string[]): Promise<unknown> {
-    return this.scripts[name](...scriptArgs(redisKeys, keys.member), ...args);
-  }
-
-  /** The script, then WAIT on the same connection (one round trip); acks -1 when WAIT itself failed. */
-  private async runScriptAndWait(
-    name: ScriptName,
-    keys: KeySet,
-    redisKeys: readonly string[],
-    args: string[],
-  ): Promise<{ reply: unknown; acks: number }> {
-    const pipeline = this.client.pipeline();
-    // Both are queued on the pipeline; their replies come back with exec's.
-    void (pipeline as unknown as ScriptRunner)[name](...scriptArgs(redisKeys, keys.member), ...args);
-    void pipeline.wait(this.config.waitReplicas, this.config.waitTimeoutMs);
-    const results = await pipeline.exec();
-    const [first, second] = results ?? [];
-    if (first === undefined || second === undefined) throw new Error('Connection is closed.');
-    if (first[0] !== null) throw first[0];
-    return { reply: first[1], acks: second[0] === null ? Number(second[1]) : -1 };
-  }
-
-  private async writeStep(
-    name: ScriptName,
-    keys: KeySet,
-    redisKeys: readonly string[],
-    args: string[],
-  ): Promise<{ reply: unknown; replicated: boolean }> {
-    if (this.config.waitReplicas === 0) return { reply: await this.runScript(name, keys, redisKeys, args), replicated: true };
-    const { reply, acks } = await withDeadline(
-      this.runScriptAndWait(name, keys, redisKeys, args),
-      deadlineMs(this.config, this.config.waitTimeoutMs),
-    );
-    return { reply, replicated: acks >= this.config.waitReplicas };
-  }
-
   async begin(input: BeginInput): Promise<BeginResult> {
     // Only while ready: a store that lost its data or cannot be reached refuses writes, replays included.
     const cached = this.cache !== null && this.readiness.ready() ? this.cache.replay(input) : null;
@@ -150,7 +107,7 @@ export class RedisStore implements Store {
     const redisKeys = beginKeys(keys, input);
     const args = beginArgs(input, this.readiness.sentinel());
     const { result, replicated } = await this.step('begin', async () => {
-      const { reply, replicated } = await this.writeStep('wgBegin', keys, redisKeys, args);
+      const { reply, replicated } = await this.sender.writeStep('wgBegin', keys, redisKeys, args);
       if (Array.isArray(reply) && reply[0] === 'amnesia') throw this.amnesia();
       return { result: parseBeginReply(reply, input), replicated };
     });
@@ -158,7 +115,7 @@ export class RedisStore implements Store {
       // Replicas did not confirm the claim: a failover could forget it. Give it back and refuse.
       const { owner, epoch, leash } = result.record;
       try {
-        await this.call('begin', () => this.runScript('wgUnclaim', keys, this.settleKeys(keys, leash), [owner, String(epoch)]));
+        await this.call('begin', () => this.sender.run('wgUnclaim', keys, this.settleKeys(keys, leash), [owner, String(epoch)]));
       } catch (err) {
         this.log?.warn({ store: 'redis', cause: describeFailure(err) }, 'could not release an unreplicated claim; its lease will lapse');
       }
@@ -186,7 +143,7 @@ export class RedisStore implements Store {
     const keys = this.keys(fence.key);
     const redisKeys = [keys.record, keys.resp, keys.dlq];
     return this.call('markSent', async () =>
-      stepResult(await this.runScript('wgMarkSent', keys, redisKeys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])),
+      stepResult(await this.sender.run('wgMarkSent', keys, redisKeys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])),
     );
   }
 
@@ -194,7 +151,7 @@ export class RedisStore implements Store {
     const keys = this.keys(fence.key);
     const redisKeys = [keys.record, keys.resp, keys.dlq];
     return this.call('renew', async () =>
-      stepResult(await this.runScript('wgRenew', keys, redisKeys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])),
+      stepResult(await this.sender.run('wgRenew', keys, redisKeys, [fence.owner, String(fence.epoch), wholeMs(leaseMs)])),
     );
   }
 
@@ -225,7 +182,7 @@ export class RedisStore implements Store {
       args.push(nullable(outcome.status === null ? null : String(outcome.status)), nullable(outcome.requestId), outcome.reason);
     }
     const { result, replicated } = await this.call('finish', async () => {
-      const { reply, replicated } = await this.writeStep('wgFinish', keys, this.settleKeys(keys, fence.leash), args);
+      const { reply, replicated } = await this.sender.writeStep('wgFinish', keys, this.settleKeys(keys, fence.leash), args);
       return { result: stepResult(reply), replicated };
     });
     if (!replicated && result === 'ok') {
@@ -245,7 +202,7 @@ export class RedisStore implements Store {
         wholeMs(outcome.tombstoneSec * 1000),
       );
     }
-    return this.call('resolve', async () => stepResult(await this.runScript('wgResolve', keys, this.settleKeys(keys, seen.leash), args)));
+    return this.call('resolve', async () => stepResult(await this.sender.run('wgResolve', keys, this.settleKeys(keys, seen.leash), args)));
   }
 
   async get(key: RecordKey): Promise<IdemRecord | null> {
@@ -283,7 +240,7 @@ export class RedisStore implements Store {
     const keys = this.keys(key);
     const redisKeys = [keys.record, keys.resp, keys.dlq, approvalsKey(keys), ...leashKeys(keys, seen.leash)];
     return this.call('approval', async () =>
-      stepResult(await this.runScript('wgApproval', keys, redisKeys, [String(seen.epoch), verdict])),
+      stepResult(await this.sender.run('wgApproval', keys, redisKeys, [String(seen.epoch), verdict])),
     );
   }
 
