@@ -495,8 +495,14 @@ export function render(r) {
       t
         ? `- ${label}: ${Object.entries(t.byScript)
             .sort(([a], [b]) => SCRIPT_ORDER.indexOf(a) - SCRIPT_ORDER.indexOf(b))
-            .map(([name, x]) => `${name.replace(/^wg/, '').replace(/^./, (c) => c.toLowerCase())} ${fx(x.medianUs, 0)} µs (mean ${fx(x.meanUs, 1)})`)
-            .join(', ')}; together ${fx(Object.values(t.byScript).reduce((a, x) => a + x.medianUs, 0), 0)} µs by the medians`
+            .map(
+              ([name, x]) =>
+                `${name.replace(/^wg/, '').replace(/^./, (c) => c.toLowerCase())} ${fx(x.medianUs, 0)} µs (mean ${fx(x.meanUs, 1)})`,
+            )
+            .join(', ')}; together ${fx(
+            Object.values(t.byScript).reduce((a, x) => a + x.medianUs, 0),
+            0,
+          )} µs by the medians`
         : null;
     out.push(
       '',

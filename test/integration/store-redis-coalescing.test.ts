@@ -50,7 +50,10 @@ test('twenty commands sent in one turn leave in one write, each answered with it
       coalesce();
       return client.get(`coalesce:${i}`);
     });
-    assert.deepEqual(await Promise.all(replies), Array.from({ length: 20 }, (_, i) => `v${i}`));
+    assert.deepEqual(
+      await Promise.all(replies),
+      Array.from({ length: 20 }, (_, i) => `v${i}`),
+    );
     assert.deepEqual(spy.writes, [20], 'one write of 20 commands');
   } finally {
     spy.restore();
