@@ -124,9 +124,10 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     const intent = req.intent === null ? null : writeIntent(req, config.identity, bodyJson());
     const op = chooseOperation(found, idem, intent ?? fp, signals);
     if (op === null) return unprotected(run);
-    const charges = leashed(req.upstream.name, () => writeCharges(budgetsOf(req.upstream.name), { ...req, tool }, bodyJson, Date.now()));
-    const approval =
-      req.approval.length === 0 ? null : leashed(req.upstream.name, () => approvalNeeded(req.approval, { ...req, tool }, bodyJson));
+    // What budgets and approvals match on (not a copy of the whole request: every write pays for that).
+    const write = { upstream: req.upstream, method: req.method, apiPath: req.apiPath, tool };
+    const charges = leashed(req.upstream.name, () => writeCharges(budgetsOf(req.upstream.name), write, bodyJson, Date.now()));
+    const approval = req.approval.length === 0 ? null : leashed(req.upstream.name, () => approvalNeeded(req.approval, write, bodyJson));
 
     // Nothing is claimed for a request refused here.
     await passCooldown(kit, run.target.scope, req.upstream, run.startedAt);

@@ -56,7 +56,7 @@ export function callFingerprint(req: LeashRequest, call: CallHooks, identity: Co
  */
 export function writeCharges(
   budgets: readonly BudgetConfig[],
-  req: LeashRequest & { tool: string | null },
+  req: Pick<LeashRequest, 'upstream' | 'method' | 'apiPath'> & { tool: string | null },
   json: () => unknown,
   now: number,
 ): Charge[] {
