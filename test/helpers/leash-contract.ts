@@ -178,6 +178,17 @@ export function leashContract(name: string, makeStore: () => Promise<ContractSto
       assert.deepEqual(await counter(store, scope), [1000, 1000]);
     });
 
+    withStore('amounts up to 2^53 − 1 minor units are counted and reported exactly', async (store, scope) => {
+      const max = Number.MAX_SAFE_INTEGER;
+      const big = (amount: number): Charge => charge(amount, { limit: max });
+      acquired(await store.begin(input(newKey(scope), { charges: [big(max - 1)] })));
+      const refused = await store.begin(input(newKey(scope), { charges: [big(2)] }));
+      assert.ok(refused.outcome === 'limit_exceeded');
+      assert.equal(refused.refusal.used, max - 1);
+      acquired(await store.begin(input(newKey(scope), { charges: [big(1)] })));
+      assert.deepEqual(await counter(store, scope), [max, max]);
+    });
+
     withStore('several budgets on one write: all must fit; the first that does not is named', async (store, scope) => {
       const count = (n: number): Charge => charge(1, { bucket: 'per-minute:m1', limit: n });
       acquired(await store.begin(input(newKey(scope), { charges: [charge(10), count(2)] })));

@@ -20,6 +20,14 @@ export function nullable(value: string | null): string {
   return value === null ? '' : `=${value}`;
 }
 
+/**
+ * A stored response as a script argument: its JSON, or '' for none. JSON text is never empty, so it
+ * needs no '=' prefix — which would make the script copy the whole answer to strip it.
+ */
+export function responseArg(response: StoredResponse | null): string {
+  return response === null ? '' : JSON.stringify(response);
+}
+
 export function wholeMs(ms: number): string {
   return String(Math.max(0, Math.round(ms)));
 }

@@ -147,7 +147,7 @@ return 'ok'
 
 /**
  * ARGV: member, owner, epoch, kind, then
- *   complete: status, requestId?, response JSON?, ttlMs, tombstoneMs
+ *   complete: status, requestId?, response JSON ('' for none: codec.ts responseArg), ttlMs, tombstoneMs
  *   unknown:  status?, requestId?, reason
  * → 'ok' | 'stale'
  */
@@ -158,7 +158,7 @@ if not fenced(cur, ARGV[2], ARGV[3]) or cur.state == 'completed' then return 'st
 local kind = ARGV[4]
 if kind == 'complete' then
   settle_leash(cur, 'completed', ARGV[5])
-  completed(cur, now, ARGV[5], opt(ARGV[6]) or false, opt(ARGV[7]), ARGV[8], ARGV[9])
+  completed(cur, now, ARGV[5], opt(ARGV[6]) or false, ARGV[7] ~= '' and ARGV[7] or nil, ARGV[8], ARGV[9])
 elseif kind == 'release' then
   settle_leash(cur, nil, nil)
   remove(cur)
@@ -183,8 +183,7 @@ if ARGV[3] == 'not_executed' then
   settle_leash(cur, nil, nil)
   remove(cur)
 else
-  local resp = nil
-  if ARGV[5] ~= '' then resp = ARGV[5] end
+  local resp = ARGV[5] ~= '' and ARGV[5] or nil
   settle_leash(cur, 'completed', ARGV[4])
   completed(cur, now, ARGV[4], cur.reqId, resp, ARGV[6], ARGV[7])
   -- Told apart from an answer too large to store (store.ts RESOLVED_WITHOUT_ANSWER).

@@ -30,7 +30,7 @@ import {
   type Store,
 } from '../store.js';
 import { createRedisClient, describeFailure, scanDeadlineMs, unavailable, withDeadline, type Client, type StoreConfig } from './client.js';
-import { beginArgs, CorruptRecordError, nullable, parseBeginReply, parseRecord, stepResult, wholeMs } from './codec.js';
+import { beginArgs, CorruptRecordError, nullable, parseBeginReply, parseRecord, responseArg, stepResult, wholeMs } from './codec.js';
 import * as breaker from './breaker-steps.js';
 import { CooldownChannel } from './cooldown-channel.js';
 import { approvals, budgetCounters, deadLetters, findByKeyHash, type Lookups } from './lookups.js';
@@ -174,7 +174,7 @@ export class RedisStore implements Store {
       args.push(
         String(outcome.status),
         nullable(outcome.requestId),
-        nullable(outcome.response === null ? null : JSON.stringify(outcome.response)),
+        responseArg(outcome.response),
         wholeMs(outcome.ttlSec * 1000),
         wholeMs(outcome.tombstoneSec * 1000),
       );
@@ -197,7 +197,7 @@ export class RedisStore implements Store {
     if (outcome.kind === 'executed') {
       args.push(
         String(outcome.status),
-        outcome.response === null ? '' : JSON.stringify(outcome.response),
+        responseArg(outcome.response),
         wholeMs(outcome.ttlSec * 1000),
         wholeMs(outcome.tombstoneSec * 1000),
       );
