@@ -57,13 +57,21 @@ export function evaluateTargets(r) {
       `Reads (${label} store): ≥ 1.15× bare @fastify/http-proxy req/s`,
       `${fr(x)} (by CPU/req: ${fr(cpu)})`,
       x !== null && x >= 1.15,
-      floorNote(w.get, find(w.get, 'bare'), 'bare'),
+      notes(
+        floorNote(w.get, find(w.get, 'bare'), 'bare'),
+        cpuNeeded(x, 1.15, find(w.get, id)?.cpuUsPerReq, find(w.get, 'floor')?.cpuUsPerReq),
+      ),
     );
   }
   {
     const x = ratio(find(w['post-key'], 'wg-redis')?.rps, find(w['post-key'], 'setnx')?.rps);
     const cpu = ratio(find(w['post-key'], 'setnx')?.cpuUsPerReq, find(w['post-key'], 'wg-redis')?.cpuUsPerReq);
-    add('New writes on Redis: ≥ 0.75× bare proxy + SET NX/SET req/s', `${fr(x)} (by CPU/req: ${fr(cpu)})`, x !== null && x >= 0.75);
+    add(
+      'New writes on Redis: ≥ 0.75× bare proxy + SET NX/SET req/s',
+      `${fr(x)} (by CPU/req: ${fr(cpu)})`,
+      x !== null && x >= 0.75,
+      cpuNeeded(x, 0.75, find(w['post-key'], 'wg-redis')?.cpuUsPerReq),
+    );
     // What one shared Redis can serve for a fleet: its CPU per write against the minimal proxy's two commands.
     const setnx = find(w['post-key'], 'setnx')?.redisCpuUsPerReq;
     const ours = find(w['post-key'], 'wg-redis')?.redisCpuUsPerReq;
@@ -72,6 +80,9 @@ export function evaluateTargets(r) {
       "New writes on Redis: Redis CPU per write ≤ 2× the SET NX proxy's",
       `${fr(redisX)} (${fx(ours, 0)} vs ${fx(setnx, 0)} µs per write)`,
       redisX !== null && redisX <= 2,
+      redisX !== null && redisX > 2
+        ? `to meet it: at most ${fx(2 * setnx, 0)} µs of Redis CPU per write (${signed(2 * setnx - ours, 0)})`
+        : '',
     );
   }
   if (r.trips) {
@@ -115,7 +126,10 @@ export function evaluateTargets(r) {
       `Replays (${label} store): ≥ 0.60× direct write req/s, upstream untouched`,
       `${fr(x)}; upstream requests during replay runs: ${(r.replayUpstreamPosts ?? {})[id] ?? '—'}`,
       x !== null && x >= 0.6 && untouched,
-      floorNote(w['post-replay'], find(w['post-key'], 'direct'), 'direct writes'),
+      notes(
+        floorNote(w['post-replay'], find(w['post-key'], 'direct'), 'direct writes'),
+        cpuNeeded(x, 0.6, find(w['post-replay'], id)?.cpuUsPerReq, find(w['post-replay'], 'floor')?.cpuUsPerReq),
+      ),
     );
   }
   {
@@ -226,6 +240,23 @@ function pairedRatios(wl, a, b, metric) {
 }
 
 /** What the fastify floor contender (the stack with no logic) reaches against a target's baseline. */
+/**
+ * What a missed throughput target asks of writeguard's CPU. On the shared server core req/s scale
+ * about as 1 / CPU per request, so reaching `target` from `measured` needs the CPU µs/req times
+ * measured / target; the floor (when run) is what the stack costs with no logic at all.
+ */
+function cpuNeeded(measured, target, cpu, floorCpu = null) {
+  if (measured === null || cpu == null || measured >= target) return '';
+  const need = (cpu * measured) / target;
+  const floor =
+    floorCpu == null
+      ? ''
+      : ` — over the fastify floor's ${fx(floorCpu, 0)} µs, writeguard's own work may then add ${fx(need - floorCpu, 0)} µs (now ${fx(cpu - floorCpu, 0)})`;
+  return `to meet it: about ${fx(need, 0)} µs CPU/req instead of ${fx(cpu, 0)} (${signed(need - cpu, 0)})${floor}`;
+}
+
+const notes = (...xs) => xs.filter(Boolean).join('; ');
+
 function floorNote(wl, base, baseLabel) {
   const x = ratio(find(wl, 'floor')?.rps, base?.rps);
   return x === null ? '' : `fastify floor (the stack, no logic): ${fr(x)} ${baseLabel}`;
