@@ -1,5 +1,5 @@
 // What makes two requests "the same request": method, target, chosen headers and the body. Pure.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { parse } from 'lossless-json';
 import { canonicalValue } from '../observe/json-body.js';
@@ -88,11 +88,11 @@ export interface FingerprintInput {
 }
 
 export function fingerprint(input: FingerprintInput): string {
-  const hash = createHash('sha256').update(`${input.method}\n${input.apiPath}\n`);
-  for (const [name, value] of input.headers) hash.update(`${name}:${value}\n`);
-  if (input.credential !== undefined) hash.update(`credential:${input.credential}\n`);
+  let head = `${input.method}\n${input.apiPath}\n`;
+  for (const [name, value] of input.headers) head += `${name}:${value}\n`;
+  if (input.credential !== undefined) head += `credential:${input.credential}\n`;
   const canonical = input.mode === 'canonical-json' ? canonicalJson(input.body) : null;
-  if (canonical === null) hash.update('b\n').update(withoutBoundary(input.body, input.contentType));
-  else hash.update('j\n').update(canonical);
-  return hash.digest('base64url');
+  const tail = canonical === null ? withoutBoundary(input.body, input.contentType) : Buffer.from(canonical);
+  // One hash of the joined bytes: the digest of an update per part, without a native call for each.
+  return hash('sha256', Buffer.concat([Buffer.from(`${head}${canonical === null ? 'b' : 'j'}\n`), tail]), 'base64url');
 }

@@ -1,5 +1,5 @@
 // Which idempotency key a write carries, validated and in bare form. Pure.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { WriteguardError } from '../errors.js';
 import { readText } from '../observe/json-body.js';
 
@@ -65,5 +65,5 @@ export function findKey(inputs: KeyInputs): FoundKey | null {
 
 /** Records are addressed by a hash: the key itself is never stored in clear. */
 export function keyHash(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return hash('sha256', key, 'hex');
 }

@@ -1,6 +1,6 @@
 // Which operation a write is: its key, where the key came from, and whether an existing record is
 // this operation (join) or a possible duplicate of it (fresh). Pure.
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import type { IdempotencyConfig } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
 import type { KeySource } from '../observe/exchange.js';
@@ -46,7 +46,7 @@ export function chooseOperation(
     case 'uuid':
       return { key: `wgu_${randomUUID()}`, source: 'uuid', mode: 'join' };
     case 'derive': {
-      const derived = `wgd_${createHash('sha256').update(fingerprint).digest('base64url').slice(0, 32)}`;
+      const derived = `wgd_${hash('sha256', fingerprint, 'base64url').slice(0, 32)}`;
       if (signals.intent === 'new')
         return { key: derived, source: 'derived', mode: 'join', intentNew: signals.sdkRetry ? 'retry' : 'start' };
       return { key: derived, source: 'derived', mode: signals.sdkRetry || signals.intent === 'retry' ? 'join' : 'fresh' };

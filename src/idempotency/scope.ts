@@ -1,6 +1,6 @@
 // Whose operation a key belongs to (namespace and agent, never the rotating credential), and the
 // key the upstream receives. Pure.
-import { createHash, createHmac, type Hash } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 import { AGENT_ID, type Config } from '../config/schema.js';
 import { WriteguardError } from '../errors.js';
 import { valuesOf } from '../http/headers.js';
@@ -44,10 +44,10 @@ export function generatedUpstreamKey(secret: Buffer, scope: string, key: string,
  * itself), or undefined when it presents none. A stored answer is replayed only to the same one.
  */
 export function credentialOf(rawHeaders: readonly string[], names: readonly string[]): string | undefined {
-  let hash: Hash | undefined;
+  let presented: string | undefined;
   for (const name of names) {
     const values = valuesOf(rawHeaders, name);
-    if (values !== undefined) (hash ??= createHash('sha256')).update(`${name}:${values.join('\n')}\n`);
+    if (values !== undefined) presented = `${presented ?? ''}${name}:${values.join('\n')}\n`;
   }
-  return hash?.digest('base64url');
+  return presented === undefined ? undefined : hash('sha256', presented, 'base64url');
 }

@@ -173,3 +173,17 @@ test('canonical-json nesting: 64 levels are canonical, 65 fall back to bytes', (
   assert.notEqual(canonicalJson(Buffer.from(nested(64))), null);
   assert.equal(canonicalJson(Buffer.from(nested(64).replace(/^\[/, '[[').replace(/\]$/, ']]'))), null);
 });
+
+test('a fingerprint hashes as it did in earlier versions: records already stored still match after an upgrade', () => {
+  const body = Buffer.from('{"b":1,"a":"naïve ✓"}');
+  const multipart = Buffer.from('--xyz\r\na\r\n--xyz--');
+  assert.equal(
+    fp({ apiPath: '/v1/payments?x=1', headers: [['stripe-account', 'acct_1']], body, credential: 'c1' }),
+    'oDPiaMlQRCIqHU2u-Ar2kZcDejJl1qDfK6C_KsA4X10',
+  );
+  assert.equal(fp({ body, mode: 'canonical-json' }), 'L8ZDHz2ImVzGTWCkMeLpqGk3ftYPCQp14cDT2VNNIKA');
+  assert.equal(
+    fp({ apiPath: '/up', body: multipart, contentType: 'multipart/form-data; boundary=xyz' }),
+    '5067ghhvWjR1_C9HP1VNsyoNpzlQddWfHYDIoHX8uL0',
+  );
+});

@@ -53,3 +53,7 @@ test('records are addressed by a hash of the key, never the key', () => {
   assert.match(keyHash('secret-key'), /^[0-9a-f]{64}$/);
   assert.notEqual(keyHash('a'), keyHash('b'));
 });
+
+test('a key hashes as it did in earlier versions (the records it addresses are found after an upgrade)', () => {
+  assert.equal(keyHash('order-123-ü'), 'b42443bfb3a2a35a676f867096415eb647a0b14c91303b2a131c1350e4131853');
+});

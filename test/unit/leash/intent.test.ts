@@ -81,3 +81,16 @@ test('parts cannot run into each other', () => {
 test('the order of the configured fields does not matter', () => {
   assert.equal(hashOf({ fields: [...base.fields].reverse() }), intentHash(base));
 });
+
+test('an intent hashes as it did in earlier versions: writes already in the window still match after an upgrade', () => {
+  assert.equal(intentHash(base), '66eL3wjIOWA8LTRen5D7lkrUiONFuwFWPL5alZDMCT8');
+  const plain: IntentInput = {
+    upstream: 'p',
+    method: 'POST',
+    route: '/x',
+    headers: [],
+    fields: ['body:amount', 'body:note'],
+    json: parse('{"amount":24.50,"note":"naïve ✓"}'),
+  };
+  assert.equal(intentHash(plain), 'bEznXzhv8Ts7cW_tqIvfNeO12G8tqjoF1NRUGQxoj7Q');
+});
