@@ -239,7 +239,6 @@ function pairedRatios(wl, a, b, metric) {
   return list.length === 0 ? '—' : list.join(', ');
 }
 
-/** What the fastify floor contender (the stack with no logic) reaches against a target's baseline. */
 /**
  * What a missed throughput target asks of writeguard's CPU. On the shared server core req/s scale
  * about as 1 / CPU per request, so reaching `target` from `measured` needs the CPU µs/req times
@@ -257,6 +256,7 @@ function cpuNeeded(measured, target, cpu, floorCpu = null) {
 
 const notes = (...xs) => xs.filter(Boolean).join('; ');
 
+/** What the fastify floor contender (the stack with no logic) reaches against a target's baseline. */
 function floorNote(wl, base, baseLabel) {
   const x = ratio(find(wl, 'floor')?.rps, base?.rps);
   return x === null ? '' : `fastify floor (the stack, no logic): ${fr(x)} ${baseLabel}`;
