@@ -1,6 +1,7 @@
 // Prometheus metrics, one registry per writeguard instance. Labels stay low-cardinality: upstream
 // names and methods from the config, outcome and status classes — never paths, keys or agents.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { TallyCounter, TallyHistogram } from './tally.js';
 
 export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'error';
 
@@ -8,9 +9,6 @@ export function statusClass(status: number | null): StatusClass {
   if (status === null || status < 100 || status > 599) return 'error';
   return `${Math.floor(status / 100)}xx` as StatusClass;
 }
-
-/** A metric bound to one label set: a counter's inc or a histogram's observe. */
-type Bound = { inc(): void; observe(value: number): void };
 
 /** What the store says of itself, for the gauges: a reason code while it refuses writes. */
 export interface StoreState {
@@ -30,93 +28,97 @@ export interface ResponseFacts {
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests = new Counter({
+  private readonly requests = new TallyCounter({
     name: 'writeguard_requests_total',
     help: 'Answers to the agent, by upstream, method, outcome and status class',
     labelNames: ['upstream', 'method', 'outcome', 'status_class'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly duration = new Histogram({
-    name: 'writeguard_request_duration_seconds',
-    help: 'Time from request to settled answer',
-    labelNames: ['upstream', 'method'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
-  });
-  private readonly replays = new Counter({
+  private readonly duration = new TallyHistogram(
+    {
+      name: 'writeguard_request_duration_seconds',
+      help: 'Time from request to settled answer',
+      labelNames: ['upstream', 'method'],
+      registry: this.registry,
+    },
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  );
+  private readonly replays = new TallyCounter({
     name: 'writeguard_replays_total',
     help: 'Writes answered from a stored response',
     labelNames: ['upstream'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly sdkRetries = new Counter({
+  private readonly sdkRetries = new TallyCounter({
     name: 'writeguard_sdk_retries_total',
     help: 'Requests an SDK marked as its own retry (X-Stainless-Retry-Count > 0)',
     labelNames: ['upstream'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly attempts = new Counter({
+  private readonly attempts = new TallyCounter({
     name: 'writeguard_upstream_attempts_total',
     help: 'Requests sent upstream, by answer status class (error: no answer)',
     labelNames: ['upstream', 'kind', 'status_class'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly retries = new Counter({
+  private readonly retries = new TallyCounter({
     name: 'writeguard_retries_total',
     help: 'Retries writeguard made, by what was retried',
     labelNames: ['upstream', 'kind', 'reason'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly leashRefusals = new Counter({
+  private readonly leashRefusals = new TallyCounter({
     name: 'writeguard_leash_refusals_total',
     help: 'Writes the leash refused before anything was claimed or sent, by upstream and code (policy rule, budget)',
     labelNames: ['upstream', 'code'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly budgetRefusals = new Counter({
+  private readonly budgetRefusals = new TallyCounter({
     name: 'writeguard_budget_refusals_total',
     help: 'Writes refused limit_exceeded, by budget name (no agent label: agents are unbounded)',
     labelNames: ['budget'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly alertsDelivered = new Counter({
+  private readonly alertsDelivered = new TallyCounter({
     name: 'writeguard_alerts_delivered_total',
     help: 'Alert events the webhook acknowledged (2xx), by event type',
     labelNames: ['event'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly alertsFailed = new Counter({
+  private readonly alertsFailed = new TallyCounter({
     name: 'writeguard_alerts_failed_total',
     help: 'Alert events given up after alerts.webhook.maxAttempts failed deliveries, by event type',
     labelNames: ['event'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly alertsDropped = new Counter({
+  private readonly alertsDropped = new TallyCounter({
     name: 'writeguard_alerts_dropped_total',
     help: 'Alert events never delivered: the queue was full, or still held them at shutdown, by event type',
     labelNames: ['event'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly storeErrors = new Counter({
+  private readonly storeErrors = new TallyCounter({
     name: 'writeguard_store_errors_total',
     help: 'Store steps that failed (writes failed closed)',
     labelNames: ['op'],
-    registers: [this.registry],
+    registry: this.registry,
   });
-  private readonly storeDuration = new Histogram({
-    name: 'writeguard_store_duration_seconds',
-    help: 'Store step latency',
-    labelNames: ['op'],
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1],
-    registers: [this.registry],
-  });
-  private readonly inFlight = new Gauge({
-    name: 'writeguard_writes_in_flight',
-    help: 'Protected writes being attempted now',
-    registers: [this.registry],
-  });
+  private readonly storeDuration = new TallyHistogram(
+    { name: 'writeguard_store_duration_seconds', help: 'Store step latency', labelNames: ['op'], registry: this.registry },
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1],
+  );
+  private writesInFlight = 0;
 
   constructor(deadLetters: () => Promise<number>, store?: () => StoreState) {
+    const inFlight = (): number => this.writesInFlight;
+    new Gauge({
+      name: 'writeguard_writes_in_flight',
+      help: 'Protected writes being attempted now',
+      registers: [this.registry],
+      collect() {
+        this.set(inFlight());
+      },
+    });
     if (store !== undefined) this.storeGauges(store);
     new Gauge({
       name: 'writeguard_dead_letters',
@@ -164,47 +166,34 @@ export class Metrics {
     });
   }
 
-  // Label sets are few (upstreams × methods × outcomes × classes): bound children are cached, so the
-  // hot path skips prom-client's per-call label hashing.
-  private readonly children = new Map<Counter | Histogram, Map<string, Bound>>();
-
-  private child(metric: Counter | Histogram, ...labels: string[]): Bound {
-    let byLabels = this.children.get(metric);
-    if (byLabels === undefined) this.children.set(metric, (byLabels = new Map()));
-    const id = labels.join('\n');
-    let bound = byLabels.get(id);
-    if (bound === undefined) byLabels.set(id, (bound = metric.labels(...labels) as Bound));
-    return bound;
-  }
-
   response(f: ResponseFacts): void {
     const upstream = f.upstream ?? 'none';
-    this.child(this.requests, upstream, f.method, f.outcome, statusClass(f.status)).inc();
-    this.child(this.duration, upstream, f.method).observe(f.durationMs / 1000);
-    if (f.outcome === 'replayed') this.child(this.replays, upstream).inc();
-    if (f.sdkRetry) this.child(this.sdkRetries, upstream).inc();
+    this.requests.inc(upstream, f.method, f.outcome, statusClass(f.status));
+    this.duration.observe(f.durationMs / 1000, upstream, f.method);
+    if (f.outcome === 'replayed') this.replays.inc(upstream);
+    if (f.sdkRetry) this.sdkRetries.inc(upstream);
   }
 
   attempt(upstream: string, kind: 'read' | 'write', status: number | null): void {
-    this.child(this.attempts, upstream, kind, statusClass(status)).inc();
+    this.attempts.inc(upstream, kind, statusClass(status));
   }
 
   retry(upstream: string, kind: 'read' | 'write', reason: string): void {
-    this.child(this.retries, upstream, kind, reason).inc();
+    this.retries.inc(upstream, kind, reason);
   }
 
   leashRefusal(upstream: string, code: string): void {
-    this.child(this.leashRefusals, upstream, code).inc();
+    this.leashRefusals.inc(upstream, code);
   }
 
   budgetRefusal(budget: string): void {
-    this.child(this.budgetRefusals, budget).inc();
+    this.budgetRefusals.inc(budget);
   }
 
   /** An alert event's fate (observe/alerts.ts): acknowledged, given up after its attempts, or never sent. */
   alert(event: string, fate: 'delivered' | 'failed' | 'dropped'): void {
     const metric = fate === 'delivered' ? this.alertsDelivered : fate === 'failed' ? this.alertsFailed : this.alertsDropped;
-    this.child(metric, event).inc();
+    metric.inc(event);
   }
 
   /** Times a store step; a failure is counted and rethrown. */
@@ -213,10 +202,10 @@ export class Metrics {
     try {
       return await step();
     } catch (err) {
-      this.child(this.storeErrors, op).inc();
+      this.storeErrors.inc(op);
       throw err;
     } finally {
-      this.child(this.storeDuration, op).observe((performance.now() - startedAt) / 1000);
+      this.storeDuration.observe((performance.now() - startedAt) / 1000, op);
     }
   }
 
@@ -241,11 +230,11 @@ export class Metrics {
   }
 
   writeStarted(): void {
-    this.inFlight.inc();
+    this.writesInFlight++;
   }
 
   writeEnded(): void {
-    this.inFlight.dec();
+    this.writesInFlight--;
   }
 }
 
