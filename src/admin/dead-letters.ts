@@ -97,7 +97,7 @@ export async function resolveDeadLetter(
         : {
             status: given.status,
             headers: given.headers,
-            body: given.body_base64 ?? Buffer.from(given.body ?? '').toString('base64'),
+            body: given.body_base64 === undefined ? Buffer.from(given.body ?? '') : Buffer.from(given.body_base64, 'base64'),
           };
     outcome = {
       kind: 'executed',

@@ -4,7 +4,6 @@ import { WriteguardError } from '../errors.js';
 import type { Answer } from '../http/attempt.js';
 import { recordId } from '../store/record-id.js';
 import { RESOLVED_WITHOUT_ANSWER, type BeginResult, type IdemRecord, type IntentHolder, type RecordKey } from '../store/store.js';
-import { fromStored } from './stored-answer.js';
 
 export type RecordAnswer =
   { kind: 'replay'; answer: Answer; requestId: string | null } | { kind: 'refused'; error: WriteguardError; requestId: string | null };
@@ -36,7 +35,7 @@ export function answerFromRecord(
         const error = new WriteguardError('response_not_replayable', notStoredDetail(record), { idempotencyKey: key });
         return { kind: 'refused', error, requestId: record.requestId };
       }
-      return { kind: 'replay', answer: fromStored(record.response), requestId: record.requestId };
+      return { kind: 'replay', answer: record.response, requestId: record.requestId };
     case 'mismatch':
       return refused(
         new WriteguardError(

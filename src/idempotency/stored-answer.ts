@@ -21,11 +21,11 @@ export function toStored(
     const value = answer.headers[name];
     if (value !== undefined) headers[name] = value;
   }
-  return { status: answer.status, headers, body: answer.body.toString('base64') };
-}
-
-export function fromStored(response: StoredResponse): Answer {
-  return { status: response.status, headers: response.headers, body: Buffer.from(response.body, 'base64') };
+  // A copy of its own: the answer's bytes may be a slice of a pooled 8 KiB slab, which a kept record
+  // (memory store, replay cache) would hold whole.
+  const body = Buffer.allocUnsafeSlow(answer.body.length);
+  answer.body.copy(body);
+  return { status: answer.status, headers, body };
 }
 
 /**

@@ -61,9 +61,8 @@ const RECORD_OVERHEAD_BYTES = 1024;
 
 /**
  * A record's heap cost, estimated: the fixed overhead plus the length of every string it holds.
- * The stored body is base64 text (4/3 of the raw bytes) and V8 keeps such ASCII strings at one byte
- * a character, so for the records that matter — those with a large answer — this tracks the heap
- * closely (measured: +4,000 bytes of heap for a 4,000-character body).
+ * The stored body is a Buffer of its own (stored-answer.ts), its bytes outside the heap, so for the
+ * records that matter — those with a large answer — this tracks the process's memory closely.
  */
 function entryBytes(id: string, key: RecordKey, record: IdemRecord): number {
   let bytes = RECORD_OVERHEAD_BYTES + id.length + key.scope.length + key.upstream.length + key.keyHash.length;

@@ -21,8 +21,8 @@ export interface StoredResponse {
   status: number;
   /** Allow-listed headers only (never Set-Cookie). */
   headers: Record<string, string | string[]>;
-  /** base64 of the exact body bytes. */
-  body: string;
+  /** The exact body bytes. */
+  body: Buffer;
 }
 
 /** What an operator sees; never a credential, a raw key or a body. */

@@ -58,7 +58,7 @@ describe('memory store: bounded, never evicting', () => {
   const response = (bodyBytes: number): StoredResponse => ({
     status: 201,
     headers: { 'content-type': 'application/json' },
-    body: Buffer.alloc(bodyBytes, 7).toString('base64'),
+    body: Buffer.alloc(bodyBytes, 7),
   });
   const complete = (bodyBytes: number, ttlSec: number, tombstoneSec: number): FinishOutcome => ({
     kind: 'complete',

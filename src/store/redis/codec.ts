@@ -21,12 +21,35 @@ export function nullable(value: string | null): string {
 }
 
 /**
- * A stored response as a script argument: its JSON, or '' for none. JSON text is never empty, so it
- * needs no '=' prefix — which would make the script copy the whole answer to strip it.
+ * A stored response as a script argument and the value of the record's `:resp` key, or '' for none:
+ * its status and headers as one line of JSON, a newline, then the body's raw bytes (never base64:
+ * JSON text holds no raw newline, so the first one ends the head). Never empty, so it needs no '='
+ * prefix — which would make the script copy the whole answer to strip it.
  */
-export function responseArg(response: StoredResponse | null): string {
-  return response === null ? '' : JSON.stringify(response);
+export function responseArg(response: StoredResponse | null): Buffer | string {
+  if (response === null) return '';
+  const head = Buffer.from(`${JSON.stringify({ status: response.status, headers: response.headers })}\n`);
+  return Buffer.concat([head, response.body], head.length + response.body.length);
 }
+
+/**
+ * The `:resp` value back (a Buffer reply: scripts that return it run as their Buffer variant), or
+ * null for none. A value without a newline was written by a version that kept the whole answer as
+ * JSON, the body base64 inside it: still replayed after an upgrade.
+ */
+export function parseResponse(value: unknown): StoredResponse | null {
+  if (!Buffer.isBuffer(value)) return null;
+  const newline = value.indexOf(0x0a);
+  if (newline === -1) {
+    const legacy = JSON.parse(value.toString()) as Omit<StoredResponse, 'body'> & { body: string };
+    return { status: legacy.status, headers: legacy.headers, body: Buffer.from(legacy.body, 'base64') };
+  }
+  const head = JSON.parse(value.toString('utf8', 0, newline)) as Omit<StoredResponse, 'body'>;
+  return { status: head.status, headers: head.headers, body: value.subarray(newline + 1) };
+}
+
+/** A Buffer reply's element as text (a nil stays null). */
+const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 
 export function wholeMs(ms: number): string {
   return String(Math.max(0, Math.round(ms)));
@@ -85,7 +108,7 @@ export function parseRecord(flat: unknown, resp: unknown): IdemRecord {
     responseUntil: num('respUntil'),
     status: status === undefined ? null : Number(status),
     requestId: fields.get('reqId') ?? null,
-    response: typeof resp === 'string' ? (JSON.parse(resp) as StoredResponse) : null,
+    response: parseResponse(resp),
     reason: fields.get('reason') ?? null,
     meta: JSON.parse(text('meta')) as IdemRecord['meta'],
     leash: parseLeash(fields.get('intent'), fields.get('holds')),
@@ -137,28 +160,35 @@ export function beginArgs(input: BeginInput, sentinel: string): string[] {
   return args;
 }
 
+/** The begin script's reply, as Buffers (its replay carries the stored answer's raw bytes). */
 export function parseBeginReply(reply: unknown, input: BeginInput): BeginResult {
   if (!Array.isArray(reply)) throw new CorruptRecordError('begin reply');
-  if (reply[0] === 'intent_duplicate') return { outcome: 'intent_duplicate', holder: parseHolder(reply[1]) };
-  if (reply[0] === 'limit_exceeded') {
+  const tag = text(reply[0]);
+  if (tag === 'intent_duplicate') return { outcome: 'intent_duplicate', holder: parseHolder(reply[1]) };
+  if (tag === 'limit_exceeded') {
     const charge = input.charges[Number(reply[1]) - 1];
     if (charge === undefined) throw new CorruptRecordError('begin reply');
     const { bucket, limit, amount, resetAt } = charge;
-    return { outcome: 'limit_exceeded', refusal: { bucket, limit, amount, resetAt, used: Number(reply[2]) } };
+    return { outcome: 'limit_exceeded', refusal: { bucket, limit, amount, resetAt, used: Number(text(reply[2])) } };
   }
   // A record this begin made is the one the memory store would have made at the server's `now`.
-  if (reply[0] === 'created') return decideBegin(null, input, Number(reply[1])).result;
-  if (!BEGIN_OUTCOMES.includes(reply[0] as BeginOutcome)) throw new CorruptRecordError('begin reply');
-  return { outcome: reply[0] as BeginOutcome, record: parseRecord(reply[1], reply[2]) };
+  if (tag === 'created') return decideBegin(null, input, Number(text(reply[1]))).result;
+  if (!BEGIN_OUTCOMES.includes(tag as BeginOutcome)) throw new CorruptRecordError('begin reply');
+  return { outcome: tag as BeginOutcome, record: parseRecord(reply[1], reply[2]) };
 }
 
 /** HMGET m, k, c, s, st, meta of an intent index. */
 function parseHolder(reply: unknown): Extract<BeginResult, { outcome: 'intent_duplicate' }>['holder'] {
-  if (!Array.isArray(reply) || typeof reply[1] !== 'string' || typeof reply[5] !== 'string') throw new CorruptRecordError('intent');
-  const state = String(reply[3]) as RecordState;
-  if (!STATES.includes(state)) throw new CorruptRecordError('intent');
-  const status = typeof reply[4] === 'string' && reply[4] !== '' ? Number(reply[4]) : null;
-  return { upstreamKey: reply[1], createdAt: Number(reply[2]), state, status, meta: JSON.parse(reply[5]) as IdemRecord['meta'] };
+  if (!Array.isArray(reply)) throw new CorruptRecordError('intent');
+  const [, upstreamKey, createdAt, state, status, meta] = reply.map(text);
+  if (upstreamKey == null || meta == null || !STATES.includes(state as RecordState)) throw new CorruptRecordError('intent');
+  return {
+    upstreamKey,
+    createdAt: Number(createdAt),
+    state: state as RecordState,
+    status: status == null || status === '' ? null : Number(status),
+    meta: JSON.parse(meta) as IdemRecord['meta'],
+  };
 }
 
 export function stepResult(reply: unknown): StepResult {

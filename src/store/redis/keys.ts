@@ -1,7 +1,7 @@
 // Where the Redis store keeps things. Every key of one agent shares the `{scope}` hash tag, so one
 // script may touch them all (and a Cluster keeps them on one slot):
 //   record       `${prefix}{${scope}}:${upstream}:${keyHash}`         a hash of string fields (scripts.ts)
-//   response     `${record}:resp`                                      JSON of the StoredResponse
+//   response     `${record}:resp`                                      status and headers as a JSON line, then the body's raw bytes (codec.ts)
 //   dlq          `${prefix}{${scope}}:dlq`                             zset, member `${upstream}:${keyHash}`, score updatedAt
 //   pointer      `${record of the derived key}:latest`                 the latest deliberate operation's key
 //   intent index `${prefix}{${scope}}:intent:${upstream}:${hash}`      hash: m (the holder's dlq member), k (its upstream key),

@@ -36,7 +36,7 @@ export async function findByKeyHash(ctx: Lookups, keyHash: string, limit: number
     // `${prefix}{scope}:upstream:hash`: upstream names never hold ':'.
     const { scope, rest } = scopeOf(prefix, recordKey);
     const key = { scope, upstream: rest.slice(0, rest.length - keyHash.length - 1), keyHash };
-    const reply = await ctx.scripts.wgGet(2, recordKey, `${recordKey}:resp`);
+    const reply = await ctx.scripts.wgGetBuffer(2, recordKey, `${recordKey}:resp`);
     if (Array.isArray(reply)) found.push({ key, record: parseRecord(reply[0], reply[1]) });
   }
   return found;
@@ -77,7 +77,7 @@ async function indexed(ctx: Lookups, index: string, limit: number, wanted: (reco
   const found: DeadLetter[] = [];
   for (const { key } of candidates.slice(0, limit)) {
     const keys = ctx.keys(key);
-    const reply = await ctx.scripts.wgGet(2, keys.record, keys.resp);
+    const reply = await ctx.scripts.wgGetBuffer(2, keys.record, keys.resp);
     if (!Array.isArray(reply)) continue;
     const record = parseRecord(reply[0], reply[1]);
     if (wanted(record)) found.push({ key, record });

@@ -4,7 +4,7 @@
 // (client.ts coalescingWrites).
 import { coalescingWrites, deadlineMs, withDeadline, type Client, type StoreConfig } from './client.js';
 import { scriptArgs, type KeySet } from './keys.js';
-import type { ScriptName, ScriptRunner } from './scripts.js';
+import type { ScriptCall, ScriptRunner } from './scripts.js';
 
 export class ScriptSender {
   private readonly scripts: ScriptRunner;
@@ -20,17 +20,17 @@ export class ScriptSender {
   }
 
   /** `keys`: the record's three (begin: and its sentinel), then any leash keys; ARGV[1] is always the dlq member. */
-  run(name: ScriptName, keys: KeySet, redisKeys: readonly string[], args: string[]): Promise<unknown> {
+  run(name: ScriptCall, keys: KeySet, redisKeys: readonly string[], args: (string | Buffer)[]): Promise<unknown> {
     this.coalesce();
     return this.scripts[name](...scriptArgs(redisKeys, keys.member), ...args);
   }
 
   /** The script, then WAIT on the same connection (one round trip); acks -1 when WAIT itself failed. */
   private async runAndWait(
-    name: ScriptName,
+    name: ScriptCall,
     keys: KeySet,
     redisKeys: readonly string[],
-    args: string[],
+    args: (string | Buffer)[],
   ): Promise<{ reply: unknown; acks: number }> {
     this.coalesce();
     const pipeline = this.client.pipeline();
@@ -46,10 +46,10 @@ export class ScriptSender {
 
   /** A step that changes the record: with waitReplicas, `replicated` says whether enough replicas acknowledged it. */
   async writeStep(
-    name: ScriptName,
+    name: ScriptCall,
     keys: KeySet,
     redisKeys: readonly string[],
-    args: string[],
+    args: (string | Buffer)[],
   ): Promise<{ reply: unknown; replicated: boolean }> {
     if (this.config.waitReplicas === 0) return { reply: await this.run(name, keys, redisKeys, args), replicated: true };
     const { reply, acks } = await withDeadline(

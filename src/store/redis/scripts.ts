@@ -147,7 +147,7 @@ return 'ok'
 
 /**
  * ARGV: member, owner, epoch, kind, then
- *   complete: status, requestId?, response JSON ('' for none: codec.ts responseArg), ttlMs, tombstoneMs
+ *   complete: status, requestId?, the stored response ('' for none: codec.ts responseArg), ttlMs, tombstoneMs
  *   unknown:  status?, requestId?, reason
  * → 'ok' | 'stale'
  */
@@ -172,7 +172,10 @@ end
 return 'ok'
 `;
 
-/** ARGV: member, epoch, kind ('executed'|'not_executed'), then for executed: status, response JSON ('' when unknown), ttlMs, tombstoneMs. → 'ok' | 'stale' */
+/**
+ * ARGV: member, epoch, kind ('executed'|'not_executed'), then for executed: status, the stored
+ * response ('' when unknown), ttlMs, tombstoneMs. → 'ok' | 'stale'
+ */
 export const RESOLVE = `${PRELUDE}
 local now = now_ms()
 local cur = read('epoch', 'state', 'phase', 'attempts', 'lease', 'reqId', 'reason', 'intent', 'holds')
@@ -225,8 +228,13 @@ return {flat, redis.call('GET', KEYS[2])}
 
 export type ScriptName =
   'wgBegin' | 'wgMarkSent' | 'wgRenew' | 'wgFinish' | 'wgResolve' | 'wgUnclaim' | 'wgGet' | 'wgApproval' | 'wgRefusal';
-/** Each runs as EVALSHA with its number of keys first: a settling step takes as many as its record's leash names. */
-export type ScriptRunner = Record<ScriptName, (numberOfKeys: number, ...args: string[]) => Promise<unknown>>;
+/**
+ * Each runs as EVALSHA with its number of keys first: a settling step takes as many as its record's
+ * leash names. Its `…Buffer` variant (ioredis) answers every bulk string as a Buffer: the scripts that
+ * return a stored answer (begin, get) run so, its body being raw bytes (codec.ts responseArg).
+ */
+export type ScriptCall = ScriptName | `${ScriptName}Buffer`;
+export type ScriptRunner = Record<ScriptCall, (numberOfKeys: number, ...args: (string | Buffer)[]) => Promise<unknown>>;
 
 export const SCRIPTS: Record<ScriptName, string> = {
   wgBegin: BEGIN,

@@ -107,8 +107,8 @@ export class RedisStore implements Store {
     const redisKeys = beginKeys(keys, input);
     const args = beginArgs(input, this.readiness.sentinel());
     const { result, replicated } = await this.step('begin', async () => {
-      const { reply, replicated } = await this.sender.writeStep('wgBegin', keys, redisKeys, args);
-      if (Array.isArray(reply) && reply[0] === 'amnesia') throw this.amnesia();
+      const { reply, replicated } = await this.sender.writeStep('wgBeginBuffer', keys, redisKeys, args);
+      if (Array.isArray(reply) && String(reply[0]) === 'amnesia') throw this.amnesia();
       return { result: parseBeginReply(reply, input), replicated };
     });
     if (!replicated && result.outcome === 'acquired') {
@@ -169,7 +169,7 @@ export class RedisStore implements Store {
 
   private async finishStep(fence: Fence, outcome: FinishOutcome): Promise<StepResult> {
     const keys = this.keys(fence.key);
-    const args = [fence.owner, String(fence.epoch), outcome.kind];
+    const args: (string | Buffer)[] = [fence.owner, String(fence.epoch), outcome.kind];
     if (outcome.kind === 'complete') {
       args.push(
         String(outcome.status),
@@ -193,7 +193,7 @@ export class RedisStore implements Store {
 
   async resolve(key: RecordKey, seen: Seen, outcome: ResolveOutcome): Promise<StepResult> {
     const keys = this.keys(key);
-    const args = [String(seen.epoch), outcome.kind];
+    const args: (string | Buffer)[] = [String(seen.epoch), outcome.kind];
     if (outcome.kind === 'executed') {
       args.push(
         String(outcome.status),
@@ -208,7 +208,7 @@ export class RedisStore implements Store {
   async get(key: RecordKey): Promise<IdemRecord | null> {
     const keys = this.keys(key);
     return this.call('get', async () => {
-      const reply = await this.scripts.wgGet(2, keys.record, keys.resp);
+      const reply = await this.scripts.wgGetBuffer(2, keys.record, keys.resp);
       if (reply === null) return null;
       if (!Array.isArray(reply)) throw new CorruptRecordError('get reply');
       return parseRecord(reply[0], reply[1]);

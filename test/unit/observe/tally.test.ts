@@ -2,7 +2,7 @@
 // prom-client's own Counter and Histogram render for the same events, in both exposition formats.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Histogram, Registry, type RegistryContentType } from 'prom-client';
 import { TallyCounter, TallyHistogram } from '../../../src/observe/tally.js';
 
 const BOUNDS = [0.001, 0.01, 0.1, 1];
@@ -18,8 +18,9 @@ const OBSERVED: [number, string, string][] = [
 
 for (const contentType of [Registry.PROMETHEUS_CONTENT_TYPE, Registry.OPENMETRICS_CONTENT_TYPE]) {
   test(`a tally renders what prom-client renders for the same events (${contentType.split(';')[0]})`, async () => {
-    const ours = new Registry(contentType);
-    const theirs = new Registry(contentType);
+    const [ours, theirs] = [new Registry<RegistryContentType>(), new Registry<RegistryContentType>()];
+    ours.setContentType(contentType);
+    theirs.setContentType(contentType);
     const family = { name: 'h_seconds', help: 'durations', labelNames: ['upstream', 'method'] };
     const histogram = new TallyHistogram({ ...family, registry: ours }, BOUNDS);
     const reference = new Histogram({ ...family, buckets: BOUNDS, registers: [theirs] });

@@ -59,7 +59,14 @@ function begun(decision: Decision<BeginResult>): Extract<BeginResult, { record: 
 
 function finishOutcome(kind: FinishOutcome['kind']): FinishOutcome {
   if (kind === 'complete') {
-    return { kind, status: 201, requestId: 'req', response: { status: 201, headers: {}, body: 'e30=' }, ttlSec: 0.2, tombstoneSec: 0.3 };
+    return {
+      kind,
+      status: 201,
+      requestId: 'req',
+      response: { status: 201, headers: {}, body: Buffer.from('{}') },
+      ttlSec: 0.2,
+      tombstoneSec: 0.3,
+    };
   }
   if (kind === 'release') return { kind };
   return { kind, status: 503, requestId: null, reason: 'upstream_503' };
@@ -199,7 +206,13 @@ function run(ops: Op[]): void {
         if (record === null) break;
         const wasUnknown = isUnknown(record, now);
         const verdict = o.executed
-          ? { kind: 'executed' as const, status: 200, response: { status: 200, headers: {}, body: '' }, ttlSec: 0.2, tombstoneSec: 0.3 }
+          ? {
+              kind: 'executed' as const,
+              status: 200,
+              response: { status: 200, headers: {}, body: Buffer.alloc(0) },
+              ttlSec: 0.2,
+              tombstoneSec: 0.3,
+            }
           : { kind: 'not_executed' as const };
         const result = apply(decideResolve(record, record.epoch + o.epochDelta, verdict, now));
         assert.equal(result, wasUnknown && o.epochDelta === 0 ? 'ok' : 'stale');

@@ -9,7 +9,7 @@ const TTL_SEC = 60;
 const response = (bytes: number): StoredResponse => ({
   status: 201,
   headers: { 'content-type': 'application/json' },
-  body: 'x'.repeat(bytes),
+  body: Buffer.alloc(bytes, 'x'),
 });
 const complete = (bytes = 10): FinishOutcome => ({
   kind: 'complete',
