@@ -56,15 +56,33 @@ export function responseAttributes(facts: ResponseFacts): { attributes: Attribut
   return { attributes, error };
 }
 
+interface Server {
+  address: string;
+  port: number;
+  origin: string;
+}
+
+/** Upstream origins come from the config, so they are few: each is parsed once, not per attempt. */
+const servers = new Map<string, Server>();
+
+function serverOf(originText: string): Server {
+  let server = servers.get(originText);
+  if (server === undefined) {
+    const { hostname, port, protocol, origin } = new URL(originText);
+    const address = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+    servers.set(originText, (server = { address, port: port === '' ? (protocol === 'https:' ? 443 : 80) : Number(port), origin }));
+  }
+  return server;
+}
+
 /** An attempt's span as it starts; `resendCount`: the attempts of this request before it. */
 export function attemptAttributes(upstream: string, req: AttemptRequest, resendCount: number): Attributes {
-  const origin = new URL(req.origin);
-  const path = withoutQuery(req.path);
+  const server = serverOf(req.origin);
   const attributes: Attributes = {
     [ATTR_HTTP_REQUEST_METHOD]: req.method,
-    [ATTR_SERVER_ADDRESS]: origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname,
-    [ATTR_SERVER_PORT]: origin.port === '' ? (origin.protocol === 'https:' ? 443 : 80) : Number(origin.port),
-    [ATTR_URL_FULL]: `${origin.origin}${path}`,
+    [ATTR_SERVER_ADDRESS]: server.address,
+    [ATTR_SERVER_PORT]: server.port,
+    [ATTR_URL_FULL]: `${server.origin}${withoutQuery(req.path)}`,
     'writeguard.upstream': upstream,
   };
   if (resendCount > 0) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = resendCount;
