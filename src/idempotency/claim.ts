@@ -94,7 +94,7 @@ export async function claimRecord(deps: ClaimDeps, input: ClaimInput): Promise<B
   if (begun.outcome === 'in_use' && idem.onConcurrent === 'wait') {
     // Hold the duplicate until the original settles, then answer as a retry would be answered.
     const deadline = Date.now() + idem.waitMs;
-    while (begun.outcome === 'in_use' && Date.now() + WAIT_POLL_MS < deadline && !req.clientGone()) {
+    while (begun.outcome === 'in_use' && Date.now() + WAIT_POLL_MS < deadline && !req.client.destroyed) {
       const slept = await sleep(WAIT_POLL_MS, kit.signal).then(
         () => true,
         () => false,

@@ -269,7 +269,7 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
         },
         headersOf: (result) => (result.kind === 'answer' ? result.headers : null),
         // No new attempt after the agent left, or once the lease is no longer ours.
-        mayContinue: () => !lease.lost() && !req.clientGone(),
+        mayContinue: () => !lease.lost() && !req.client.destroyed,
         beforeRetry: async () => (await markSent().catch(() => 'stale' as const)) === 'ok',
         onRetry: (n, delayMs, result) => noteRetry(run.target, 'write', n, delayMs, result),
       });

@@ -41,8 +41,8 @@ export interface WriteRequest {
   call: CallHooks | null;
   /** The route's status-check request for unknown outcomes, its path as the upstream receives it. */
   reconcile: { config: ReconcileConfig; path: string } | null;
-  /** The agent has gone: no new attempt starts and no wait goes on. */
-  clientGone: () => boolean;
+  /** The agent's side of the exchange (its response): once destroyed, the agent has gone — no new attempt starts and no wait goes on. */
+  client: { readonly destroyed: boolean };
   /** The request's span (store steps, attempts); null when tracing is off. */
   trace: RequestTrace | null;
 }

@@ -41,7 +41,7 @@ export async function handleProtectedWrite(
       reconcile:
         policy.reconcile === null ? null : { config: policy.reconcile, path: upstreamPath(to.target.pathname, policy.reconcile.path) },
       call: null,
-      clientGone: () => reply.raw.destroyed,
+      client: reply.raw,
       trace: exchange.trace,
     };
     if (to.upstream.mcp !== null) return await handleMcpPost(request, reply, located, to, req);
