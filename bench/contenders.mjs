@@ -173,7 +173,7 @@ function writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash = fal
  * `leash` adds the agent leash's budget and intent (LEASH_BUDGETS, LEASH_INTENT); `refuseAll` a budget
  * every bench write is over (ZERO_BUDGETS); `alertsUrl` an alert webhook (alertsSection); `otlpUrl`
  * turns OpenTelemetry tracing on, exporting there (otherwise it is off, whatever the bench's own
- * environment says).
+ * environment says). `cli` is the build to run (bench/ab.mjs runs two).
  */
 export async function startWriteguard({
   tmp,
@@ -185,12 +185,13 @@ export async function startWriteguard({
   refuseAll = false,
   alertsUrl = null,
   otlpUrl = null,
+  cli = join(ROOT, 'dist/cli.js'),
 }) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const configFile = join(tmp, `${name}.yaml`);
   writeFileSync(configFile, writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash, refuseAll, alertsUrl }));
   const node = cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
-  const entry = start(name, 'node', [...node, join(ROOT, 'dist/cli.js'), '--config', configFile], {
+  const entry = start(name, 'node', [...node, cli, '--config', configFile], {
     core: CORE_SUT,
     // The SDK's signal-specific endpoint wins over the general one: both are set, one of them empty.
     env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl ?? '' },
