@@ -303,8 +303,19 @@ describe('waitReplicas', () => {
       },
       { timeoutMs: 5000 },
     );
-    const store = await open(config(master, { waitReplicas: 1, waitTimeoutMs: 200 }));
-    await completeOne(store, newKey());
+    const waiting = config(master, { waitReplicas: 1, waitTimeoutMs: 200 });
+    const store = await open(waiting);
+    const done = newKey();
+    await completeOne(store, done, 'raw \n\x00\xff bytes');
+    // Its replay from Redis (no replay cache) comes back through the same pipeline as the WAIT, as Buffers.
+    const fromRedis = await open({ ...waiting, replayCacheBytes: 0 });
+    try {
+      const replay = await fromRedis.begin(input(done));
+      assert.equal(replay.outcome, 'replay');
+      assert.ok(replay.outcome === 'replay' && replay.record.response!.body.equals(Buffer.from('raw \n\x00\xff bytes')));
+    } finally {
+      await fromRedis.close();
+    }
     replica.kill('SIGSTOP');
     try {
       const other = newKey();
