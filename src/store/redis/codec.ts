@@ -49,7 +49,7 @@ export function parseResponse(value: unknown): StoredResponse | null {
 }
 
 /** A Buffer reply's element as text (a nil stays null). */
-const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+const asText = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 
 export function wholeMs(ms: number): string {
   return String(Math.max(0, Math.round(ms)));
@@ -163,16 +163,16 @@ export function beginArgs(input: BeginInput, sentinel: string): string[] {
 /** The begin script's reply, as Buffers (its replay carries the stored answer's raw bytes). */
 export function parseBeginReply(reply: unknown, input: BeginInput): BeginResult {
   if (!Array.isArray(reply)) throw new CorruptRecordError('begin reply');
-  const tag = text(reply[0]);
+  const tag = asText(reply[0]);
   if (tag === 'intent_duplicate') return { outcome: 'intent_duplicate', holder: parseHolder(reply[1]) };
   if (tag === 'limit_exceeded') {
     const charge = input.charges[Number(reply[1]) - 1];
     if (charge === undefined) throw new CorruptRecordError('begin reply');
     const { bucket, limit, amount, resetAt } = charge;
-    return { outcome: 'limit_exceeded', refusal: { bucket, limit, amount, resetAt, used: Number(text(reply[2])) } };
+    return { outcome: 'limit_exceeded', refusal: { bucket, limit, amount, resetAt, used: Number(asText(reply[2])) } };
   }
   // A record this begin made is the one the memory store would have made at the server's `now`.
-  if (tag === 'created') return decideBegin(null, input, Number(text(reply[1]))).result;
+  if (tag === 'created') return decideBegin(null, input, Number(asText(reply[1]))).result;
   if (!BEGIN_OUTCOMES.includes(tag as BeginOutcome)) throw new CorruptRecordError('begin reply');
   return { outcome: tag as BeginOutcome, record: parseRecord(reply[1], reply[2]) };
 }
@@ -180,7 +180,7 @@ export function parseBeginReply(reply: unknown, input: BeginInput): BeginResult 
 /** HMGET m, k, c, s, st, meta of an intent index. */
 function parseHolder(reply: unknown): Extract<BeginResult, { outcome: 'intent_duplicate' }>['holder'] {
   if (!Array.isArray(reply)) throw new CorruptRecordError('intent');
-  const [, upstreamKey, createdAt, state, status, meta] = reply.map(text);
+  const [, upstreamKey, createdAt, state, status, meta] = reply.map(asText);
   if (upstreamKey == null || meta == null || !STATES.includes(state as RecordState)) throw new CorruptRecordError('intent');
   return {
     upstreamKey,
