@@ -122,8 +122,8 @@ export const storeSchema = z.strictObject({
         .positive()
         .default(MEMORY_STORE_DEFAULTS.maxBytes)
         .describe(
-          'Estimated heap bytes of all records (stored bodies, headers, keys, plus ~1 KiB each); a write that ran may overshoot it ' +
-            'by its stored answer. Keep it well below the Node heap limit.',
+          'Estimated bytes of all records (stored bodies, headers, keys, plus ~1 KiB each); a write that ran may overshoot it ' +
+            'by its stored answer. Bodies are kept outside the Node heap, the rest of each record inside it.',
         ),
     })
     .prefault({})

@@ -36,7 +36,7 @@ interface Entry {
   key: RecordKey;
   record: IdemRecord;
   expiresAt: number | null;
-  /** Estimated heap bytes (entryBytes). */
+  /** Estimated bytes (entryBytes). */
   bytes: number;
 }
 
@@ -60,7 +60,7 @@ const SWEEP_MS = 60_000;
 const RECORD_OVERHEAD_BYTES = 1024;
 
 /**
- * A record's heap cost, estimated: the fixed overhead plus the length of every string it holds.
+ * A record's memory cost, estimated: the fixed overhead plus the length of every string and body it holds.
  * The stored body is a Buffer of its own (stored-answer.ts), its bytes outside the heap, so for the
  * records that matter — those with a large answer — this tracks the process's memory closely.
  */

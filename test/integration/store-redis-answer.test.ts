@@ -26,10 +26,15 @@ after(async () => {
   await redis.stop();
 });
 
-async function open(): Promise<Store> {
+/** A store with no replay cache (every replay asks Redis), closed after `use`. */
+async function withStore<T>(use: (store: Store) => Promise<T>): Promise<T> {
   const store = createRedisStore(redisStoreConfig(redis.url, { keyPrefix: PREFIX, initOnEmpty: true, replayCacheBytes: 0 }));
-  assert.ok(await store.whenReady(5000));
-  return store;
+  try {
+    assert.ok(await store.whenReady(5000));
+    return await use(store);
+  } finally {
+    await store.close();
+  }
 }
 
 async function completed(store: Store): Promise<RecordKey> {
@@ -46,22 +51,19 @@ async function completed(store: Store): Promise<RecordKey> {
   return key;
 }
 
-async function replayed(key: RecordKey): Promise<Buffer> {
-  const store = await open();
-  try {
+/** The replayed body, as a fresh store reads it from Redis. */
+function replayed(key: RecordKey): Promise<Buffer> {
+  return withStore(async (store) => {
     const again = await store.begin(input(key));
     assert.equal(again.outcome, 'replay');
     if (again.outcome !== 'replay') throw new Error('unreachable');
     assert.equal(again.record.response?.status, 201);
     return again.record.response!.body;
-  } finally {
-    await store.close();
-  }
+  });
 }
 
-test('the answer is kept as its raw bytes after one line of status and headers, and replays exact', async () => {
-  const store = await open();
-  try {
+test('the answer is kept as its raw bytes after one line of status and headers, and replays exact', () =>
+  withStore(async (store) => {
     const key = await completed(store);
     const stored = await client.getBuffer(recordKeys(PREFIX, key, false).resp);
     assert.ok(stored !== null);
@@ -73,21 +75,14 @@ test('the answer is kept as its raw bytes after one line of status and headers, 
     assert.ok(stored.subarray(newline + 1).equals(body));
     assert.ok((await replayed(key)).equals(body));
     assert.ok((await store.get(key))!.response!.body.equals(body), 'get reads the same bytes');
-  } finally {
-    await store.close();
-  }
-});
+  }));
 
-test('an answer the previous version stored (JSON, body base64) replays exact after an upgrade', async () => {
-  const store = await open();
-  try {
+test('an answer the previous version stored (JSON, body base64) replays exact after an upgrade', () =>
+  withStore(async (store) => {
     const key = await completed(store);
     const resp = recordKeys(PREFIX, key, false).resp;
     const ttl = await client.pttl(resp);
     const legacy = JSON.stringify({ status: 201, headers: { 'content-type': 'application/octet-stream' }, body: body.toString('base64') });
     await client.set(resp, legacy, 'PX', ttl);
     assert.ok((await replayed(key)).equals(body));
-  } finally {
-    await store.close();
-  }
-});
+  }));
