@@ -146,6 +146,10 @@ export function beginArgs(input: BeginInput, sentinel: string): string[] {
     input.reclaimUnknown ? '1' : '0',
     JSON.stringify(input.meta),
     sentinel,
+  ];
+  // A plain write's begin stops at the sentinel (the script reads what is absent as none).
+  if (input.intent === null && input.pointer === null && input.approval === null && input.charges.length === 0) return args;
+  args.push(
     input.intent?.mode ?? '',
     input.intent?.hash ?? '',
     input.intent === null ? '0' : wholeMs(input.intent.windowMs),
@@ -154,7 +158,7 @@ export function beginArgs(input: BeginInput, sentinel: string): string[] {
     input.approval === null ? '' : String(input.approval.amount),
     input.approval === null ? '0' : wholeMs(input.approval.ttlMs),
     String(input.charges.length),
-  ];
+  );
   for (const charge of input.charges)
     args.push(charge.bucket, String(charge.amount), String(charge.limit), charge.resetAt === null ? '' : wholeMs(charge.resetAt));
   return args;

@@ -1,15 +1,37 @@
-// The Lua helpers every script of the Redis store starts with (scripts.ts has the record's field
-// layout): the server's clock, reading and saving a record, and settling its leash.
-export const PRELUDE = `
+// The Lua helpers the scripts of the Redis store start with (scripts.ts has the record's field
+// layout): the server's clock, reading and saving a record, and settling its leash. A script is
+// compiled once, but its body runs on every call, and each `local function` in it makes a closure
+// then: a script gets only the helpers it calls (the role Redis functions would play, without a
+// library to load on every node before the first write).
+/** In definition order: a helper calls only helpers defined before it. */
+const HELPERS: readonly (readonly [name: string, source: string])[] = [
+  [
+    'now_ms',
+    `
 -- Arithmetic coerces TIME's strings itself: one strtod each, where tonumber() takes two.
 local function now_ms()
   local t = redis.call('TIME')
   return t[1] * 1000 + math.floor(t[2] / 1000)
 end
+`,
+  ],
+  [
+    'fmt',
+    `
 -- Every number written is an integer below 2^53 (ms, counts, minor units): '%d' prints it exactly
 -- through a C long, without the floating-point printf '%.0f' needs (a tenth of Redis's time per write).
 local function fmt(n) return string.format('%d', n) end
+`,
+  ],
+  [
+    'opt',
+    `
 local function opt(s) if s == '' then return nil end return string.sub(s, 2) end
+`,
+  ],
+  [
+    'load',
+    `
 -- The whole record, or nil.
 local function load()
   local flat = redis.call('HGETALL', KEYS[1])
@@ -18,6 +40,11 @@ local function load()
   for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
   return r
 end
+`,
+  ],
+  [
+    'read',
+    `
 -- Only the named fields; an absent one (or every one, when there is no record) is false.
 local function read(...)
   local names = {...}
@@ -26,11 +53,21 @@ local function read(...)
   for i = 1, #names do r[names[i]] = values[i] end
   return r
 end
+`,
+  ],
+  [
+    'flatten',
+    `
 local function flatten(r)
   local out = {}
   for k, v in pairs(r) do out[#out + 1] = k; out[#out + 1] = v end
   return out
 end
+`,
+  ],
+  [
+    'save',
+    `
 -- Applies changes (field -> string, false for null) to the record r was read from, and r itself.
 -- A field that may become null must have been read; one not read is written. The dlq member is
 -- present iff outcome_unknown, scored by the last update.
@@ -50,16 +87,36 @@ local function save(r, changes)
   if r.state == 'outcome_unknown' then redis.call('ZADD', KEYS[3], r.updated, ARGV[1])
   elseif was == 'outcome_unknown' then redis.call('ZREM', KEYS[3], ARGV[1]) end
 end
+`,
+  ],
+  [
+    'remove',
+    `
 local function remove(r)
   redis.call('DEL', KEYS[1], KEYS[2])
   if r.state == 'outcome_unknown' then redis.call('ZREM', KEYS[3], ARGV[1]) end
 end
+`,
+  ],
+  [
+    'fenced',
+    `
 local function fenced(r, owner, epoch)
   return r.owner == owner and tonumber(r.epoch) == tonumber(epoch)
 end
+`,
+  ],
+  [
+    'may_have_sent',
+    `
 local function may_have_sent(r)
   return r.phase == 'sent' or tonumber(r.attempts) > 0
 end
+`,
+  ],
+  [
+    'leash_of',
+    `
 -- The record's intent index and holds, from KEYS[first] on (after the first three, unless said).
 local function leash_of(r, first)
   local i = first or 4
@@ -74,6 +131,11 @@ local function leash_of(r, first)
   end
   return intent, holds
 end
+`,
+  ],
+  [
+    'fate_of',
+    `
 -- decide-leash.ts leashFate: 'spend' (it ran, or may have), 'release' (proof nothing moved), or
 -- 'keep'; r is the record before the change, state/status after it (state nil: deleted).
 local function fate_of(r, state, status)
@@ -84,6 +146,11 @@ local function fate_of(r, state, status)
   if st >= 400 and st < 500 then return 'release' end
   return 'spend'
 end
+`,
+  ],
+  [
+    'settle_leash',
+    `
 local function settle_leash(r, state, status, fate, first)
   fate = fate or fate_of(r, state, status)
   if r.state == 'completed' then return end
@@ -101,6 +168,11 @@ local function settle_leash(r, state, status, fate, first)
     else redis.call('HSET', intent, 's', state, 'st', status or '') end
   end
 end
+`,
+  ],
+  [
+    'completed',
+    `
 -- r must hold state, reqId and reason; reqId false for null.
 local function completed(r, now, status, reqId, resp, ttlMs, tombMs)
   local respUntil = now + tonumber(ttlMs)
@@ -113,4 +185,22 @@ local function completed(r, now, status, reqId, resp, ttlMs, tombMs)
   else redis.call('DEL', KEYS[2]) end
   redis.call('PEXPIREAT', KEYS[1], fmt(respUntil + tonumber(tombMs)))
 end
-`;
+`,
+  ],
+];
+
+const calls = (source: string, name: string): boolean => new RegExp(`\\b${name}\\(`).test(source);
+
+/** The script: the helpers `body` calls (and those they call), then `body`. */
+export function withPrelude(body: string): string {
+  // Walking back from the last helper, a helper's callees are still ahead: one pass finds them all.
+  const needed: string[] = [];
+  let text = body;
+  for (let i = HELPERS.length - 1; i >= 0; i--) {
+    const [name, source] = HELPERS[i]!;
+    if (!calls(text, name)) continue;
+    needed.unshift(source);
+    text += source;
+  }
+  return needed.join('') + body;
+}

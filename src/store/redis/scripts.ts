@@ -21,7 +21,7 @@
 // and the only state with an expiry, so no step ever has an expiry to clear.
 
 import { APPROVAL, REFUSAL } from './leash-scripts.js';
-import { PRELUDE } from './prelude.js';
+import { withPrelude } from './prelude.js';
 
 /**
  * KEYS[4]: the sentinel in this record's slot; then, for a record this begin may create, its intent
@@ -30,25 +30,27 @@ import { PRELUDE } from './prelude.js';
  * reclaimUnknown ('1'|'0'), meta JSON, the sentinel value this instance remembers, intent mode
  * ('' | 'guard' | 'claim'), intent hash, window ms, the pointer's value (this operation's key, or
  * ''), its ttl ms, the approval's amount ('' when none is needed) and ttl ms, the number of charges,
- * then per charge: bucket, amount, limit, resetAt ('' for none). With an approval, the approvals
- * index follows the pointer in KEYS.
+ * then per charge: bucket, amount, limit, resetAt ('' for none) — all of ARGV[10..] absent when the
+ * write has none of them. With an approval, the approvals index follows the pointer in KEYS.
  * → {'created', now} when it made the record (acquired; with an approval, approval_required);
  * {outcome, fields, response|nil}; {'intent_duplicate', {m, k, c, s, st, meta}};
  * {'limit_exceeded', charge index (1-based), used}; or {'amnesia'} when the sentinel is not the
  * remembered one: the store lost data (flushed, evicted, failed over) and nothing it says holds.
  */
-export const BEGIN = `${PRELUDE}
+export const BEGIN = withPrelude(`
 if redis.call('GET', KEYS[4]) ~= ARGV[9] then return {'amnesia'} end
 local now = now_ms()
 local fp, ukey, owner, leaseMs, mode, reclaim, meta = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7] == '1', ARGV[8]
 local cur = load()
 if cur == nil then
   -- decide-leash.ts decideAdmission: the intent first, then every charge; nothing changes on a refusal.
-  local intent, pointer, approvals, first, n = nil, nil, nil, 5, tonumber(ARGV[17])
-  if ARGV[10] ~= '' then intent = KEYS[first]; first = first + 1 end
-  if ARGV[13] ~= '' then pointer = KEYS[first]; first = first + 1 end
-  if ARGV[15] ~= '' then approvals = KEYS[first]; first = first + 1 end
-  if ARGV[10] == 'guard' then
+  -- A write with no leash sends none of ARGV[10..17] (codec.ts beginArgs): Redis parses nine arguments, not seventeen.
+  local intentMode, n = ARGV[10] or '', tonumber(ARGV[17] or '0')
+  local intent, pointer, approvals, first = nil, nil, nil, 5
+  if intentMode ~= '' then intent = KEYS[first]; first = first + 1 end
+  if (ARGV[13] or '') ~= '' then pointer = KEYS[first]; first = first + 1 end
+  if (ARGV[15] or '') ~= '' then approvals = KEYS[first]; first = first + 1 end
+  if intentMode == 'guard' then
     local h = redis.call('HMGET', intent, 'm', 'k', 'c', 's', 'st', 'meta')
     if h[1] and h[1] ~= ARGV[1] then return {'intent_duplicate', h} end
   end
@@ -125,25 +127,25 @@ if cur.state == 'in_flight' then
 end
 if reclaim then return claim() end
 return {'unknown', flatten(cur), false}
-`;
+`);
 
 /** ARGV: member, owner, epoch, leaseMs. → 'ok' | 'stale' */
-export const MARK_SENT = `${PRELUDE}
+export const MARK_SENT = withPrelude(`
 local now = now_ms()
 local cur = read('owner', 'epoch', 'state', 'lease', 'attempts')
 if not fenced(cur, ARGV[2], ARGV[3]) or cur.state ~= 'in_flight' or now >= tonumber(cur.lease) then return 'stale' end
 save(cur, { phase = 'sent', attempts = fmt(tonumber(cur.attempts) + 1), lease = fmt(now + tonumber(ARGV[4])), updated = fmt(now) })
 return 'ok'
-`;
+`);
 
 /** ARGV: member, owner, epoch, leaseMs. → 'ok' | 'stale' */
-export const RENEW = `${PRELUDE}
+export const RENEW = withPrelude(`
 local now = now_ms()
 local cur = read('owner', 'epoch', 'state', 'lease')
 if not fenced(cur, ARGV[2], ARGV[3]) or cur.state ~= 'in_flight' then return 'stale' end
 save(cur, { lease = fmt(math.max(tonumber(cur.lease), now + tonumber(ARGV[4]))), updated = fmt(now) })
 return 'ok'
-`;
+`);
 
 /**
  * ARGV: member, owner, epoch, kind, then
@@ -151,7 +153,7 @@ return 'ok'
  *   unknown:  status?, requestId?, reason
  * → 'ok' | 'stale'
  */
-export const FINISH = `${PRELUDE}
+export const FINISH = withPrelude(`
 local now = now_ms()
 local cur = read('owner', 'epoch', 'state', 'status', 'reqId', 'reason', 'intent', 'holds')
 if not fenced(cur, ARGV[2], ARGV[3]) or cur.state == 'completed' then return 'stale' end
@@ -170,13 +172,13 @@ else
   })
 end
 return 'ok'
-`;
+`);
 
 /**
  * ARGV: member, epoch, kind ('executed'|'not_executed'), then for executed: status, the stored
  * response ('' when unknown), ttlMs, tombstoneMs. → 'ok' | 'stale'
  */
-export const RESOLVE = `${PRELUDE}
+export const RESOLVE = withPrelude(`
 local now = now_ms()
 local cur = read('epoch', 'state', 'phase', 'attempts', 'lease', 'reqId', 'reason', 'intent', 'holds')
 if not cur.state or tonumber(cur.epoch) ~= tonumber(ARGV[2]) then return 'stale' end
@@ -193,7 +195,7 @@ else
   if not resp then redis.call('HSET', KEYS[1], 'reason', 'resolved_without_answer') end
 end
 return 'ok'
-`;
+`);
 
 /**
  * Undoes a claim that replicas did not acknowledge (waitReplicas). ARGV: member, owner, epoch.
@@ -201,7 +203,7 @@ return 'ok'
  * history: one that may have been sent (a reclaimed unknown) is outcome_unknown again; an unsent
  * one just loses the lease, so the next begin takes it over. → 'ok' | 'stale'
  */
-export const UNCLAIM = `${PRELUDE}
+export const UNCLAIM = withPrelude(`
 local now = now_ms()
 local cur = read('owner', 'epoch', 'state', 'phase', 'attempts', 'reason', 'intent', 'holds')
 if not fenced(cur, ARGV[2], ARGV[3]) or cur.state ~= 'in_flight' or cur.phase ~= 'claimed' then return 'stale' end
@@ -217,7 +219,7 @@ else
   save(cur, { lease = fmt(now), updated = fmt(now) })
 end
 return 'ok'
-`;
+`);
 
 /** A consistent read of a record and its response. → false | {fields, response|nil} */
 export const GET = `
