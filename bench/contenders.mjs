@@ -186,12 +186,16 @@ export async function startWriteguard({
   alertsUrl = null,
   otlpUrl = null,
   cli = join(ROOT, 'dist/cli.js'),
+  wrap = [],
+  readyTimeoutMs = 20_000,
 }) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const configFile = join(tmp, `${name}.yaml`);
   writeFileSync(configFile, writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash, refuseAll, alertsUrl }));
   const node = cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir];
-  const entry = start(name, 'node', [...node, cli, '--config', configFile], {
+  // `wrap`: a command node runs under (valgrind for bench/instructions.mjs); the PID is then the wrapper's.
+  const [cmd, ...args] = [...wrap, 'node', ...node, cli, '--config', configFile];
+  const entry = start(name, cmd, args, {
     core: CORE_SUT,
     // The SDK's signal-specific endpoint wins over the general one: both are set, one of them empty.
     env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl ?? '' },
@@ -199,7 +203,7 @@ export async function startWriteguard({
     stderr: join(tmp, `${name}.stderr.log`),
     cwd: ROOT,
   });
-  await waitForHttp(`http://127.0.0.1:${adminPort}/readyz`, { entry, timeoutMs: 20_000 });
+  await waitForHttp(`http://127.0.0.1:${adminPort}/readyz`, { entry, timeoutMs: readyTimeoutMs });
   return {
     entry,
     url: `http://127.0.0.1:${port}`,

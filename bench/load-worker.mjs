@@ -2,7 +2,7 @@
 // for a warm-up, then — once the parent has sampled the system under test and says "go" on
 // stdin — the measured run. Prints one JSON line per event on stdout: {"event":"warm"}, then
 // {"event":"result", ...}. argv[2] is the JSON spec: { url, mode, connections, warmupSec,
-// durationSec, replayKey? }.
+// durationSec, replayKey?, rate? }.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -55,6 +55,8 @@ function run(durationSec) {
     connections: spec.connections,
     duration: durationSec,
     requests: [requestFor(spec.mode)],
+    // A fixed offered rate (req/s over all connections) instead of as fast as the server answers.
+    ...(spec.rate ? { overallRate: spec.rate } : {}),
     // The default 10 s would cut the in-flight memory check's queued writes short.
     timeout: 30,
   });

@@ -293,6 +293,47 @@ export async function alertsHang(ctx) {
   );
 }
 
+/**
+ * Leash on against off at one offered rate. Run flat out, the side that does more Redis work per
+ * write (leash on: its begin checks and reserves the budget and intent) answers fewer requests per
+ * second, so fewer requests share each syscall and every request costs more CPU — on both processes,
+ * Redis sharing the server core. At one rate, below both sides' capacity, CPU per write compares the
+ * work itself. The rate is `share` of leash-on's median saturated req/s from the main rounds.
+ */
+export async function leashAtRate(ctx, running) {
+  const { results, log } = ctx;
+  const a = cfg.leashAtRate;
+  const saturated = results.workloads.find((w) => w.id === 'post-key')?.contenders.find((c) => c.id === 'wg-leash')?.summary?.rps;
+  if (!running['wg-leash'] || !running['wg-redis'] || !(saturated > 0)) return;
+  const rate = Math.max(50, Math.round((saturated * a.share) / 50) * 50);
+  const runs = { on: [], off: [] };
+  const sides = { on: running['wg-leash'], off: running['wg-redis'] };
+  for (let round = 0; round < a.rounds; round++) {
+    for (const id of round % 2 === 0 ? ['on', 'off', 'off', 'on'] : ['off', 'on', 'on', 'off']) {
+      const sut = sides[id];
+      const r = await measure({
+        tool: 'autocannon',
+        spec: { url: sut.url, mode: 'post-key', connections: cfg.connections, warmupSec: a.warmupSec, durationSec: a.durationSec, rate },
+        sutPids: sut.pids,
+        redisPid: ctx.redis.entry.pid,
+        upstreamCount: ctx.upstream.count,
+      });
+      const bad = r.non2xx + r.errors + r.timeouts;
+      if (bad > 0) results.anomalies.push(`leash at ${rate} req/s, round ${round + 1}, leash ${id}: ${bad} answers not 2xx or failed`);
+      runs[id].push(r);
+      log(`leash at ${rate} req/s, round ${round + 1}, leash ${id}: ${Math.round(r.rps)} req/s, ${r.cpuUsPerReq?.toFixed(0)} µs CPU/req`);
+    }
+  }
+  results.leashAtRate = {
+    ...a,
+    rate,
+    saturated,
+    connections: cfg.connections,
+    runs,
+    summary: { on: summariseRuns(runs.on), off: summariseRuns(runs.off) },
+  };
+}
+
 /** New writes on Redis for `cfg.soakSec`, RSS sampled throughout: does it settle or climb? */
 export async function soak(ctx) {
   const wg = await startWriteguard({ tmp: ctx.tmp, name: 'wg-soak', upstreamUrl: ctx.upstream.url, redisPort: ctx.redis.port });
@@ -361,7 +402,10 @@ async function profileWorkload(ctx, { wl, title, upstream, redis, floor = false 
   return { id: wl.id, title, rps: r.rps, total: r.total, cpuUsPerReq: r.cpuUsPerReq, summary };
 }
 
-/** A profile for each workload behind a missed target. */
+/** One profiled run: start, warm-up, the measured window, then the graceful stop that writes the profile. */
+const PROFILE_SEC = cfg.warmupSec + cfg.durationSec + 4;
+
+/** A profile for each workload behind a missed target, as many as fit before `ctx.deadlineAt`. */
 export async function profileMissed(ctx, missed) {
   // The leash targets compare two writeguards: a profile of the one without the leash is no evidence.
   // So does the alerts target (two writeguards refusing every write): neither is a workload's profile.
@@ -377,8 +421,15 @@ export async function profileMissed(ctx, missed) {
     const redis = await startRedis(ctx.tmp, { name: 'redis-prof', core: CORE_LOAD });
     try {
       for (const [id, title] of wanted) {
-        ctx.log(`profiling ${id} (a target was missed)`);
         const wl = WORKLOADS.find((w) => w.id === id);
+        // Evidence, not results: a profile that would not end before the bench's deadline is left out, and said so.
+        const needMs = (wl.contenders.includes('floor') ? 2 : 1) * PROFILE_SEC * 1000;
+        if (Date.now() + needMs > ctx.deadlineAt) {
+          ctx.log(`profile of ${id} left out: it would not end before the deadline`);
+          ctx.results.profilesLeftOut.push(title);
+          continue;
+        }
+        ctx.log(`profiling ${id} (a target was missed)`);
         const profile = await profileWorkload(ctx, { wl, title, upstream, redis });
         // Where the floor runs the same workload, its profile shows what writeguard adds, by package.
         if (wl.contenders.includes('floor')) profile.floor = await profileWorkload(ctx, { wl, title, upstream, redis, floor: true });

@@ -13,7 +13,17 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONTENDERS, ROOT, ensureNginx, startRedis, startUpstream } from './contenders.mjs';
 import { killAllNow, pinning, rssMiB, stopAll } from './lib/procs.mjs';
-import { alertsHang, inflightCheck, profileMissed, redisRoundTrip, roundTrips, runRounds, soak, tracingExports } from './phases.mjs';
+import {
+  alertsHang,
+  inflightCheck,
+  leashAtRate,
+  profileMissed,
+  redisRoundTrip,
+  roundTrips,
+  runRounds,
+  soak,
+  tracingExports,
+} from './phases.mjs';
 import { evaluateTargets, render } from './report.mjs';
 import { cfg } from './workloads.mjs';
 
@@ -117,14 +127,17 @@ async function main() {
     redisRtt: null,
     inflight: null,
     alertsHang: null,
+    leashAtRate: null,
     tracing: { writes: 0, sink: null },
     soak: null,
     profiles: [],
+    profilesLeftOut: [],
     caveats: [],
   };
   const upstream = await startUpstream(tmp);
   const redis = await startRedis(tmp);
-  const ctx = { tmp, log, results, upstream, redis };
+  // Optional phases (profiles) must end by then: what is left is for writing the results and stopping.
+  const ctx = { tmp, log, results, upstream, redis, deadlineAt: t0 + cfg.deadlineMs - 10_000 };
 
   // Every contender runs for the whole main phase (idle ones cost nothing), so rounds can interleave.
   const running = {};
@@ -145,6 +158,10 @@ async function main() {
   log(`started: ${Object.keys(running).join(', ')}`);
 
   await runRounds(ctx, running, contenders);
+  if (running['wg-leash']) {
+    log('leash on against off at one offered rate (interleaved)');
+    await leashAtRate(ctx, running);
+  }
   log('counting Redis round trips (MONITOR)');
   await roundTrips(ctx, running['wg-redis'].url);
   if (running['wg-leash']) {

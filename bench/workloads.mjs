@@ -13,12 +13,16 @@ export const cfg = {
   // Issue 6: RSS "with 200 concurrent writes in flight" — the upstream holds each POST a second.
   inflight: { connections: 200, postDelayMs: 1000, warmupSec: 2, durationSec: 8 },
   // Issue 6: "no growth over a 3-minute run" — new writes on Redis at full speed, RSS traced.
-  // 150 s: enough to judge growth (the report needs 120 s), and room for the tracing contender in the 15 minutes.
-  soakSec: num(env.BENCH_SOAK_SEC, 150),
+  // 130 s: enough to judge growth (the report needs 120 s), and room in the 15 minutes for the tracing
+  // contender, the leash at one rate and the profiles of missed targets.
+  soakSec: num(env.BENCH_SOAK_SEC, 130),
   // "A receiver that hangs does not slow the agent's requests": two writeguards refusing every write
   // (each refusal an alert), one with alerts to a hanging receiver, one without, interleaved A B B A.
   // A 1 s warm-up fills the alert queue (1000 events) many times over; ~30 s in all.
   alertsHang: { rounds: 2, warmupSec: 1, durationSec: Math.min(4, num(env.BENCH_DURATION_SEC, 5)) },
+  // The leash's CPU target compared at one offered rate (a share of leash-on's saturated req/s), so
+  // both sides batch their syscalls alike: interleaved A B B A, `rounds` times (~25 s each).
+  leashAtRate: { share: 0.6, rounds: 1, warmupSec: 1, durationSec: 4 },
   tripsPerType: 200,
   profile: env.BENCH_PROFILE !== '0',
   // The issue's budget is 15 minutes; everything is stopped before it, whatever is running.
