@@ -12,6 +12,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, startRedis, startUpstream, startWriteguard } from './contenders.mjs';
 import { measure } from './load.mjs';
+import { prime } from './phases.mjs';
+import { median } from './report.mjs';
 import { stopAll } from './lib/procs.mjs';
 import { spec, WORKLOADS } from './workloads.mjs';
 
@@ -33,12 +35,6 @@ const workloads = values.modes.split(',').map((mode) => {
   if (wl === undefined) throw new Error(`no throughput workload with mode ${mode}`);
   return wl;
 });
-const BODY = '{"amount":1250,"currency":"eur","customer":"cus_bench","description":"bench payment"}';
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** One side's run of one workload: a fresh writeguard, measured, stopped. */
 async function runOne(ctx, side, wl) {
@@ -54,13 +50,7 @@ async function runOne(ctx, side, wl) {
     const extra = {};
     if (wl.mode === 'post-replay') {
       extra.replayKey = `ab-${randomUUID()}`;
-      const res = await fetch(`${wg.url}/v1/payments`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': extra.replayKey },
-        body: BODY,
-      });
-      await res.arrayBuffer();
-      if (res.status !== 201) throw new Error(`priming the replay key answered ${res.status}`);
+      await prime(wg.url, extra.replayKey);
     }
     const r = await measure({
       tool: 'autocannon',

@@ -17,11 +17,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRedis, startUpstream, startWriteguard } from './contenders.mjs';
 import { CORE_LOAD, stopAll } from './lib/procs.mjs';
+import { uniqueBody } from './workloads.mjs';
 
 const { values } = parseArgs({ options: { warm: { type: 'string', default: '3000' }, writes: { type: 'string', default: '2000' } } });
 const [WARM, WRITES] = [Number(values.warm), Number(values.writes)];
 const CONCURRENCY = 8;
-const BODY = '{"amount":1250,"currency":"eur","customer":"cus_bench","description":"bench payment"}';
 
 /** `count` new writes (a new key and body each, as the bench's post-key load), CONCURRENCY at a time; every one must be 201. */
 async function writes(url, count, tag) {
@@ -32,7 +32,7 @@ async function writes(url, count, tag) {
         const res = await fetch(`${url}/v1/payments`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'idempotency-key': `${tag}-${i}` },
-          body: BODY.replace('cus_bench', `cus_${tag}_${i}`),
+          body: uniqueBody(tag, i),
           signal: AbortSignal.timeout(60_000),
         });
         await res.arrayBuffer();

@@ -7,14 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { BODY, uniqueBody } from './workloads.mjs';
 
 const spec = JSON.parse(process.argv[2]);
-const BODY = '{"amount":1250,"currency":"eur","customer":"cus_bench","description":"bench payment"}';
 // Unique per worker process, so no two runs (nor rounds) ever share a key or a body.
 const runId = randomBytes(6).toString('hex');
 let n = 0;
-/** BODY's shape with a customer of its own: `cus_bench` → `cus_<runId>_<n>`. */
-const newWriteBody = (i) => BODY.replace('cus_bench', `cus_${runId}_${i}`);
+const newWriteBody = (i) => uniqueBody(runId, i);
 
 /** The request of each workload. setupRequest runs per request: every key / body is new. */
 function requestFor(mode) {

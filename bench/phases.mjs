@@ -11,9 +11,7 @@ import { CORE_LOAD, CORE_SUT, rssMiB, start, stop } from './lib/procs.mjs';
 import { summarise } from './profile.mjs';
 import { countRoundTrips, scriptTimes } from './redis-trips.mjs';
 import { summariseRuns } from './report.mjs';
-import { WORKLOADS, cfg, spec } from './workloads.mjs';
-
-const BODY = '{"amount":1250,"currency":"eur","customer":"cus_bench","description":"bench payment"}';
+import { BODY, WORKLOADS, cfg, spec } from './workloads.mjs';
 
 function noteUnexpected(results, where, r) {
   const unexpected = r.non2xx + r.errors + r.timeouts;
@@ -23,7 +21,8 @@ function noteUnexpected(results, where, r) {
 }
 
 /** Sends a key once so that the runs after it are replays. */
-async function prime(url, key) {
+/** Sends BODY once under `key`: every later request with that key is a replay. */
+export async function prime(url, key) {
   const res = await fetch(`${url}/v1/payments`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'idempotency-key': key },

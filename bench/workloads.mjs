@@ -3,6 +3,11 @@
 const env = process.env;
 const num = (v, d) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? d : Number(v));
 
+/** The payment every bench write sends (a replay sends it as is). */
+export const BODY = '{"amount":1250,"currency":"eur","customer":"cus_bench","description":"bench payment"}';
+/** BODY's shape with a customer of its own, `cus_<tag>_<i>`: a new write the leash's intent check lets through. */
+export const uniqueBody = (tag, i) => BODY.replace('cus_bench', `cus_${tag}_${i}`);
+
 export const cfg = {
   rounds: num(env.BENCH_ROUNDS, 3),
   warmupSec: num(env.BENCH_WARMUP_SEC, 2),
