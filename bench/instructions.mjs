@@ -1,42 +1,77 @@
-// Instructions per new write, counted by valgrind's callgrind: what a write costs writeguard's
+// Instructions per request, counted by valgrind's callgrind: what a request costs writeguard's
 // process, independent of the machine's speed. CPU time on a shared machine moved by 30-50% between
 // runs minutes apart; an instruction count for the same build and load is repeatable. It covers user
 // space only (system calls count as the instructions that make them, not the kernel's), so it compares
-// configurations that make the same system calls per write: leash off against leash on.
+// sides that make the same system calls per request: leash off against leash on, or two builds.
 //
 // writeguard runs under callgrind (about 50 times slower) on the server core, its upstream and Redis
-// on the load core. After `--warm` writes the counters are zeroed, `--writes` more are counted, then
+// on the load core. After `--warm` requests the counters are zeroed, `--count` more are counted, then
 // dumped per thread: the main thread (the event loop: what a request costs) apart from V8's helper
 // threads (concurrent compilation and GC, which a longer warm-up shrinks).
-//   npm run build && node bench/instructions.mjs [--warm 3000] [--writes 2000]
-// Takes about 3 minutes per side. Loopback only; bounded by its counts and each request's timeout.
+//   npm run build && node bench/instructions.mjs [--mode post-key|post-replay|get] [--store redis|memory]
+//       [--warm 3000] [--count 2000]                 leash off against leash on (this checkout)
+//   ... node bench/instructions.mjs --base BASE_DIST [--leash]   a baseline build against this checkout
+// Takes about 3 minutes per side for new writes, less for replays and reads. Loopback only; bounded by
+// its counts and each request's timeout.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startRedis, startUpstream, startWriteguard } from './contenders.mjs';
+import { ROOT, startRedis, startUpstream, startWriteguard } from './contenders.mjs';
+import { prime } from './phases.mjs';
 import { CORE_LOAD, stopAll } from './lib/procs.mjs';
-import { uniqueBody } from './workloads.mjs';
+import { BODY, uniqueBody } from './workloads.mjs';
 
-const { values } = parseArgs({ options: { warm: { type: 'string', default: '3000' }, writes: { type: 'string', default: '2000' } } });
-const [WARM, WRITES] = [Number(values.warm), Number(values.writes)];
+const { values } = parseArgs({
+  options: {
+    mode: { type: 'string', default: 'post-key' },
+    store: { type: 'string', default: 'redis' },
+    base: { type: 'string' },
+    leash: { type: 'boolean', default: false },
+    warm: { type: 'string', default: '3000' },
+    count: { type: 'string', default: '2000' },
+  },
+});
+const [WARM, COUNT] = [Number(values.warm), Number(values.count)];
 const CONCURRENCY = 8;
+const LOCAL_CLI = join(ROOT, 'dist/cli.js');
 
-/** `count` new writes (a new key and body each, as the bench's post-key load), CONCURRENCY at a time; every one must be 201. */
-async function writes(url, count, tag) {
+/**
+ * The request each mode sends: its `i`th of a run tagged `tag`. A replay's key is the side's own,
+ * primed first: one written by another writeguard is in Redis but not in this one's replay cache.
+ */
+const MODES = {
+  'post-key': (url, { tag }, i) => [
+    `${url}/v1/payments`,
+    { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': `${tag}-${i}` }, body: uniqueBody(tag, i) },
+    201,
+  ],
+  'post-replay': (url, { replayKey }) => [
+    `${url}/v1/payments`,
+    { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': replayKey }, body: BODY },
+    201,
+  ],
+  get: (url) => [`${url}/v1/items`, { method: 'GET' }, 200],
+};
+const request = MODES[values.mode];
+if (request === undefined || !['redis', 'memory'].includes(values.store)) {
+  process.stderr.write(
+    `usage: node bench/instructions.mjs [--mode ${Object.keys(MODES).join('|')}] [--store redis|memory] [--base DIST [--leash]]\n`,
+  );
+  process.exit(2);
+}
+
+/** `count` requests of the mode, CONCURRENCY at a time; every answer must have the mode's status. */
+async function run(url, count, tags) {
   let next = 0;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       for (let i = next++; i < count; i = next++) {
-        const res = await fetch(`${url}/v1/payments`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': `${tag}-${i}` },
-          body: uniqueBody(tag, i),
-          signal: AbortSignal.timeout(60_000),
-        });
+        const [target, init, status] = request(url, tags, i);
+        const res = await fetch(target, { ...init, signal: AbortSignal.timeout(60_000) });
         await res.arrayBuffer();
-        if (res.status !== 201) throw new Error(`write ${i}: status ${res.status}`);
+        if (res.status !== status) throw new Error(`${values.mode} ${i}: status ${res.status}`);
       }
     }),
   );
@@ -45,23 +80,25 @@ async function writes(url, count, tag) {
 /** Instructions in one callgrind dump file (its `summary:` line). */
 const summaryOf = (file) => Number(/^summary: (\d+)/m.exec(readFileSync(file, 'utf8'))?.[1] ?? NaN);
 
-async function side(tmp, upstream, redis, leash) {
-  const name = leash ? 'leash-on' : 'leash-off';
+async function side(tmp, upstream, redis, { name, cli, leash }) {
   const out = join(tmp, `${name}.callgrind`);
   const wg = await startWriteguard({
     tmp,
     name,
     upstreamUrl: upstream.url,
-    redisPort: redis.port,
+    redisPort: redis?.port ?? null,
     leash,
+    cli,
     wrap: ['valgrind', '--tool=callgrind', '--separate-threads=yes', `--callgrind-out-file=${out}`],
     readyTimeoutMs: 180_000,
   });
   try {
     const tag = `${name}-${Date.now().toString(36)}`;
-    await writes(wg.url, WARM, `${tag}-w`);
+    const replayKey = `${tag}-replay`;
+    if (values.mode === 'post-replay') await prime(wg.url, replayKey);
+    await run(wg.url, WARM, { tag: `${tag}-w`, replayKey });
     execFileSync('callgrind_control', ['--zero', String(wg.entry.pid)], { stdio: 'ignore' });
-    await writes(wg.url, WRITES, `${tag}-m`);
+    await run(wg.url, COUNT, { tag: `${tag}-m`, replayKey });
     execFileSync('callgrind_control', ['--dump=measured', String(wg.entry.pid)], { stdio: 'ignore' });
   } finally {
     await wg.stop();
@@ -73,24 +110,35 @@ async function side(tmp, upstream, redis, leash) {
   const main = dumps.filter((f) => f.endsWith('-01')).map(summaryOf)[0];
   const all = dumps.map(summaryOf).reduce((a, b) => a + b, 0);
   if (!(main > 0)) throw new Error(`no main-thread dump for ${name} (${dumps.length} files)`);
-  return { name, main: main / WRITES, helpers: (all - main) / WRITES };
+  return { name, main: main / COUNT, helpers: (all - main) / COUNT };
 }
+
+const sides =
+  values.base === undefined
+    ? [
+        { name: 'leash-off', cli: LOCAL_CLI, leash: false },
+        { name: 'leash-on', cli: LOCAL_CLI, leash: true },
+      ]
+    : [
+        { name: 'base', cli: join(resolve(values.base), 'cli.js'), leash: values.leash },
+        { name: 'this-checkout', cli: LOCAL_CLI, leash: values.leash },
+      ];
 
 const tmp = mkdtempSync(join(tmpdir(), 'writeguard-instructions-'));
 try {
   const upstream = await startUpstream(tmp, { core: CORE_LOAD });
-  const redis = await startRedis(tmp, { core: CORE_LOAD });
-  const off = await side(tmp, upstream, redis, false);
-  const on = await side(tmp, upstream, redis, true);
-  await redis.close();
+  const redis = values.store === 'redis' ? await startRedis(tmp, { core: CORE_LOAD }) : null;
+  const [a, b] = [await side(tmp, upstream, redis, sides[0]), await side(tmp, upstream, redis, sides[1])];
+  await redis?.close();
   const k = (x) => `${(x / 1000).toFixed(0)}k`;
+  const r = (x, y) => `${(y / x).toFixed(3)}×`;
   const lines = [
-    `Instructions per new write (callgrind; ${WRITES} writes counted after ${WARM} of warm-up, ${CONCURRENCY} at a time):`,
+    `Instructions per request, ${values.mode} on the ${values.store} store${values.leash ? ', leash on' : ''} (callgrind; ${COUNT} counted after ${WARM} of warm-up, ${CONCURRENCY} at a time):`,
     '',
-    '| writeguard on Redis | main thread | V8 helper threads | all |',
+    '| writeguard | main thread | V8 helper threads | all |',
     '|---|--:|--:|--:|',
-    ...[off, on].map((s) => `| ${s.name} | ${k(s.main)} | ${k(s.helpers)} | ${k(s.main + s.helpers)} |`),
-    `| **on ÷ off** | ${(on.main / off.main).toFixed(2)}× | ${(on.helpers / off.helpers).toFixed(2)}× | ${((on.main + on.helpers) / (off.main + off.helpers)).toFixed(2)}× |`,
+    ...[a, b].map((s) => `| ${s.name} | ${k(s.main)} | ${k(s.helpers)} | ${k(s.main + s.helpers)} |`),
+    `| **${b.name} ÷ ${a.name}** | ${r(a.main, b.main)} | ${r(a.helpers, b.helpers)} | ${r(a.main + a.helpers, b.main + b.helpers)} |`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {
