@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { ensureNginx, startNginx } from './nginx.mjs';
 import { CORE_SUT, freePort, start, stop, waitForHttp, waitForPort } from './lib/procs.mjs';
@@ -173,7 +173,8 @@ function writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash = fal
  * `leash` adds the agent leash's budget and intent (LEASH_BUDGETS, LEASH_INTENT); `refuseAll` a budget
  * every bench write is over (ZERO_BUDGETS); `alertsUrl` an alert webhook (alertsSection); `otlpUrl`
  * turns OpenTelemetry tracing on, exporting there (otherwise it is off, whatever the bench's own
- * environment says). `cli` is the build to run (bench/ab.mjs runs two).
+ * environment says). `cli` is the build to run (bench/ab.mjs runs two). `heapProbe`: a file where
+ * lib/heap-probe.mjs writes the live heap after a full collection each time the process gets SIGWINCH.
  */
 export async function startWriteguard({
   tmp,
@@ -188,6 +189,7 @@ export async function startWriteguard({
   cli = join(ROOT, 'dist/cli.js'),
   wrap = [],
   readyTimeoutMs = 20_000,
+  heapProbe = null,
 }) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const configFile = join(tmp, `${name}.yaml`);
@@ -198,7 +200,13 @@ export async function startWriteguard({
   const entry = start(name, cmd, args, {
     core: CORE_SUT,
     // The SDK's signal-specific endpoint wins over the general one: both are set, one of them empty.
-    env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl ?? '' },
+    env: {
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '',
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl ?? '',
+      ...(heapProbe === null
+        ? {}
+        : { NODE_OPTIONS: `--import ${pathToFileURL(here('lib/heap-probe.mjs')).href}`, WG_HEAP_PROBE: heapProbe }),
+    },
     stdout: 'ignore',
     stderr: join(tmp, `${name}.stderr.log`),
     cwd: ROOT,

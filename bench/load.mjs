@@ -57,6 +57,7 @@ function events(entry) {
  * @param {() => Promise<Record<string, number>>} [o.redisCalls]  Redis commandstats calls by command
  * @param {() => Promise<{get:number, post:number}>} o.upstreamCount
  * @param {boolean} [o.traceRss]  also return every RSS sample as [seconds into the window, MiB]
+ * @param {{at: number, run: () => void}[]} [o.marks]  called `at` seconds into the measured window
  */
 export async function measure(o) {
   const client = start(`load:${o.spec.mode}`, 'node', [TOOLS[o.tool], JSON.stringify(o.spec)], {
@@ -88,11 +89,13 @@ export async function measure(o) {
       if (o.traceRss) trace.push([(Number(process.hrtime.bigint() / 1000n) - windowStartUs) / 1e6, rss]);
     }, RSS_SAMPLE_MS);
     client.child.stdin.write('go\n');
+    const marks = (o.marks ?? []).map(({ at, run }) => setTimeout(run, at * 1000));
     let result;
     try {
       result = await next('result', (o.spec.durationSec + 1) * 1000 + STUCK_MARGIN_MS);
     } finally {
       clearInterval(sampler);
+      marks.forEach(clearTimeout);
     }
     const windowEndUs = Number(process.hrtime.bigint() / 1000n);
     const ticks = sumTicks(pids) - before.ticks;

@@ -1,7 +1,7 @@
 // The phases of a bench run. Each takes the run's context { tmp, log, results, upstream, redis }
 // and adds what it measured to `results`, with an anomaly for anything that makes a number invalid.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,7 +20,6 @@ function noteUnexpected(results, where, r) {
   return unexpected;
 }
 
-/** Sends a key once so that the runs after it are replays. */
 /** Sends BODY once under `key`: every later request with that key is a replay. */
 export async function prime(url, key) {
   const res = await fetch(`${url}/v1/payments`, {
@@ -334,8 +333,15 @@ export async function leashAtRate(ctx, running) {
 }
 
 /** New writes on Redis for `cfg.soakSec`, RSS sampled throughout: does it settle or climb? */
+/** When the soak's first live-heap reading is taken: the replay cache (32 MiB) has long been full. */
+const SOAK_HEAP_FIRST_SEC = 60;
+
 export async function soak(ctx) {
-  const wg = await startWriteguard({ tmp: ctx.tmp, name: 'wg-soak', upstreamUrl: ctx.upstream.url, redisPort: ctx.redis.port });
+  const heapProbe = join(ctx.tmp, 'soak-heap.jsonl');
+  const wg = await startWriteguard({ tmp: ctx.tmp, name: 'wg-soak', upstreamUrl: ctx.upstream.url, redisPort: ctx.redis.port, heapProbe });
+  // The live heap after a full collection (bench/lib/heap-probe.mjs), once the replay cache is full and
+  // at the end: a leak grows it, V8 keeping more heap reserved under load does not.
+  const probeHeap = () => process.kill(wg.entry.pid, 'SIGWINCH');
   try {
     await sleep(1000);
     const rssIdleMiB = rssMiB(wg.entry.pid);
@@ -346,7 +352,14 @@ export async function soak(ctx) {
       redisPid: ctx.redis.entry.pid,
       upstreamCount: ctx.upstream.count,
       traceRss: true,
+      marks: [{ at: SOAK_HEAP_FIRST_SEC, run: probeHeap }],
     });
+    probeHeap();
+    await sleep(1000);
+    const heap = readFileSync(heapProbe, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     const unexpected = noteUnexpected(ctx.results, 'soak', r);
     ctx.results.soak = {
       durationSec: r.durationSec,
@@ -356,6 +369,7 @@ export async function soak(ctx) {
       rssIdleMiB,
       rssMaxMiB: r.rssLoadMiB,
       trace: r.rssTrace,
+      heap: heap.length === 2 ? { firstAtSec: SOAK_HEAP_FIRST_SEC, first: heap[0], last: heap[1] } : null,
       unexpected,
     };
     ctx.log(`soak: ${r.total} writes, ${Math.round(r.rps)} req/s, RSS max ${r.rssLoadMiB.toFixed(1)} MiB`);

@@ -294,6 +294,17 @@ export function soakGrowth(soak) {
   return { early, late, delta: late - early };
 }
 
+/** What the soak's writeguard retained after a full collection, once its replay cache was full and at the end. */
+function soakHeap({ firstAtSec, first, last }) {
+  const live = (h) => h.heapUsedMiB + h.externalMiB;
+  return (
+    `Live memory after a full garbage collection (bench/lib/heap-probe.mjs; JS heap + external buffers): ` +
+    `${fx(live(first), 1)} MiB at ${firstAtSec} s (${fx(first.heapUsedMiB, 1)} + ${fx(first.externalMiB, 1)}), ` +
+    `${fx(live(last), 1)} MiB at the end (${fx(last.heapUsedMiB, 1)} + ${fx(last.externalMiB, 1)}): ${signed(live(last) - live(first), 1)} MiB. ` +
+    `A leak grows this; RSS also moves with the heap V8 keeps reserved and with the allocator.`
+  );
+}
+
 /** RSS floor and peak in each 30 s of the soak. */
 function soakTimeline(soak) {
   const marks = [];
@@ -580,6 +591,7 @@ export function render(r) {
       `Soak — writeguard on Redis, new writes, ${r.cfg.connections} connections, ${fx(s.durationSec, 0)} s: ${fint(s.total)} writes at ${fint(s.rps)} req/s, ${fx(s.cpuUsPerReq, 0)} µs CPU/req, ${s.unexpected} non-2xx/errors; ` +
         `RSS idle ${fx(s.rssIdleMiB, 1)} MiB, max ${fx(s.rssMaxMiB, 1)} MiB. RSS floor–peak (MiB) per 30 s: ${soakTimeline(s)}.`,
       '',
+      ...(s.heap == null ? [] : [soakHeap(s.heap), '']),
     );
   }
   for (const [id, rounds] of Object.entries(r.rssByRound)) {

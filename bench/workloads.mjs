@@ -26,9 +26,11 @@ export const cfg = {
   // A 1 s warm-up fills the alert queue (1000 events) many times over; ~30 s in all.
   alertsHang: { rounds: 2, warmupSec: 1, durationSec: Math.min(4, num(env.BENCH_DURATION_SEC, 5)) },
   // The leash's CPU target compared at one offered rate (a share of leash-on's saturated req/s), so
-  // both sides batch their syscalls alike: interleaved A B B A, `rounds` times (~35 s each). A process idle
-  // for minutes ran its first measured seconds at up to 3x the CPU per write: a 3 s warm-up first.
-  leashAtRate: { share: 0.6, rounds: 1, warmupSec: 3, durationSec: 4 },
+  // both sides batch their syscalls alike: interleaved A B B A, `rounds` times (~47 s each). A warm
+  // process idle for two minutes needs seconds to get back: leash-on at 700 req/s after 120 s idle spent
+  // 1580, 942, 705, 512 µs per write in its first four seconds, then ~400 as before it idled. So 6 s of
+  // warm-up first (with 3 s, one pair measured 1.94x and the other 1.16x).
+  leashAtRate: { share: 0.6, rounds: 1, warmupSec: 6, durationSec: 4 },
   tripsPerType: 200,
   profile: env.BENCH_PROFILE !== '0',
   // The issue's budget is 15 minutes; everything is stopped before it, whatever is running.
