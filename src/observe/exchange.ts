@@ -2,7 +2,7 @@
 // can separate an answer from its line), or, when no answer is sent (the agent left), once the
 // request is over.
 import type { ServerResponse } from 'node:http';
-import type { Logger } from './logger.js';
+import { infoLine, type Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { RequestTrace } from './trace-types.js';
 
@@ -91,7 +91,8 @@ export class Exchange {
       durationMs,
       sdkRetry: this.sdkRetryCount !== null,
     });
-    this.log.info(
+    infoLine(
+      this.log,
       {
         request_id: replaced ? this.id : (this.upstreamRequestId ?? this.id),
         code,
