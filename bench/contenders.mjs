@@ -221,27 +221,30 @@ export async function startWriteguard({
   };
 }
 
-async function startNodeServer(tmp, name, script, env, nodeArgs = []) {
+/** `wrap` and `readyTimeoutMs` as for writeguard. */
+async function startNodeServer(tmp, name, script, env, nodeArgs = [], { wrap = [], readyTimeoutMs = 15_000 } = {}) {
   const port = await freePort();
-  const entry = start(name, 'node', [...nodeArgs, here(script)], {
+  const [cmd, ...args] = [...wrap, 'node', ...nodeArgs, here(script)];
+  const entry = start(name, cmd, args, {
     core: CORE_SUT,
     env: { PORT: String(port), ...env },
     stderr: join(tmp, `${name}.stderr.log`),
     cwd: ROOT,
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${url}/v1/items`, { entry });
-  return { entry, url, pids: () => [entry.pid], stop: () => stop(entry) };
+  await waitForHttp(`${url}/v1/items`, { entry, timeoutMs: readyTimeoutMs });
+  return { entry, url, pids: () => [entry.pid], stop: () => stop(entry, { graceMs: 10_000 }) };
 }
 
-/** The fastify floor (bench/servers/fastify-floor.mjs); `cpuProfDir` as for writeguard. */
-export function startFloor({ tmp, upstreamUrl, name = 'floor', cpuProfDir = null }) {
+/** The fastify floor (bench/servers/fastify-floor.mjs); `cpuProfDir`, `wrap` and `readyTimeoutMs` as for writeguard. */
+export function startFloor({ tmp, upstreamUrl, name = 'floor', cpuProfDir = null, wrap = [], readyTimeoutMs }) {
   return startNodeServer(
     tmp,
     name,
     './servers/fastify-floor.mjs',
     { UPSTREAM: upstreamUrl },
     cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir],
+    { wrap, readyTimeoutMs },
   );
 }
 

@@ -11,6 +11,7 @@
 //   npm run build && node bench/instructions.mjs [--mode post-key|post-replay|get] [--store redis|memory]
 //       [--warm 3000] [--count 2000]                 leash off against leash on (this checkout)
 //   ... node bench/instructions.mjs --base BASE_DIST [--leash]   a baseline build against this checkout
+//   ... node bench/instructions.mjs --floor --mode post-replay|get    the fastify floor against this checkout
 // Takes about 3 minutes per side for new writes, less for replays and reads. Loopback only; bounded by
 // its counts and each request's timeout.
 import { execFileSync } from 'node:child_process';
@@ -18,7 +19,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, startRedis, startUpstream, startWriteguard } from './contenders.mjs';
+import { ROOT, startFloor, startRedis, startUpstream, startWriteguard } from './contenders.mjs';
 import { prime } from './phases.mjs';
 import { CORE_LOAD, stopAll } from './lib/procs.mjs';
 import { BODY, uniqueBody } from './workloads.mjs';
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'post-key' },
     store: { type: 'string', default: 'redis' },
     base: { type: 'string' },
+    floor: { type: 'boolean', default: false },
     leash: { type: 'boolean', default: false },
     warm: { type: 'string', default: '3000' },
     count: { type: 'string', default: '2000' },
@@ -55,9 +57,10 @@ const MODES = {
   get: (url) => [`${url}/v1/items`, { method: 'GET' }, 200],
 };
 const request = MODES[values.mode];
-if (request === undefined || !['redis', 'memory'].includes(values.store)) {
+// The floor answers POSTs from memory: a replay's work, never a new write's.
+if (request === undefined || !['redis', 'memory'].includes(values.store) || (values.floor && values.mode === 'post-key')) {
   process.stderr.write(
-    `usage: node bench/instructions.mjs [--mode ${Object.keys(MODES).join('|')}] [--store redis|memory] [--base DIST [--leash]]\n`,
+    `usage: node bench/instructions.mjs [--mode ${Object.keys(MODES).join('|')}] [--store redis|memory] [--base DIST [--leash] | --floor]\n`,
   );
   process.exit(2);
 }
@@ -80,22 +83,25 @@ async function run(url, count, tags) {
 /** Instructions in one callgrind dump file (its `summary:` line). */
 const summaryOf = (file) => Number(/^summary: (\d+)/m.exec(readFileSync(file, 'utf8'))?.[1] ?? NaN);
 
-async function side(tmp, upstream, redis, { name, cli, leash }) {
+async function side(tmp, upstream, redis, { name, cli, leash, floor = false }) {
   const out = join(tmp, `${name}.callgrind`);
-  const wg = await startWriteguard({
-    tmp,
-    name,
-    upstreamUrl: upstream.url,
-    redisPort: redis?.port ?? null,
-    leash,
-    cli,
-    wrap: ['valgrind', '--tool=callgrind', '--separate-threads=yes', `--callgrind-out-file=${out}`],
-    readyTimeoutMs: 180_000,
-  });
+  const wrap = ['valgrind', '--tool=callgrind', '--separate-threads=yes', `--callgrind-out-file=${out}`];
+  const wg = floor
+    ? await startFloor({ tmp, name, upstreamUrl: upstream.url, wrap, readyTimeoutMs: 180_000 })
+    : await startWriteguard({
+        tmp,
+        name,
+        upstreamUrl: upstream.url,
+        redisPort: redis?.port ?? null,
+        leash,
+        cli,
+        wrap,
+        readyTimeoutMs: 180_000,
+      });
   try {
     const tag = `${name}-${Date.now().toString(36)}`;
     const replayKey = `${tag}-replay`;
-    if (values.mode === 'post-replay') await prime(wg.url, replayKey);
+    if (values.mode === 'post-replay' && !floor) await prime(wg.url, replayKey);
     await run(wg.url, WARM, { tag: `${tag}-w`, replayKey });
     execFileSync('callgrind_control', ['--zero', String(wg.entry.pid)], { stdio: 'ignore' });
     await run(wg.url, COUNT, { tag: `${tag}-m`, replayKey });
@@ -113,8 +119,12 @@ async function side(tmp, upstream, redis, { name, cli, leash }) {
   return { name, main: main / COUNT, helpers: (all - main) / COUNT };
 }
 
-const sides =
-  values.base === undefined
+const sides = values.floor
+  ? [
+      { name: 'fastify-floor', floor: true },
+      { name: 'this-checkout', cli: LOCAL_CLI, leash: false },
+    ]
+  : values.base === undefined
     ? [
         { name: 'leash-off', cli: LOCAL_CLI, leash: false },
         { name: 'leash-on', cli: LOCAL_CLI, leash: true },
