@@ -332,10 +332,10 @@ export async function leashAtRate(ctx, running) {
   };
 }
 
-/** New writes on Redis for `cfg.soakSec`, RSS sampled throughout: does it settle or climb? */
 /** When the soak's first live-heap reading is taken: the replay cache (32 MiB) has long been full. */
 const SOAK_HEAP_FIRST_SEC = 60;
 
+/** New writes on Redis for `cfg.soakSec`, RSS sampled throughout: does it settle or climb? */
 export async function soak(ctx) {
   const heapProbe = join(ctx.tmp, 'soak-heap.jsonl');
   const wg = await startWriteguard({ tmp: ctx.tmp, name: 'wg-soak', upstreamUrl: ctx.upstream.url, redisPort: ctx.redis.port, heapProbe });

@@ -15,5 +15,5 @@ process.on('SIGWINCH', () => {
   gc();
   gc();
   const m = process.memoryUsage();
-  appendFileSync(file, `${JSON.stringify({ heapUsedMiB: m.heapUsed / MiB, externalMiB: m.external / MiB, rssMiB: m.rss / MiB })}\n`);
+  appendFileSync(file, `${JSON.stringify({ heapUsedMiB: m.heapUsed / MiB, externalMiB: m.external / MiB })}\n`);
 });

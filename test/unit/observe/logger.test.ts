@@ -13,7 +13,7 @@ function capture(level = 'info') {
 }
 
 /** Two lines of different moments: equal once their times are. */
-const timeless = (line: string): string => line.replace(/^(\{"level":"\w+","time":)\d+,/, '$10,');
+const timeless = (line: string): string => line.replace(/^(\{"level":[^,]+,"time":)\d+,/, '$10,');
 
 // Strings of whole code points: a lone surrogate is the one documented difference (pino writes it raw).
 const flat = fc.oneof(
@@ -65,6 +65,6 @@ test('a logger not made by createLogger gets log.info, its own format included',
   infoLine(other, { a: 'b' }, 'response');
   other.info({ a: 'b' }, 'response');
   assert.equal(lines.length, 2);
-  assert.equal(timeless(lines[0]!.replace('"level":30', '"level":"info"')), timeless(lines[1]!.replace('"level":30', '"level":"info"')));
-  assert.match(lines[0]!, /^\{"level":30,"time":\d+,"pid":\d+|^\{"level":30,"time":\d+,"app":"x"/);
+  assert.equal(timeless(lines[0]!), timeless(lines[1]!));
+  assert.match(lines[0]!, /^\{"level":30,"time":\d+,"app":"x","a":"b","msg":"response"\}\n$/);
 });
