@@ -84,18 +84,13 @@ export function startOtlpSink(tmp, { name = 'otlp-sink', core = CORE_SUT } = {})
 }
 
 /** A private redis-server on a free port: no persistence (a bench, not a store of record). */
-export async function startRedis(tmp, { name = 'redis', core = CORE_SUT } = {}) {
+export async function startRedis(tmp, { name = 'redis', core = CORE_SUT, wrap = [], readyTimeoutMs = 10_000 } = {}) {
   const port = await freePort();
-  const entry = start(
-    name,
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp],
-    {
-      core,
-      stdout: join(tmp, `${name}.log`),
-    },
-  );
-  await waitForPort(port, { entry });
+  // `wrap`: a command redis-server runs under (valgrind for bench/redis-instructions.mjs).
+  const server = ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp];
+  const [cmd, ...args] = [...wrap, ...server];
+  const entry = start(name, cmd, args, { core, stdout: join(tmp, `${name}.log`) });
+  await waitForPort(port, { entry, timeoutMs: readyTimeoutMs });
   const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
   // Errors surface on the calls themselves; the event would only print noise at shutdown.
   client.on('error', () => {});
@@ -175,6 +170,7 @@ function writeguardConfig({ port, adminPort, upstreamUrl, redisPort, leash = fal
  * turns OpenTelemetry tracing on, exporting there (otherwise it is off, whatever the bench's own
  * environment says). `cli` is the build to run (bench/ab.mjs runs two). `heapProbe`: a file where
  * lib/heap-probe.mjs writes the live heap after a full collection each time the process gets SIGWINCH.
+ * `env`: more environment for the process (bench/redis-instructions.mjs loads its capture hook so).
  */
 export async function startWriteguard({
   tmp,
@@ -190,6 +186,7 @@ export async function startWriteguard({
   wrap = [],
   readyTimeoutMs = 20_000,
   heapProbe = null,
+  env = {},
 }) {
   const [port, adminPort] = [await freePort(), await freePort()];
   const configFile = join(tmp, `${name}.yaml`);
@@ -206,6 +203,7 @@ export async function startWriteguard({
       ...(heapProbe === null
         ? {}
         : { NODE_OPTIONS: `--import ${pathToFileURL(here('lib/heap-probe.mjs')).href}`, WG_HEAP_PROBE: heapProbe }),
+      ...env,
     },
     stdout: 'ignore',
     stderr: join(tmp, `${name}.stderr.log`),
