@@ -17,8 +17,11 @@
 // '' for null and '=' followed by the text otherwise. No number goes through cjson.
 //
 // A step writes only what it changes: HSET of the fields that differ, HDEL of those that became
-// null, ZADD/ZREM when the state is or leaves outcome_unknown. `completed` is final (decide.ts)
-// and the only state with an expiry, so no step ever has an expiry to clear.
+// null, ZADD/ZREM when the state is or leaves outcome_unknown. save() works that out for any change;
+// the steps of every write (a new record, markSent, a completion) know their fields and write them in
+// one HSET without it: its generic diff was a tenth of their instructions in Redis (callgrind).
+// `completed` is final (decide.ts) and the only state with an expiry, so no step ever has an expiry
+// to clear.
 
 import { APPROVAL, REFUSAL } from './leash-scripts.js';
 import { withPrelude } from './prelude.js';
@@ -71,29 +74,32 @@ if cur == nil then
     if resetAt ~= '' and fresh[i] then redis.call('PEXPIREAT', counter, resetAt) end
     holds[#holds + 1] = ARGV[18 + i * 4] .. ' ' .. amount
   end
-  cur = {}
+  -- A new record: every field written at once (no diff against a record that is not there; never
+  -- outcome_unknown, so never in the dlq). save's generic loop cost a tenth of this script (callgrind).
+  local state, lease, nowText = 'in_flight', fmt(now + leaseMs), fmt(now)
+  -- Above a threshold: held, not sent, until a person decides (decide.ts decideBegin).
+  if approvals then state, lease = 'awaiting_approval', '0' end
   local fields = {
-    state = 'in_flight', phase = 'claimed', fp = fp, ukey = ukey, owner = owner, epoch = '1',
-    lease = fmt(now + leaseMs), attempts = '0', created = fmt(now), updated = fmt(now),
-    respUntil = '0', meta = meta, hasResp = '0',
+    'state', state, 'phase', 'claimed', 'fp', fp, 'ukey', ukey, 'owner', owner, 'epoch', '1',
+    'lease', lease, 'attempts', '0', 'created', nowText, 'updated', nowText,
+    'respUntil', '0', 'meta', meta, 'hasResp', '0',
   }
-  if intent then fields.intent = ARGV[11] end
-  if n > 0 then fields.holds = table.concat(holds, ' ') end
+  local function add(k, v) fields[#fields + 1] = k; fields[#fields + 1] = v end
+  if intent then add('intent', ARGV[11]) end
+  if n > 0 then add('holds', table.concat(holds, ' ')) end
   if approvals then
-    -- Above a threshold: held, not sent, until a person decides (decide.ts decideBegin).
-    fields.state, fields.lease = 'awaiting_approval', '0'
-    fields.appr, fields.apprUntil, fields.apprAmount = 'pending', fmt(now + tonumber(ARGV[16])), ARGV[15]
+    add('appr', 'pending'); add('apprUntil', fmt(now + tonumber(ARGV[16]))); add('apprAmount', ARGV[15])
     redis.call('ZADD', approvals, now, ARGV[1])
   end
-  save(cur, fields)
+  redis.call('HSET', KEYS[1], unpack(fields))
   if intent then
     -- Every field written: an earlier holder's (a claim takes the intent over) leaves nothing behind.
-    redis.call('HSET', intent, 'm', ARGV[1], 'k', ukey, 'c', fmt(now), 's', fields.state, 'st', '', 'meta', meta)
+    redis.call('HSET', intent, 'm', ARGV[1], 'k', ukey, 'c', nowText, 's', state, 'st', '', 'meta', meta)
     redis.call('PEXPIRE', intent, ARGV[12])
   end
   if pointer then redis.call('SET', pointer, ARGV[13], 'PX', ARGV[14]) end
   -- The caller knows every field it sent: the server's clock is all it needs (codec.ts builds the record).
-  return {'created', fmt(now)}
+  return {'created', nowText}
 end
 -- A begin resent after its reply was lost: the claim it made is its own.
 if cur.owner == owner and cur.state == 'in_flight' then return {'acquired', flatten(cur), false} end
@@ -132,9 +138,11 @@ return {'unknown', flatten(cur), false}
 /** ARGV: member, owner, epoch, leaseMs. → 'ok' | 'stale' */
 export const MARK_SENT = withPrelude(`
 local now = now_ms()
-local cur = read('owner', 'epoch', 'state', 'lease', 'attempts')
-if not fenced(cur, ARGV[2], ARGV[3]) or cur.state ~= 'in_flight' or now >= tonumber(cur.lease) then return 'stale' end
-save(cur, { phase = 'sent', attempts = fmt(tonumber(cur.attempts) + 1), lease = fmt(now + tonumber(ARGV[4])), updated = fmt(now) })
+local owner, epoch, state, lease, attempts = unpack(redis.call('HMGET', KEYS[1], 'owner', 'epoch', 'state', 'lease', 'attempts'))
+if owner ~= ARGV[2] or tonumber(epoch) ~= tonumber(ARGV[3]) or state ~= 'in_flight' or now >= tonumber(lease) then return 'stale' end
+-- Read into locals and written in one HSET (the state stays in_flight: no dlq change; no field becomes
+-- null): no record table, no helper closures — a markSent through read and save ran 1.3x the instructions.
+redis.call('HSET', KEYS[1], 'phase', 'sent', 'attempts', fmt(tonumber(attempts) + 1), 'lease', fmt(now + tonumber(ARGV[4])), 'updated', fmt(now))
 return 'ok'
 `);
 

@@ -9,11 +9,10 @@ const defined = (script: string): string[] => [...script.matchAll(/^local functi
 
 test('a script gets the helpers it calls and those they call, in definition order, and no others', () => {
   assert.deepEqual(defined(withPrelude('return fmt(1)')), ['fmt']);
-  // completed() calls save() and fmt(); save() calls nothing.
+  // completed() calls fmt() (its fields are written directly, not through save()).
   assert.deepEqual(defined(withPrelude("local r = read('state')\ncompleted(r, 1, '201', false, nil, '1', '1')")), [
     'fmt',
     'read',
-    'save',
     'completed',
   ]);
   // settle_leash() calls fate_of() and leash_of().
@@ -33,6 +32,7 @@ test('every helper a script calls is defined before the script body, and the sma
       assert.ok(script.indexOf(`local function ${helper}(`) < call.index, `${name} defines ${helper} after a call`);
     }
   }
-  assert.deepEqual(defined(SCRIPTS.wgMarkSent), ['now_ms', 'fmt', 'read', 'save', 'fenced']);
+  // markSent reads into locals and writes one HSET: the clock and fmt are all it carries.
+  assert.deepEqual(defined(SCRIPTS.wgMarkSent), ['now_ms', 'fmt']);
   assert.deepEqual(defined(SCRIPTS.wgGet), []);
 });
