@@ -1,7 +1,7 @@
 // Instructions Redis runs per script of a new write, counted by valgrind's callgrind on redis-server:
 // what writeguard's Lua costs the shared Redis, independent of the machine's speed (its CPU per write
-// in `npm run bench` moved 2.06x-2.86x of the SET NX proxy's between runs). The bench puts Redis's
-// user-space share at about half its CPU per write; the rest is the kernel's, per round trip.
+// in `npm run bench` moved 2.06x-2.86x of the SET NX proxy's between runs). User space only: the
+// kernel's share of each round trip is not counted.
 //
 // One writeguard (the build in DIST, default this checkout's) writes five new payments to a private
 // Redis with its EVALSHA calls captured (lib/capture-scripts.mjs); the last write's begin, markSent
