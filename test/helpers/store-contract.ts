@@ -223,7 +223,7 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       assert.equal(await store.finish(fence, complete()), 'stale');
     });
 
-    withStore('finish unknown → begin answers unknown, and the record is a dead letter', async (store) => {
+    withStore("finish unknown → begin answers unknown and a dead letter, until the owner's late answer settles it", async (store) => {
       const key = newKey();
       const { record } = await begin(store, input(key));
       const fence = { key, owner: record.owner, epoch: record.epoch, leash: record.leash };
@@ -240,6 +240,13 @@ export function storeContract(name: string, makeStore: () => Promise<ContractSto
       assert.deepEqual(letters[0]!.key, key);
       assert.equal(letters[0]!.record.state, 'outcome_unknown');
       assert.equal(letters[0]!.record.epoch, 1);
+      // The owner's late answer settles it: nothing of the unknown outcome stays (an answer with no request id has none).
+      assert.equal(await store.finish(fence, complete({ requestId: null })), 'ok');
+      const replay = await begin(store, input(key));
+      assert.equal(replay.outcome, 'replay');
+      assert.equal(replay.record.reason, null);
+      assert.equal(replay.record.requestId, null);
+      assert.deepEqual(await store.deadLetters(10), []);
     });
 
     withStore('finish unknown with no status and no request id keeps them null', async (store) => {

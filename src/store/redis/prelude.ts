@@ -101,8 +101,9 @@ end
   [
     'fenced',
     `
-local function fenced(r, owner, epoch)
-  return r.owner == owner and tonumber(r.epoch) == tonumber(epoch)
+-- A record's owner and epoch against the caller's fence (ARGV[2], ARGV[3] in every step that has one).
+local function fenced(owner, epoch)
+  return owner == ARGV[2] and tonumber(epoch) == tonumber(ARGV[3])
 end
 `,
   ],

@@ -139,9 +139,9 @@ return {'unknown', flatten(cur), false}
 export const MARK_SENT = withPrelude(`
 local now = now_ms()
 local owner, epoch, state, lease, attempts = unpack(redis.call('HMGET', KEYS[1], 'owner', 'epoch', 'state', 'lease', 'attempts'))
-if owner ~= ARGV[2] or tonumber(epoch) ~= tonumber(ARGV[3]) or state ~= 'in_flight' or now >= tonumber(lease) then return 'stale' end
+if not fenced(owner, epoch) or state ~= 'in_flight' or now >= tonumber(lease) then return 'stale' end
 -- Read into locals and written in one HSET (the state stays in_flight: no dlq change; no field becomes
--- null): no record table, no helper closures — a markSent through read and save ran 1.3x the instructions.
+-- null): no record table and no diff — a markSent through read and save ran 1.3x the instructions.
 redis.call('HSET', KEYS[1], 'phase', 'sent', 'attempts', fmt(tonumber(attempts) + 1), 'lease', fmt(now + tonumber(ARGV[4])), 'updated', fmt(now))
 return 'ok'
 `);
@@ -150,7 +150,7 @@ return 'ok'
 export const RENEW = withPrelude(`
 local now = now_ms()
 local cur = read('owner', 'epoch', 'state', 'lease')
-if not fenced(cur, ARGV[2], ARGV[3]) or cur.state ~= 'in_flight' then return 'stale' end
+if not fenced(cur.owner, cur.epoch) or cur.state ~= 'in_flight' then return 'stale' end
 save(cur, { lease = fmt(math.max(tonumber(cur.lease), now + tonumber(ARGV[4]))), updated = fmt(now) })
 return 'ok'
 `);
@@ -164,7 +164,7 @@ return 'ok'
 export const FINISH = withPrelude(`
 local now = now_ms()
 local cur = read('owner', 'epoch', 'state', 'status', 'reqId', 'reason', 'intent', 'holds')
-if not fenced(cur, ARGV[2], ARGV[3]) or cur.state == 'completed' then return 'stale' end
+if not fenced(cur.owner, cur.epoch) or cur.state == 'completed' then return 'stale' end
 local kind = ARGV[4]
 if kind == 'complete' then
   settle_leash(cur, 'completed', ARGV[5])
@@ -214,7 +214,7 @@ return 'ok'
 export const UNCLAIM = withPrelude(`
 local now = now_ms()
 local cur = read('owner', 'epoch', 'state', 'phase', 'attempts', 'reason', 'intent', 'holds')
-if not fenced(cur, ARGV[2], ARGV[3]) or cur.state ~= 'in_flight' or cur.phase ~= 'claimed' then return 'stale' end
+if not fenced(cur.owner, cur.epoch) or cur.state ~= 'in_flight' or cur.phase ~= 'claimed' then return 'stale' end
 if tonumber(cur.epoch) == 1 and tonumber(cur.attempts) == 0 then
   settle_leash(cur, nil, nil)
   remove(cur)

@@ -32,7 +32,7 @@ test('every helper a script calls is defined before the script body, and the sma
       assert.ok(script.indexOf(`local function ${helper}(`) < call.index, `${name} defines ${helper} after a call`);
     }
   }
-  // markSent reads into locals and writes one HSET: the clock and fmt are all it carries.
-  assert.deepEqual(defined(SCRIPTS.wgMarkSent), ['now_ms', 'fmt']);
+  // markSent reads into locals and writes one HSET: the clock, fmt and the fence check are all it carries.
+  assert.deepEqual(defined(SCRIPTS.wgMarkSent), ['now_ms', 'fmt', 'fenced']);
   assert.deepEqual(defined(SCRIPTS.wgGet), []);
 });
