@@ -51,8 +51,8 @@ function urlOptions(url: string): RedisOptions {
 }
 
 /** A client for the configured topology, not yet connected (call `connect()`); it reconnects forever. */
-export function createRedisClient(config: StoreConfig): Client {
-  const base = connectionOptions(config);
+export function createRedisClient(config: StoreConfig, over: RedisOptions = {}): Client {
+  const base = { ...connectionOptions(config), ...over };
   if (config.cluster !== null) {
     const { db: _db, ...fromUrl } = urlOptions(config.url);
     const options: ClusterOptions = {

@@ -1,10 +1,10 @@
 // Cooldowns, shared by pub/sub: no round trip on the request path. Best effort: a publish that
 // fails, or a message that is not ours, is dropped.
 import type { CooldownListener } from '../store.js';
-import { createRedisClient, type Client, type StoreConfig } from './client.js';
+import type { Client, StoreConfig } from './client.js';
+import { createSubscriber } from './subscriber.js';
 
 export class CooldownChannel {
-  /** A second connection: a subscribed Redis connection can run nothing else. */
   private readonly subscriber: Client;
   private readonly listeners: CooldownListener[] = [];
   private readonly channel: string;
@@ -19,11 +19,7 @@ export class CooldownChannel {
   }
 
   private listen(config: StoreConfig): Client {
-    const subscriber = createRedisClient(config);
-    subscriber.on('error', () => undefined); // the main connection reports outages
-    // Subscribed again on every (re)connect: a resubscribe is harmless, a missed one would be silent.
-    subscriber.on('ready', () => void subscriber.subscribe(this.channel).catch(() => undefined));
-    subscriber.on('message', (_channel: string, message: string) => {
+    return createSubscriber(config, this.channel, (message) => {
       try {
         const { s, u, d } = JSON.parse(message) as { s: unknown; u: unknown; d: unknown };
         if (typeof s === 'string' && typeof u === 'string' && typeof d === 'number')
@@ -32,8 +28,6 @@ export class CooldownChannel {
         // not ours
       }
     });
-    subscriber.connect().catch(() => undefined);
-    return subscriber;
   }
 
   announce(scope: string, upstream: string, delayMs: number): void {
