@@ -423,11 +423,13 @@ export async function profileMissed(ctx, missed) {
   // The leash targets compare two writeguards: a profile of the one without the leash is no evidence.
   // So does the alerts target (two writeguards refusing every write): neither is a workload's profile.
   missed = missed.filter((t) => !t.startsWith('Leash on') && !t.startsWith('Alerts'));
+  // Replays first: their profile, against the floor's, is the one the README's analysis rests on; what
+  // the deadline leaves out comes last.
   const wanted = [];
-  if (missed.some((t) => t.startsWith('Reads'))) wanted.push(['get', 'Reads (GET), writeguard on Redis']);
+  if (missed.some((t) => t.startsWith('Replays') || t.includes('replay'))) wanted.push(['post-replay', 'Replays, writeguard on Redis']);
   if (missed.some((t) => t.startsWith('New writes') || t.startsWith('One connection') || t.includes('new write')))
     wanted.push(['post-key', 'New writes (unique key), writeguard on Redis']);
-  if (missed.some((t) => t.startsWith('Replays') || t.includes('replay'))) wanted.push(['post-replay', 'Replays, writeguard on Redis']);
+  if (missed.some((t) => t.startsWith('Reads'))) wanted.push(['get', 'Reads (GET), writeguard on Redis']);
   if (wanted.length === 0) return;
   const upstream = await startUpstream(ctx.tmp, { name: 'upstream-prof', core: CORE_LOAD });
   try {
