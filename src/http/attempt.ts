@@ -236,7 +236,7 @@ export function attemptFailureError(failure: AttemptFailure, kind: 'read' | 'wri
   if (kind === 'read') {
     return failure.timedOut
       ? new WriteguardError('upstream_timeout', 'the upstream did not answer in time')
-      : new WriteguardError('upstream_unreachable', `the upstream could not be reached (${failure.reason})`);
+      : new WriteguardError('upstream_unreachable', `the connection to the upstream failed before a complete answer (${failure.reason})`);
   }
   return new WriteguardError(
     'outcome_unknown',

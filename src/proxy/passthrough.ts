@@ -8,7 +8,7 @@ import type { UpstreamConfig } from '../config/schema.js';
 import { type WriteguardError } from '../errors.js';
 import { attemptFailureError, classifyFailure } from '../http/attempt.js';
 import { agentResponseHeaders, upstreamRequestHeaders, type HeaderMap } from '../http/headers.js';
-import { renderUpstream } from './render.js';
+import { renderProblem, renderUpstream } from './render.js';
 import { locate } from './route.js';
 
 export const WRITE_METHODS = ['DELETE', 'PATCH', 'POST', 'PUT'];
@@ -50,7 +50,11 @@ export function registerPassthrough(
       // HTTP/1 reply of this app and the upstream's response.
       onResponse: (request, reply, res) => {
         const answer = res as unknown as UpstreamResponse;
-        void renderUpstream(reply as FastifyReply, request.exchange, upstream, answer.statusCode, answer.headers, answer.stream);
+        // An answer read to be inspected can fail before anything was sent (the upstream cut it):
+        // a problem, not an unhandled rejection, which would stop the whole process.
+        renderUpstream(reply as FastifyReply, request.exchange, upstream, answer.statusCode, answer.headers, answer.stream).catch(
+          (err: Error) => renderProblem(request as FastifyRequest, reply as FastifyReply, passthroughError(err)),
+        );
       },
       onError: (reply, { error }) => void reply.send(passthroughError(error)),
     },
