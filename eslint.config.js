@@ -24,6 +24,9 @@ export default tseslint.config(
         'error',
         { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite'] }] },
       ],
+      // An async function where a callback's return is ignored (a listener, a server's handler): its
+      // rejection would go unhandled, and writeguard stops on one (close-with-grace).
+      '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/only-throw-error': 'error',
       '@typescript-eslint/no-unused-vars': [
         'error',

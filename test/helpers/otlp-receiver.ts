@@ -1,7 +1,8 @@
 // A local OTLP/HTTP trace receiver: accepts POST /v1/traces with a JSON body (what
 // @opentelemetry/exporter-trace-otlp-http sends), keeps every span it was sent, answers 200.
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { handled } from './handled.js';
 
 type Value = string | number | boolean;
 type OtlpAttribute = {
@@ -79,7 +80,7 @@ function spansOf(body: OtlpRequest): ExportedSpan[] {
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const requests: OtlpReceiver['requests'] = [];
   const spans: ExportedSpan[] = [];
-  const server = createServer(async (req, res) => {
+  const respond = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     requests.push({ method: req.method!, path: req.url!, contentType: req.headers['content-type'] });
@@ -89,7 +90,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     }
     spans.push(...spansOf(JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpRequest));
     res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-  });
+  };
+  const server = createServer(handled(respond));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -1,6 +1,7 @@
 // A real loopback upstream that records and counts every request it receives.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { handled } from './handled.js';
 
 export interface Received {
   method: string;
@@ -55,7 +56,7 @@ export async function startUpstream(responder: Responder = echo, host = '127.0.0
   const received: Received[] = [];
   let current = responder;
   let connections = 0;
-  const server = createServer(async (req, res) => {
+  const respond = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const entry: Received = {
@@ -67,7 +68,8 @@ export async function startUpstream(responder: Responder = echo, host = '127.0.0
     };
     received.push(entry);
     await current(entry, res);
-  });
+  };
+  const server = createServer(handled(respond));
   server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { handled } from '../../helpers/handled.js';
 
 export const RATE_STYLES = [
   'retry-after',
@@ -159,7 +160,7 @@ export async function startChaosUpstream(options: ChaosOptions = {}): Promise<Ch
     res.end(text);
   };
 
-  const server = createServer(async (req, res) => {
+  const respond = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const chunks: Buffer[] = [];
     try {
       for await (const c of req) chunks.push(c as Buffer);
@@ -275,7 +276,8 @@ export async function startChaosUpstream(options: ChaosOptions = {}): Promise<Ch
         held.push({ op, key, execId: execId!, release: () => answer(res, isWrite ? 201 : 200, okBody) });
         return;
     }
-  });
+  };
+  const server = createServer(handled(respond));
   server.keepAliveTimeout = 2000;
   server.on('connection', (s) => {
     sockets.add(s);
