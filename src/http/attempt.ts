@@ -174,6 +174,10 @@ export function sendAttempt(dispatcher: Dispatcher, req: AttemptRequest, streamA
               done(err);
             },
           });
+          // As undici's own bodies: an error with no listener would be thrown (an uncaught exception
+          // stops writeguard), and this body may wait unread (a retry's pause, an agent gone) when
+          // the upstream fails; its readers (pipeline, fastify, iterators) still see the error.
+          body.on('error', () => undefined);
           stream = body;
           settle({ kind: 'stream', status, headers, stream: body });
         },

@@ -172,9 +172,11 @@ function relayEventStream(reply: FastifyReply, exchange: Exchange, status: numbe
   exchange.answering();
   reply.hijack();
   const res = reply.raw;
-  if (res.destroyed) return reply;
-  res.writeHead(status, reply.getHeaders() as OutgoingHttpHeaders);
-  res.flushHeaders();
+  if (!res.destroyed) {
+    res.writeHead(status, reply.getHeaders() as OutgoingHttpHeaders);
+    res.flushHeaders();
+  }
+  // With the agent already gone, pipeline destroys the body at once: the upstream's stream is closed, not left open.
   pipeline(body, res, (err) => {
     if (err) res.destroy();
   });

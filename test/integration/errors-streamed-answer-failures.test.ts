@@ -1,0 +1,80 @@
+// A read's answer that streams (of unknown length, or over 64 KiB) can fail after writeguard took it
+// and before anyone reads it: while writeguard waits to retry a streamed 503, or when the agent left
+// before the head of an event stream came. An error on a stream with no listener is thrown, and an
+// uncaught exception stops writeguard (close-with-grace drains and exits): none may escape, and an
+// event stream nobody will read is closed upstream at once, not left open.
+import assert from 'node:assert/strict';
+import type { ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test, type TestContext } from 'node:test';
+import { startUpstream, type Responder } from '../helpers/upstream.js';
+import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
+import { eventually } from '../helpers/wait.js';
+
+/** Errors thrown to the event loop while the test runs (the process would stop on the first). */
+function uncaught(t: TestContext): unknown[] {
+  const seen: unknown[] = [];
+  const onError = (err: unknown): void => void seen.push(err);
+  process.on('uncaughtException', onError);
+  process.on('unhandledRejection', onError);
+  t.after(() => {
+    process.off('uncaughtException', onError);
+    process.off('unhandledRejection', onError);
+  });
+  return seen;
+}
+
+async function behind(t: TestContext, responder: Responder): Promise<{ wg: RunningWriteguard; count: (path: string) => number }> {
+  const up = await startUpstream(responder);
+  const wg = await startWriteguard({ upstreams: [{ name: 'api', target: up.url, retry: { maxAttempts: 2, maxElapsedMs: 5000 } }] });
+  t.after(async () => {
+    await wg.close();
+    await up.close();
+  });
+  return { wg, count: (path) => up.count(path) };
+}
+
+test('a streamed 503 cut while writeguard waits to retry: the retry answers, nothing is thrown', async (t) => {
+  const thrown = uncaught(t);
+  let calls = 0;
+  const { wg, count } = await behind(t, (_req, res) => {
+    if (++calls > 1) return void res.end('{"ok":true}');
+    // Chunked (no length): handed over as a stream. Cut 100 ms into the 1 s Retry-After.
+    res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' });
+    res.write('restarting');
+    setTimeout(() => res.socket?.destroy(), 100);
+  });
+  const res = await fetch(`${wg.url}/v1/items`);
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { ok: true });
+  assert.equal(res.headers.get('x-writeguard-attempts'), '2');
+  assert.equal(count('/v1/items'), 2);
+  assert.deepEqual(thrown, []);
+});
+
+test('an event stream whose agent left before its head: closed upstream at once, nothing is thrown', async (t) => {
+  const thrown = uncaught(t);
+  let upstreamRes: ServerResponse | null = null;
+  let headAt = 0;
+  let closedAt = 0;
+  const { wg } = await behind(t, async (_req, res) => {
+    upstreamRes = res;
+    res.on('close', () => (closedAt = Date.now()));
+    await sleep(300);
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('data: first\n\n');
+    headAt = Date.now();
+    // The upstream would keep its stream open for long; it cuts it only as a last resort.
+    setTimeout(() => res.socket?.destroy(), 2000);
+  });
+  const agent = new AbortController();
+  const pending = fetch(`${wg.url}/v1/events`, { signal: agent.signal }).catch((err: Error) => err);
+  await sleep(100);
+  agent.abort();
+  assert.ok((await pending) instanceof Error, 'the agent left before any answer');
+  await eventually(() => closedAt !== 0, 3000, { what: 'the upstream stream to close' });
+  assert.ok(upstreamRes !== null && headAt !== 0, 'the upstream answered after the agent left');
+  assert.ok(closedAt - headAt < 1000, `closed ${closedAt - headAt} ms after its head: by writeguard, not by the upstream's own cut`);
+  await sleep(200);
+  assert.deepEqual(thrown, []);
+});
