@@ -145,14 +145,16 @@ export async function renderUpstream(
     if (read.rest !== null) {
       // Too large to inspect: send what was read, then the rest, unchanged.
       const rest = read.rest;
-      return reply.send(
-        Readable.from(
-          (async function* () {
-            yield read.head;
-            for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
-          })(),
-        ),
+      const out = Readable.from(
+        (async function* () {
+          yield read.head;
+          for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
+        })(),
       );
+      // An agent that leaves destroys only this wrapper; the upstream's body, paused and with no
+      // timer running, would hold its connection for good. (A generator never started skips its finally.)
+      out.once('close', () => (body as Readable).destroy());
+      return reply.send(out);
     }
     head = read.head;
   }

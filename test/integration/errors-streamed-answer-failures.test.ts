@@ -1,10 +1,11 @@
 // A read's answer that streams (of unknown length, or over 64 KiB) can fail after writeguard took it
 // and before anyone reads it: while writeguard waits to retry a streamed 503, or when the agent left
-// before the head of an event stream came. An error on a stream with no listener is thrown, and an
-// uncaught exception stops writeguard (close-with-grace drains and exits): none may escape, and an
-// event stream nobody will read is closed upstream at once, not left open.
+// before the head of an event stream came, or mid-way through an error answer too large to inspect
+// whole. An error on a stream with no listener is thrown, and an uncaught exception stops writeguard
+// (close-with-grace drains and exits): none may escape. And an answer nobody will read is closed
+// upstream at once: held, it would keep one of the upstream pool's connections for good.
 import assert from 'node:assert/strict';
-import type { ServerResponse } from 'node:http';
+import { request as httpRequest, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { startUpstream, type Responder } from '../helpers/upstream.js';
@@ -26,10 +27,20 @@ function uncaught(t: TestContext): unknown[] {
 
 async function behind(t: TestContext, responder: Responder): Promise<{ wg: RunningWriteguard; count: (path: string) => number }> {
   const up = await startUpstream(responder);
-  const wg = await startWriteguard({ upstreams: [{ name: 'api', target: up.url, retry: { maxAttempts: 2, maxElapsedMs: 5000 } }] });
+  const wg = await startWriteguard({
+    upstreams: [
+      {
+        name: 'api',
+        target: up.url,
+        retry: { maxAttempts: 2, maxElapsedMs: 5000 },
+        routes: [{ match: 'POST /v1/quotes', mode: 'passthrough' }],
+      },
+    ],
+  });
+  // The upstream first: writeguard's close waits for its connections, and a held one would never end.
   t.after(async () => {
-    await wg.close();
     await up.close();
+    await wg.close();
   });
   return { wg, count: (path) => up.count(path) };
 }
@@ -76,5 +87,45 @@ test('an event stream whose agent left before its head: closed upstream at once,
   assert.ok(upstreamRes !== null && headAt !== 0, 'the upstream answered after the agent left');
   assert.ok(closedAt - headAt < 1000, `closed ${closedAt - headAt} ms after its head: by writeguard, not by the upstream's own cut`);
   await sleep(200);
+  assert.deepEqual(thrown, []);
+});
+
+test('an error answer too large to inspect, left mid-body by its agent: closed upstream, on a read and a passthrough', async (t) => {
+  const thrown = uncaught(t);
+  const open = new Set<ServerResponse>();
+  const { wg } = await behind(t, (_req, res) => {
+    open.add(res);
+    res.on('close', () => open.delete(res));
+    // A JSON error of unknown length, 8 MiB: writeguard reads its first 64 KiB to find a code, then
+    // streams the rest. Written with backpressure, so most of it waits upstream.
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.write('{"error":{"code":"not_found","blob":"');
+    const chunk = Buffer.alloc(16 * 1024, 0x61);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < 8 * 1024 * 1024) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end('"}}');
+    };
+    pump();
+  });
+  const url = new URL(wg.url);
+  /** The agent reads the first bytes, then leaves. */
+  const leaveMidBody = (method: string, path: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, method, path, agent: false }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve(res.statusCode!);
+        });
+      });
+      req.on('error', reject);
+      req.end(method === 'POST' ? '{}' : undefined);
+    });
+  assert.equal(await leaveMidBody('GET', '/v1/items'), 404);
+  assert.equal(await leaveMidBody('POST', '/v1/quotes'), 404);
+  await eventually(() => open.size === 0, 3000, { what: 'both upstream answers to be closed' });
   assert.deepEqual(thrown, []);
 });
