@@ -236,8 +236,13 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
 
     const markSent = (): Promise<'ok' | 'stale'> =>
       steps.step('markSent', () => steps.resendable('markSent', () => store.markSent(fence, leaseMs)), op.key, req.trace);
-    if ((await markSent()) === 'stale') {
+    const marked = await markSent().catch(async (err: unknown) => {
+      await giveBack(fence);
+      throw err;
+    });
+    if (marked === 'stale') {
       // The claim lapsed before a byte left: someone else may hold it now.
+      await giveBack(fence);
       throw new WriteguardError('idempotency_key_in_use', 'the claim on this key lapsed before sending; retry shortly', {
         idempotencyKey: op.key,
         headers: { 'retry-after': '1' },
@@ -306,6 +311,15 @@ export function createGuard(deps: GuardDeps): (req: WriteRequest) => Promise<Wri
     if (plan.reply.kind === 'error') throw plan.reply.error;
     if (plan.reply.retryAfter !== null) run.headers['retry-after'] = plan.reply.retryAfter;
     return { kind: 'answer', answer: plan.reply.answer, found: plan.reply.found, headers: run.headers, line: run.line };
+  }
+
+  /**
+   * A claim given up before a byte left: released with its budget holds, best effort (fenced: a
+   * claim another writer took is left alone). Kept, an in-flight record never expires, and a key
+   * that is never retried would hold its budget for good.
+   */
+  async function giveBack(fence: Fence): Promise<void> {
+    await store.finish(fence, { kind: 'release' }).catch(() => undefined);
   }
 
   /** True when the store holds this outcome. Nothing is reported as stored that isn't. */
