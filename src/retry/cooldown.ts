@@ -6,8 +6,12 @@ import type { HeaderMap } from '../http/headers.js';
 import type { RetryBudget } from './budget.js';
 import { retryAfterSeconds, serverDelayMs } from './delay.js';
 import { sleep } from './loop.js';
+/** Past this many entries, a new cooldown first drops the expired ones: agent ids come from a header. */
+const SWEEP_ABOVE = 1024;
+
 export class Cooldowns {
   private readonly until = new Map<string, number>();
+  private sweepAt = SWEEP_ABOVE;
 
   constructor(private readonly clock: () => number = Date.now) {}
 
@@ -28,9 +32,22 @@ export class Cooldowns {
 
   /** Records a cooldown of `delayMs` from now (a longer one already noted stands). */
   note(scope: string, upstream: string, delayMs: number): void {
+    if (this.until.size >= this.sweepAt) this.sweep();
     const id = this.id(scope, upstream);
     const until = this.clock() + delayMs;
     if ((this.until.get(id) ?? 0) < until) this.until.set(id, until);
+  }
+
+  /** Entries held: live cooldowns, and expired ones not yet dropped. */
+  get size(): number {
+    return this.until.size;
+  }
+
+  /** An expired entry goes when its agent is next checked, or here; the next sweep waits for the map to double, so notes stay O(1) on average. */
+  private sweep(): void {
+    const now = this.clock();
+    for (const [id, until] of this.until) if (until <= now) this.until.delete(id);
+    this.sweepAt = Math.max(SWEEP_ABOVE, 2 * this.until.size);
   }
 }
 
