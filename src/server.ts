@@ -1,4 +1,5 @@
 // Assembles writeguard from a config: proxy apps (one per listener), the admin app, upstream pools.
+import { setMaxListeners } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import { Pool, type Dispatcher } from 'undici';
 import { buildAdminApp } from './admin/plugin.js';
@@ -75,6 +76,9 @@ export function buildServer(config: Config, log: Logger, options: ServerOptions 
   const store = options.store ?? createStore(config.store, log);
   const dispatchers = new Map(config.upstreams.map((u) => [u.name, upstreamPool(u)] as const));
   const shutdown = new AbortController();
+  // Every request waiting out a backoff or a cooldown listens for shutdown: many at once is the normal
+  // case, not the leak Node's warning at 11 listeners suspects (each removes its listener when done).
+  setMaxListeners(0, shutdown.signal);
   const cooldowns = new Cooldowns();
   store.onCooldown((scope, upstream, delayMs) => cooldowns.note(scope, upstream, delayMs));
   const kit: RetryKit = {
