@@ -1,13 +1,15 @@
 // A read's answer that streams (of unknown length, or over 64 KiB) can fail after writeguard took it
 // and before anyone reads it: while writeguard waits to retry a streamed 503, or when the agent left
 // before the head of an event stream came, or mid-way through an error answer too large to inspect
-// whole. An error on a stream with no listener is thrown, and an uncaught exception stops writeguard
-// (close-with-grace drains and exits): none may escape. And an answer nobody will read is closed
-// upstream at once: held, it would keep one of the upstream pool's connections for good.
+// whole, or with a status fastify cannot send. An error on a stream with no listener is thrown, and an
+// uncaught exception stops writeguard (close-with-grace drains and exits): none may escape. And an
+// answer nobody will read is closed upstream at once: held, it would keep one of the upstream pool's
+// connections for good.
 import assert from 'node:assert/strict';
 import { request as httpRequest, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
+import { expectProblem } from '../helpers/problem.js';
 import { startUpstream, type Responder } from '../helpers/upstream.js';
 import { startWriteguard, type RunningWriteguard } from '../helpers/writeguard.js';
 import { eventually } from '../helpers/wait.js';
@@ -127,5 +129,21 @@ test('an error answer too large to inspect, left mid-body by its agent: closed u
   assert.equal(await leaveMidBody('GET', '/v1/items'), 404);
   assert.equal(await leaveMidBody('POST', '/v1/quotes'), 404);
   await eventually(() => open.size === 0, 3000, { what: 'both upstream answers to be closed' });
+  assert.deepEqual(thrown, []);
+});
+
+test('a streamed read answered with a status fastify cannot send (999): 500, and the upstream answer closed', async (t) => {
+  const thrown = uncaught(t);
+  const open = new Set<ServerResponse>();
+  const { wg } = await behind(t, (_req, res) => {
+    open.add(res);
+    res.on('close', () => open.delete(res));
+    // Valid to Node and undici, outside what fastify sends; chunked, so handed over as a stream.
+    res.writeHead(999, { 'content-type': 'application/octet-stream' });
+    res.write(Buffer.alloc(256 * 1024, 0x61));
+  });
+  const res = await fetch(`${wg.url}/v1/odd`);
+  await expectProblem(res, 500, 'internal_error');
+  await eventually(() => open.size === 0, 3000, { what: 'the upstream answer to be closed' });
   assert.deepEqual(thrown, []);
 });
