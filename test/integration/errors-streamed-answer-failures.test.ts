@@ -27,8 +27,17 @@ function uncaught(t: TestContext): unknown[] {
   return seen;
 }
 
-async function behind(t: TestContext, responder: Responder): Promise<{ wg: RunningWriteguard; count: (path: string) => number }> {
-  const up = await startUpstream(responder);
+/** writeguard in front of `responder`; `open()`: the upstream's answers not yet closed. */
+async function behind(
+  t: TestContext,
+  responder: Responder,
+): Promise<{ wg: RunningWriteguard; count: (path: string) => number; open: () => number }> {
+  const answers = new Set<ServerResponse>();
+  const up = await startUpstream((req, res) => {
+    answers.add(res);
+    res.on('close', () => answers.delete(res));
+    return responder(req, res);
+  });
   const wg = await startWriteguard({
     upstreams: [
       {
@@ -44,7 +53,7 @@ async function behind(t: TestContext, responder: Responder): Promise<{ wg: Runni
     await up.close();
     await wg.close();
   });
-  return { wg, count: (path) => up.count(path) };
+  return { wg, count: (path) => up.count(path), open: () => answers.size };
 }
 
 test('a streamed 503 cut while writeguard waits to retry: the retry answers, nothing is thrown', async (t) => {
@@ -94,10 +103,7 @@ test('an event stream whose agent left before its head: closed upstream at once,
 
 test('an error answer too large to inspect, left mid-body by its agent: closed upstream, on a read and a passthrough', async (t) => {
   const thrown = uncaught(t);
-  const open = new Set<ServerResponse>();
-  const { wg } = await behind(t, (_req, res) => {
-    open.add(res);
-    res.on('close', () => open.delete(res));
+  const { wg, open } = await behind(t, (_req, res) => {
     // A JSON error of unknown length, 8 MiB: writeguard reads its first 64 KiB to find a code, then
     // streams the rest. Written with backpressure, so most of it waits upstream.
     res.writeHead(404, { 'content-type': 'application/json' });
@@ -128,22 +134,19 @@ test('an error answer too large to inspect, left mid-body by its agent: closed u
     });
   assert.equal(await leaveMidBody('GET', '/v1/items'), 404);
   assert.equal(await leaveMidBody('POST', '/v1/quotes'), 404);
-  await eventually(() => open.size === 0, 3000, { what: 'both upstream answers to be closed' });
+  await eventually(() => open() === 0, 3000, { what: 'both upstream answers to be closed' });
   assert.deepEqual(thrown, []);
 });
 
 test('a streamed read answered with a status fastify cannot send (999): 500, and the upstream answer closed', async (t) => {
   const thrown = uncaught(t);
-  const open = new Set<ServerResponse>();
-  const { wg } = await behind(t, (_req, res) => {
-    open.add(res);
-    res.on('close', () => open.delete(res));
+  const { wg, open } = await behind(t, (_req, res) => {
     // Valid to Node and undici, outside what fastify sends; chunked, so handed over as a stream.
     res.writeHead(999, { 'content-type': 'application/octet-stream' });
     res.write(Buffer.alloc(256 * 1024, 0x61));
   });
   const res = await fetch(`${wg.url}/v1/odd`);
   await expectProblem(res, 500, 'internal_error');
-  await eventually(() => open.size === 0, 3000, { what: 'the upstream answer to be closed' });
+  await eventually(() => open() === 0, 3000, { what: 'the upstream answer to be closed' });
   assert.deepEqual(thrown, []);
 });
