@@ -54,17 +54,11 @@ export async function forwardRead(ctx: ForwardContext, target: AttemptTarget): P
   // Passed back early rather than slept: tell the agent when to come back.
   const early = loop.stopped === 'elapsed' && last.headers['retry-after'] === undefined && loop.retryAfterMs !== null;
   const body = last.kind === 'stream' ? last.stream : last.body;
-  try {
-    return await renderRead(
-      reply,
-      exchange,
-      upstream,
-      { status: last.status, headers: last.headers, body },
-      early ? retryAfterSeconds(loop.retryAfterMs!) : null,
-    );
-  } catch (err) {
-    // Refused before a byte left (fastify sends no status outside 100–599): the body must not keep its connection.
-    if (last.kind === 'stream') last.stream.destroy();
-    throw err;
-  }
+  return renderRead(
+    reply,
+    exchange,
+    upstream,
+    { status: last.status, headers: last.headers, body },
+    early ? retryAfterSeconds(loop.retryAfterMs!) : null,
+  );
 }

@@ -193,7 +193,13 @@ export function renderRead(
   answer: { status: number; headers: HeaderMap; body: Buffer | NodeJS.ReadableStream },
   retryAfter: string | null,
 ): Promise<FastifyReply> {
-  reply.code(answer.status).headers(agentResponseHeaders(answer.headers));
+  try {
+    reply.code(answer.status).headers(agentResponseHeaders(answer.headers));
+  } catch (err) {
+    // fastify sends no status outside 100–599: refused before a byte left, the body must not keep its connection.
+    if (!Buffer.isBuffer(answer.body)) (answer.body as Readable).destroy();
+    throw err;
+  }
   if (retryAfter !== null) reply.header('retry-after', retryAfter);
   return renderUpstream(reply, exchange, upstream, answer.status, answer.headers, answer.body);
 }

@@ -1,8 +1,9 @@
 // A claim given up before a byte left is released, with its budget hold. A write whose markSent fails
 // (Redis timed out between begin and markSent) is refused 503 store_unavailable and never sent; kept,
 // its in-flight record would never expire, so a key never retried would hold its budget for good, and
-// the agent's own retry would meet its live claim (409). The store is a real Redis store; only its
-// markSent is made to fail, once, the way a timed-out command does.
+// the agent's own retry would meet its live claim (409). So is one whose markSent finds the claim
+// lapsed (409). The store is a real Redis store; only its markSent is made to fail, once, the way a
+// timed-out command does or a lapsed lease would answer.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createRedisStore, initStore } from '../../src/store/index.js';
@@ -16,7 +17,8 @@ const TOKEN = 'admin-token-0123456789';
 let redis: RedisServer;
 let up: CountingUpstream;
 let wg: RunningWriteguard;
-let failMarkSent = 0;
+/** How the next markSent fails: as a timed-out command, or as a claim whose lease lapsed. */
+let markSentFault: 'throw' | 'stale' | null = null;
 
 before(async () => {
   redis = await startRedis();
@@ -35,9 +37,13 @@ before(async () => {
         const real = createRedisStore(storeConfig, log);
         return new Proxy(real, {
           get(target, prop) {
-            if (prop === 'markSent' && failMarkSent > 0) {
-              failMarkSent--;
-              return () => Promise.reject(new StoreUnavailableError('redis store markSent failed: timed out', { mayHaveApplied: false }));
+            if (prop === 'markSent' && markSentFault !== null) {
+              const fault = markSentFault;
+              markSentFault = null;
+              return () =>
+                fault === 'stale'
+                  ? Promise.resolve('stale')
+                  : Promise.reject(new StoreUnavailableError('redis store markSent failed: timed out', { mayHaveApplied: false }));
             }
             const value: unknown = Reflect.get(target, prop, target);
             return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
@@ -63,10 +69,10 @@ async function daily(): Promise<{ spent: number; held: number }> {
 }
 
 test('markSent fails: 503, nothing sent, the claim and its hold released; the retry runs at once', async () => {
-  failMarkSent = 1;
+  markSentFault = 'throw';
   const first = await post(`${wg.url}/v1/payments`, '{"amount":60}', { 'idempotency-key': 'gb-1' });
   await expectProblem(first, 503, 'store_unavailable');
-  assert.equal(failMarkSent, 0, 'the fault was used');
+  assert.equal(markSentFault, null, 'the fault was used');
   assert.equal(up.count('/v1/payments'), 0, 'nothing was sent');
   assert.deepEqual(await daily(), { spent: 0, held: 0 }, 'the hold went back with the claim');
 
@@ -75,4 +81,19 @@ test('markSent fails: 503, nothing sent, the claim and its hold released; the re
   assert.equal(retry.status, 201, await retry.text());
   assert.equal(up.count('/v1/payments'), 1);
   assert.deepEqual(await daily(), { spent: 60, held: 0 });
+});
+
+test('markSent finds the claim lapsed: 409, nothing sent, the claim and its hold released; the retry runs at once', async () => {
+  const before = await daily();
+  markSentFault = 'stale';
+  const first = await post(`${wg.url}/v1/payments`, '{"amount":30}', { 'idempotency-key': 'gb-2' });
+  await expectProblem(first, 409, 'idempotency_key_in_use');
+  assert.equal(markSentFault, null, 'the fault was used');
+  assert.equal(up.count('/v1/payments'), 1, 'nothing more was sent');
+  assert.deepEqual(await daily(), before, 'the hold went back with the claim');
+
+  const retry = await post(`${wg.url}/v1/payments`, '{"amount":30}', { 'idempotency-key': 'gb-2' });
+  assert.equal(retry.status, 201, await retry.text());
+  assert.equal(up.count('/v1/payments'), 2);
+  assert.deepEqual(await daily(), { spent: before.spent + 30, held: 0 });
 });
